@@ -1,0 +1,166 @@
+"""Command line for operators: publish a mailbox request and watch its results, inspect users.
+
+    python -m functions.cli read-mailbox USER_ID [--query Q] [--label INBOX] [--max N]
+    python -m functions.cli show-user USER_ID
+    python -m functions.cli list-users
+
+It talks to whatever the standard variables point at: the emulators on a laptop
+(``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``) or the real project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from functions import config
+
+DEFAULT_REQUESTS_TOPIC = "mailbox-requests"
+DEFAULT_RESULTS_SUBSCRIPTION = "mailbox-results-cli"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status says whether it worked."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    project = os.environ.get(config.GOOGLE_CLOUD_PROJECT, "").strip()
+    if not project:
+        parser.error(f"{config.GOOGLE_CLOUD_PROJECT} is required (the project ID).")
+    try:
+        return int(args.run(args, project))
+    except KeyboardInterrupt:
+        return 130
+
+
+def read_mailbox(args: argparse.Namespace, project: str) -> int:
+    """Publish a mailbox request, then print its results as they arrive."""
+    from google.cloud import pubsub_v1
+
+    request: dict[str, Any] = {"user_id": args.user_id, "request_id": uuid.uuid4().hex}
+    if args.query:
+        request["query"] = args.query
+    if args.label:
+        request["label_ids"] = args.label
+    if args.max:
+        request["max_messages"] = args.max
+    if args.include_spam_trash:
+        request["include_spam_trash"] = True
+    publisher = pubsub_v1.PublisherClient()
+    topic = config.topic_path(args.topic, project, "--topic")
+    publisher.publish(topic, json.dumps(request).encode()).result(timeout=30)
+    print(f"published request {request['request_id']} for user {args.user_id} to {topic}")
+
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(project, args.results_subscription)
+    deadline = time.monotonic() + args.timeout
+    shown = 0
+    while time.monotonic() < deadline:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 100}, timeout=30
+        )
+        ours: list[Any] = []
+        others: list[Any] = []
+        for received in response.received_messages:
+            attributes = received.message.attributes
+            mine = attributes.get("request_id") == request["request_id"]
+            (ours if mine else others).append(received)
+        if others:  # someone else's results: hand them back at once
+            subscriber.modify_ack_deadline(
+                request={
+                    "subscription": subscription,
+                    "ack_ids": [m.ack_id for m in others],
+                    "ack_deadline_seconds": 0,
+                }
+            )
+        if ours:
+            subscriber.acknowledge(
+                request={"subscription": subscription, "ack_ids": [m.ack_id for m in ours]}
+            )
+        for received in ours:
+            body = json.loads(received.message.data)
+            if body["type"] == "messages":
+                ids = [item["id"] for item in body["messages"]]
+                preview = ", ".join(ids[: max(0, 10 - shown)])
+                shown += len(ids)
+                print(f"page {body['page']}: {len(ids)} messages {preview}".rstrip())
+            elif body["type"] == "complete":
+                print(f"complete: {body['total']} messages in {body['pages']} page(s)")
+                return 0
+            else:
+                print(f"error: {body['error']}: {body['message']}", file=sys.stderr)
+                return 1
+    print(f"no completion within {args.timeout} s", file=sys.stderr)
+    return 1
+
+
+def show_user(args: argparse.Namespace, project: str) -> int:
+    """Print one user's stored document, the refresh token masked."""
+    document = _collection(project).document(args.user_id).get()
+    if not document.exists:
+        print(f"no user {args.user_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(_masked(document.id, document.to_dict() or {}), indent=2, default=str))
+    return 0
+
+
+def list_users(args: argparse.Namespace, project: str) -> int:
+    """Print one line per stored user."""
+    for document in _collection(project).stream():
+        data = _masked(document.id, document.to_dict() or {})
+        print(f"{data['user_id']}\t{data.get('email')}\t{data.get('status')}")
+    return 0
+
+
+def _collection(project: str) -> Any:
+    from google.cloud import firestore
+
+    name = os.environ.get(config.CREDENTIALS_COLLECTION) or config.DEFAULT_CREDENTIALS_COLLECTION
+    return firestore.Client(project=project).collection(name)
+
+
+def _masked(user_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    shown = {key: value for key, value in data.items() if "token" not in key}
+    shown["refresh_token"] = "stored" if data.get("refresh_token") else "none"
+    return {"user_id": user_id, **shown}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m functions.cli", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    read = commands.add_parser("read-mailbox", help="publish a mailbox request, show results")
+    read.add_argument("user_id", help="the user's ID (the OIDC sub shown after consent)")
+    read.add_argument("--query", help="Gmail search query, e.g. 'is:unread'")
+    read.add_argument("--label", action="append", help="label ID to require (repeatable)")
+    read.add_argument("--max", type=int, help="stop after this many messages")
+    read.add_argument("--include-spam-trash", action="store_true")
+    read.add_argument(
+        "--topic",
+        default=os.environ.get("MAILBOX_REQUESTS_TOPIC", DEFAULT_REQUESTS_TOPIC),
+        help="topic the list_messages function is subscribed to",
+    )
+    read.add_argument(
+        "--results-subscription",
+        default=os.environ.get("RESULTS_SUBSCRIPTION", DEFAULT_RESULTS_SUBSCRIPTION),
+        help="pull subscription on RESULTS_TOPIC to read results from",
+    )
+    read.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    read.set_defaults(run=read_mailbox)
+
+    show = commands.add_parser("show-user", help="print a stored user (token masked)")
+    show.add_argument("user_id")
+    show.set_defaults(run=show_user)
+
+    users = commands.add_parser("list-users", help="one line per stored user")
+    users.set_defaults(run=list_users)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

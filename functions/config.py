@@ -1,0 +1,178 @@
+"""Configuration: every environment variable the functions read, validated once per instance.
+
+The names are the public contract of DESIGN.md §3 and are kept here as documented constants, as
+google-auth does in ``environment_vars.py``. Resolution is environment → default; anything missing
+or malformed fails at start-up with one sentence that names the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from functions.errors import ConfigError
+
+OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
+"""Secret Manager version name or file path of the OAuth client JSON (``{"web": {...}}``)."""
+OAUTH_REDIRECT_URI = "OAUTH_REDIRECT_URI"
+"""The callback URL registered with the OAuth client."""
+OAUTH_SCOPES = "OAUTH_SCOPES"
+"""Space-separated scopes to request."""
+OIDC_USERINFO_URI = "OIDC_USERINFO_URI"
+"""OpenID Connect userinfo endpoint."""
+OAUTH_REVOKE_URI = "OAUTH_REVOKE_URI"
+"""Token revocation endpoint (RFC 7009)."""
+GMAIL_API_ROOT = "GMAIL_API_ROOT"
+"""Root URL of the Gmail API."""
+CREDENTIALS_COLLECTION = "CREDENTIALS_COLLECTION"
+"""Firestore collection holding one document per user."""
+AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
+"""Firestore collection holding pending authorizations (state, PKCE verifier), ten minutes each."""
+RESULTS_TOPIC = "RESULTS_TOPIC"
+"""Pub/Sub topic (ID or full name) that receives listing results."""
+ALLOWED_RETURN_TO = "ALLOWED_RETURN_TO"
+"""Comma-separated URL prefixes that ``return_to`` may start with."""
+GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
+"""The project ID, as the client libraries read it."""
+
+DEFAULT_SCOPES = ("openid", "email", "https://www.googleapis.com/auth/gmail.readonly")
+DEFAULT_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
+DEFAULT_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
+DEFAULT_GMAIL_API_ROOT = "https://gmail.googleapis.com/"
+DEFAULT_CREDENTIALS_COLLECTION = "gmail_credentials"
+DEFAULT_AUTH_SESSIONS_COLLECTION = "oauth_sessions"
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_COLLECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_TOPIC_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+_TOPIC_NAME = re.compile(r"^projects/([^/]+)/topics/([A-Za-z][A-Za-z0-9._~+%-]{2,254})$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one function instance."""
+
+    client_secrets: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    userinfo_uri: str
+    revoke_uri: str
+    gmail_api_root: str
+    credentials_collection: str
+    auth_sessions_collection: str
+    allowed_return_to: tuple[str, ...]
+    project: str | None
+    results_topic: str | None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are ``Secure`` everywhere but on a plain-http loopback callback."""
+        return urlsplit(self.redirect_uri).scheme == "https"
+
+    def results_topic_path(self) -> str:
+        """The full ``projects/P/topics/T`` name of ``RESULTS_TOPIC``.
+
+        Raises:
+            ConfigError: when the topic (or, for a bare ID, the project) is not configured.
+        """
+        return topic_path(self.results_topic, self.project, RESULTS_TOPIC)
+
+
+def topic_path(topic: str | None, project: str | None, variable: str) -> str:
+    """Expand a topic ID or full name into ``projects/P/topics/T``."""
+    if not topic:
+        raise ConfigError(f"{variable} is required: set it to the Pub/Sub topic ID or full name.")
+    if _TOPIC_NAME.match(topic):
+        return topic
+    if not _TOPIC_ID.match(topic):
+        raise ConfigError(
+            f"{variable} must be a Pub/Sub topic ID or projects/PROJECT/topics/TOPIC, "
+            f"got {topic!r}."
+        )
+    if not project:
+        raise ConfigError(
+            f"{GOOGLE_CLOUD_PROJECT} is required when {variable} is a bare topic ID: "
+            "set it or give the full projects/PROJECT/topics/TOPIC name."
+        )
+    return f"projects/{project}/topics/{topic}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration.
+
+    Args:
+        environ: the variables to read; ``os.environ`` when omitted.
+
+    Raises:
+        ConfigError: with one sentence naming the first variable that is missing or malformed.
+    """
+    env = os.environ if environ is None else environ
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, "").strip() or default
+
+    client_secrets = get(OAUTH_CLIENT_SECRETS)
+    if not client_secrets:
+        raise ConfigError(
+            f"{OAUTH_CLIENT_SECRETS} is required: set it to a Secret Manager version name "
+            "(projects/P/secrets/S/versions/V) or the path of the OAuth client JSON file."
+        )
+    redirect_uri = _url(OAUTH_REDIRECT_URI, get(OAUTH_REDIRECT_URI), required=True)
+    callback = urlsplit(redirect_uri)
+    if callback.scheme == "http" and callback.hostname not in _LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"{OAUTH_REDIRECT_URI} must use https unless it points at localhost, "
+            f"got {redirect_uri!r}."
+        )
+    scopes = tuple(get(OAUTH_SCOPES).split()) or DEFAULT_SCOPES
+    allowed = tuple(
+        _url(ALLOWED_RETURN_TO, prefix.strip(), required=True)
+        for prefix in get(ALLOWED_RETURN_TO).split(",")
+        if prefix.strip()
+    )
+    return Settings(
+        client_secrets=client_secrets,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        userinfo_uri=_url(OIDC_USERINFO_URI, get(OIDC_USERINFO_URI, DEFAULT_USERINFO_URI)),
+        revoke_uri=_url(OAUTH_REVOKE_URI, get(OAUTH_REVOKE_URI, DEFAULT_REVOKE_URI)),
+        gmail_api_root=_url(GMAIL_API_ROOT, get(GMAIL_API_ROOT, DEFAULT_GMAIL_API_ROOT)),
+        credentials_collection=_collection(
+            CREDENTIALS_COLLECTION, get(CREDENTIALS_COLLECTION, DEFAULT_CREDENTIALS_COLLECTION)
+        ),
+        auth_sessions_collection=_collection(
+            AUTH_SESSIONS_COLLECTION,
+            get(AUTH_SESSIONS_COLLECTION, DEFAULT_AUTH_SESSIONS_COLLECTION),
+        ),
+        allowed_return_to=allowed,
+        project=get(GOOGLE_CLOUD_PROJECT) or None,
+        results_topic=get(RESULTS_TOPIC) or None,
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this instance, read once on first use."""
+    return load_settings()
+
+
+def _url(variable: str, value: str, *, required: bool = False) -> str:
+    if not value and required:
+        raise ConfigError(f"{variable} is required: set it to an absolute http(s) URL.")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}.")
+    return value
+
+
+def _collection(variable: str, value: str) -> str:
+    if not _COLLECTION_ID.match(value):
+        raise ConfigError(
+            f"{variable} must be a Firestore collection ID (letters, digits, _ or -), "
+            f"got {value!r}."
+        )
+    return value

@@ -1,0 +1,131 @@
+"""The project's error hierarchy.
+
+Every failure the flow expects derives from :class:`AppError`, which carries what the two
+places that turn errors into answers need: the HTTP status and page for the browser-facing
+functions (``http_responses``) and whether Pub/Sub should redeliver (``list_messages``). As in
+google-auth, ``retryable`` is decided where the error is raised, on purpose, never guessed later.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """Base of every error this package raises on purpose.
+
+    Attributes:
+        status: HTTP status used when the error reaches a browser.
+        code: a short machine-readable reason, safe to log and publish.
+        retryable: whether the same work may succeed if tried again later.
+    """
+
+    status: int = 500
+    code: str = "internal_error"
+    retryable: bool = False
+
+
+class ConfigError(AppError):
+    """Missing or malformed configuration: raised at start-up, naming the variable."""
+
+    code = "config_error"
+
+
+class BadRequest(AppError):
+    """The browser sent something we cannot use (missing, duplicated or oversized input)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class MethodNotAllowed(BadRequest):
+    """The browser-facing functions answer GET only."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class InvalidState(BadRequest):
+    """The ``state`` is unknown, expired, already used, or not bound to this browser."""
+
+    code = "invalid_state"
+
+
+class ReturnToNotAllowed(BadRequest):
+    """``return_to`` is not under any ``ALLOWED_RETURN_TO`` prefix."""
+
+    code = "return_to_not_allowed"
+
+
+class AccessDenied(AppError):
+    """The user declined consent at the provider (``error=access_denied``)."""
+
+    status = 403
+    code = "access_denied"
+
+
+class ProviderError(BadRequest):
+    """The provider sent the user back with an error other than ``access_denied``."""
+
+    code = "provider_error"
+
+
+class ExchangeFailed(BadRequest):
+    """The token endpoint refused the code (expired, reused, PKCE mismatch: ``invalid_grant``)."""
+
+    code = "exchange_failed"
+
+
+class UpstreamError(AppError):
+    """A provider endpoint failed or answered with something we cannot use."""
+
+    status = 502
+    code = "upstream_error"
+    retryable = True
+
+
+class NeedsConsent(AppError):
+    """No refresh token came back and none is stored: the user must grant offline access.
+
+    The seed's ``NoRefreshTokenException``; it carries the e-mail to hint at the consent page.
+    """
+
+    code = "needs_consent"
+
+    def __init__(self, message: str, *, email: str | None) -> None:
+        super().__init__(message)
+        self.email = email
+
+
+class MalformedRequest(AppError):
+    """A mailbox request that can never succeed: acknowledged, never retried."""
+
+    code = "malformed_request"
+
+
+class UnknownUser(AppError):
+    """No stored credentials for the user of a mailbox request."""
+
+    code = "unknown_user"
+
+
+class ReauthRequired(AppError):
+    """The stored grant no longer works (revoked, ``invalid_grant``, missing scope)."""
+
+    code = "reauth_required"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class GmailRequestRejected(AppError):
+    """Gmail refused the request itself (for example an invalid query): not worth retrying."""
+
+    code = "gmail_rejected"
+
+
+class TransientError(AppError):
+    """Google, Firestore or Pub/Sub failed in a way that may pass: let Pub/Sub redeliver."""
+
+    status = 503
+    code = "transient"
+    retryable = True

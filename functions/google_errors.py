@@ -1,0 +1,77 @@
+"""The one place that decides what a failure talking to Google means for a mailbox request.
+
+Transient (429, 5xx, timeouts, an unreachable endpoint) → :class:`TransientError`, so Pub/Sub
+redelivers. The grant is gone (``invalid_grant``, 401) or too narrow (403 insufficient scope) →
+:class:`ReauthRequired`. Gmail refusing the request itself (400, 404) →
+:class:`GmailRequestRejected`. Anything else is not ours to guess and is re-raised as is.
+"""
+
+from __future__ import annotations
+
+import json
+
+from functions.errors import AppError, GmailRequestRejected, ReauthRequired, TransientError
+
+_SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
+
+
+def classify(error: Exception) -> AppError | None:
+    """Map a client-library exception to our hierarchy; ``None`` when it is not Google's."""
+    from google.auth import exceptions as auth_errors
+    from googleapiclient.errors import HttpError
+
+    if isinstance(error, AppError):
+        return error
+    if isinstance(error, auth_errors.RefreshError):
+        if not error.retryable and "invalid_grant" in str(error):
+            return ReauthRequired("the refresh token was refused", reason="invalid_grant")
+        return TransientError(f"refreshing the access token failed: {_first_line(error)}")
+    if isinstance(error, auth_errors.TransportError):
+        return TransientError("the token endpoint could not be reached")
+    if isinstance(error, HttpError):
+        return _classify_http(error)
+    if isinstance(error, OSError):  # timeouts and refused connections included
+        return TransientError(f"Google could not be reached: {type(error).__name__}")
+    try:
+        import httplib2
+    except ImportError:  # pragma: no cover - httplib2 ships with the API client
+        return None
+    if isinstance(error, httplib2.HttpLib2Error):
+        return TransientError(f"Google could not be reached: {type(error).__name__}")
+    return None
+
+
+def _classify_http(error: object) -> AppError:
+    status = int(getattr(getattr(error, "resp", None), "status", 0) or 0)
+    reasons = _reasons(getattr(error, "content", b""))
+    if status == 401:
+        return ReauthRequired("Gmail refused the credentials (401)", reason="unauthorized")
+    if status == 403 and reasons & _SCOPE_REASONS:
+        return ReauthRequired("the grant lacks a Gmail scope (403)", reason="missing_scope")
+    if status == 429 or status >= 500 or (status == 403 and reasons & _RATE_REASONS):
+        return TransientError(f"Gmail answered {status}")
+    return GmailRequestRejected(f"Gmail refused the request ({status})")
+
+
+def _reasons(content: object) -> set[str]:
+    """The ``reason``/``status`` strings of a Google JSON error body."""
+    try:
+        body = json.loads(content if isinstance(content, bytes | str) else b"")
+    except ValueError:
+        return set()
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return set()
+    found = {str(error.get("status", ""))}
+    for item in error.get("errors") or []:
+        if isinstance(item, dict):
+            found.add(str(item.get("reason", "")))
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict):
+            found.add(str(detail.get("reason", "")))
+    return found - {""}
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__

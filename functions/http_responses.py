@@ -1,0 +1,91 @@
+"""Turning outcomes into HTTP responses, in one place.
+
+Every response of the browser-facing functions passes through here and gets the same headers:
+nothing cached (it may carry a one-time code), no Referer leaked, a CSP that allows only our own
+inline stylesheet, HSTS on https. Errors map to pages by type; anything unexpected becomes a page
+with a reference ID that is also logged, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import flask
+
+from functions import pages
+from functions.errors import (
+    AccessDenied,
+    AppError,
+    BadRequest,
+    ExchangeFailed,
+    InvalidState,
+    MethodNotAllowed,
+    ProviderError,
+    ReturnToNotAllowed,
+)
+
+logger = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src '{pages.STYLE_HASH}'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def secure(response: flask.Response, *, https: bool) -> flask.Response:
+    """Add the headers every page and redirect of ours carries."""
+    headers = response.headers
+    headers["Cache-Control"] = "no-store"
+    headers["Pragma"] = "no-cache"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    if https:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return response
+
+
+def page(page_: pages.Page) -> flask.Response:
+    """A rendered page as a response."""
+    return flask.Response(page_.html, status=page_.status, mimetype="text/html")
+
+
+def redirect(location: str, status: int = 302) -> flask.Response:
+    """A redirect with an empty body."""
+    response = flask.Response("", status=status)
+    response.headers["Location"] = location
+    return response
+
+
+def error_response(error: Exception) -> flask.Response:
+    """The page for an error; unexpected ones are logged with a reference, never shown."""
+    if isinstance(error, InvalidState | ExchangeFailed):
+        logger.warning("link rejected", extra={"json_fields": {"reason": str(error)}})
+        return page(pages.link_invalid())
+    if isinstance(error, AccessDenied):
+        logger.info("consent declined")
+        return page(pages.declined())
+    if isinstance(error, ProviderError):
+        logger.warning("provider error", extra={"json_fields": {"reason": str(error)}})
+        return page(pages.provider_error())
+    if isinstance(error, ReturnToNotAllowed | BadRequest):
+        logger.info("bad request", extra={"json_fields": {"reason": str(error)}})
+        response = page(pages.bad_request(error.status))
+        if isinstance(error, MethodNotAllowed):
+            response.headers["Allow"] = "GET"
+        return response
+    reference = uuid.uuid4().hex[:12]
+    status = error.status if isinstance(error, AppError) else 500
+    logger.error(
+        "request failed",
+        exc_info=not isinstance(error, AppError),
+        extra={
+            "json_fields": {
+                "reference": reference,
+                "error": type(error).__name__,
+                "reason": str(error) if isinstance(error, AppError) else None,
+            }
+        },
+    )
+    return page(pages.failure(status, reference))

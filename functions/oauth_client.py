@@ -1,0 +1,80 @@
+"""The OAuth client registration: the JSON downloaded from the Google Cloud console.
+
+Google's libraries read the authorization and token endpoints from the client JSON
+(``auth_uri``, ``token_uri``), and so do we: that is what lets the same code run against Google,
+the local sandbox, or any standards-conformant OAuth 2.0 server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from functions.config import OAUTH_CLIENT_SECRETS
+from functions.errors import ConfigError
+
+_REQUIRED = ("client_id", "client_secret", "auth_uri", "token_uri")
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """One OAuth client: who we are to the provider and where its endpoints live."""
+
+    client_id: str
+    client_secret: str
+    auth_uri: str
+    token_uri: str
+
+    def __repr__(self) -> str:
+        return f"OAuthClient(client_id={self.client_id!r}, token_uri={self.token_uri!r})"
+
+    def as_client_config(self) -> dict[str, dict[str, str]]:
+        """The ``{"web": {...}}`` mapping google-auth-oauthlib's ``Flow`` expects."""
+        return {
+            "web": {
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "auth_uri": self.auth_uri,
+                "token_uri": self.token_uri,
+            }
+        }
+
+
+def parse_client_json(raw: bytes) -> OAuthClient:
+    """Validate the console's client JSON and keep the fields the flow needs.
+
+    Raises:
+        ConfigError: naming ``OAUTH_CLIENT_SECRETS`` and what is wrong, never the secret itself.
+    """
+    try:
+        document: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError(
+            f"{OAUTH_CLIENT_SECRETS} does not hold JSON: expected the OAuth client file "
+            'downloaded from the Google Cloud console ({"web": {...}}).'
+        ) from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{OAUTH_CLIENT_SECRETS} must hold a JSON object with a 'web' key.")
+    section = document.get("web")
+    if not isinstance(section, dict):
+        kinds = ", ".join(sorted(map(str, document))) or "nothing"
+        raise ConfigError(
+            f"{OAUTH_CLIENT_SECRETS} must describe a web application client "
+            f"(a 'web' key), found {kinds}."
+        )
+    missing = [
+        key for key in _REQUIRED if not isinstance(section.get(key), str) or not section[key]
+    ]
+    if missing:
+        raise ConfigError(f"{OAUTH_CLIENT_SECRETS} lacks {', '.join(missing)} under 'web'.")
+    for key in ("auth_uri", "token_uri"):
+        if urlsplit(section[key]).scheme not in ("http", "https"):
+            raise ConfigError(f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an http(s) URL.")
+    return OAuthClient(
+        client_id=section["client_id"],
+        client_secret=section["client_secret"],
+        auth_uri=section["auth_uri"],
+        token_uri=section["token_uri"],
+    )

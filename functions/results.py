@@ -1,0 +1,79 @@
+"""Publishing listing results to ``RESULTS_TOPIC`` (DESIGN.md §3).
+
+Each request produces ``messages`` batches (one per Gmail page) and then exactly one closing
+message, ``complete`` with the total or ``error`` with a reason, so a consumer always knows when a
+request is finished. Every message carries the ``user_id`` and ``request_id`` attributes, so a
+subscription can filter on them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent import futures
+from typing import TYPE_CHECKING, Any
+
+from functions.errors import TransientError
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import PublisherClient
+
+PUBLISH_TIMEOUT_SECONDS = 60.0
+
+
+class ResultPublisher:
+    """Publishes the results of one mailbox request."""
+
+    def __init__(
+        self, publisher: PublisherClient, topic: str, user_id: str, request_id: str
+    ) -> None:
+        self._publisher = publisher
+        self._topic = topic
+        self._user_id = user_id
+        self._request_id = request_id
+        self._pending: list[futures.Future[str]] = []
+        self.pages = 0
+        self.total = 0
+
+    def batch(self, messages: Sequence[dict[str, str]]) -> None:
+        """Publish one page of message references (without waiting for it)."""
+        self.pages += 1
+        self.total += len(messages)
+        self._send("messages", {"page": self.pages, "messages": list(messages)})
+
+    def complete(self, *, truncated: bool) -> None:
+        """Wait for every batch, then publish the completion message with the total."""
+        self.flush()
+        self._send("complete", {"total": self.total, "pages": self.pages, "truncated": truncated})
+        self.flush()
+
+    def error(self, code: str, message: str) -> None:
+        """Close the request with an error the pipeline can act on."""
+        self._send("error", {"error": code, "message": message})
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until everything sent so far is accepted by Pub/Sub.
+
+        Raises:
+            TransientError: a publish failed; the whole request will be redelivered.
+        """
+        pending, self._pending = self._pending, []
+        try:
+            for future in pending:
+                future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+        except Exception as error:
+            raise TransientError(f"publishing results failed: {type(error).__name__}") from None
+
+    def _send(self, kind: str, fields: dict[str, Any]) -> None:
+        body = {"type": kind, "user_id": self._user_id, "request_id": self._request_id, **fields}
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self._pending.append(
+            self._publisher.publish(
+                self._topic,
+                data,
+                type=kind,
+                user_id=self._user_id,
+                request_id=self._request_id,
+            )
+        )

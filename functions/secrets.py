@@ -1,0 +1,67 @@
+"""Reading secret material: a Secret Manager version, or a local file.
+
+In production ``OAUTH_CLIENT_SECRETS`` names a Secret Manager version
+(``projects/P/secrets/S/versions/V``) so that the client secret never sits in the function's
+environment or source; on a laptop it is a file path. The client library is imported only when a
+version name is actually read, and callers may inject one (tests pass a REST client pointed at the
+sandbox's ``:access`` stand-in).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from functions.errors import ConfigError
+
+if TYPE_CHECKING:
+    from google.cloud.secretmanager import SecretManagerServiceClient
+
+logger = logging.getLogger(__name__)
+
+_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
+
+
+def is_secret_version(reference: str) -> bool:
+    """Whether ``reference`` is a Secret Manager version name rather than a file path."""
+    return bool(_VERSION_NAME.match(reference))
+
+
+def read_secret(
+    reference: str, *, variable: str, client: SecretManagerServiceClient | None = None
+) -> bytes:
+    """Return the bytes behind a Secret Manager version name or a file path.
+
+    Args:
+        reference: ``projects/P/secrets/S/versions/V`` or a path.
+        variable: the configuration variable it came from, to name in errors.
+        client: a Secret Manager client; the default one is built when needed.
+
+    Raises:
+        ConfigError: the secret or file cannot be read.
+    """
+    if not is_secret_version(reference):
+        try:
+            return Path(reference).read_bytes()
+        except OSError as error:
+            raise ConfigError(
+                f"{variable} points at a file that cannot be read: {reference} "
+                f"({error.strerror or type(error).__name__})."
+            ) from None
+    if client is None:
+        from google.cloud import secretmanager
+
+        client = secretmanager.SecretManagerServiceClient()
+    from google.api_core import exceptions
+
+    try:
+        response = client.access_secret_version(name=reference)
+    except exceptions.GoogleAPICallError as error:
+        raise ConfigError(
+            f"{variable} names a Secret Manager version that cannot be read: {reference} "
+            f"({type(error).__name__})."
+        ) from None
+    logger.info("read secret version", extra={"json_fields": {"secret": response.name}})
+    return bytes(response.payload.data)

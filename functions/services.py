@@ -1,0 +1,104 @@
+"""The clients the handlers use, built lazily, once per instance, and injectable.
+
+Cloud Functions reuses an instance for many requests, so clients are built on first use and kept
+(the "lazy globals" pattern of Google's samples). Nothing is built that a function does not use:
+``authorize`` never imports the Pub/Sub client, ``list_messages`` never the OAuth flow. Tests build
+a :class:`Services` of their own with emulator- or sandbox-backed clients.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from functions import clock
+from functions.config import OAUTH_CLIENT_SECRETS, Settings, get_settings
+
+if TYPE_CHECKING:
+    import requests
+    from google.cloud import firestore
+    from google.cloud.pubsub_v1 import PublisherClient
+    from google.cloud.secretmanager import SecretManagerServiceClient
+
+    from functions.oauth_client import OAuthClient
+    from functions.state import StateStore
+    from functions.token_store import TokenStore
+
+
+class Services:
+    """Everything a handler talks to. Each attribute is built on first access."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        firestore_client: firestore.Client | None = None,
+        secret_client: SecretManagerServiceClient | None = None,
+        publisher: PublisherClient | None = None,
+        http: requests.Session | None = None,
+        now: clock.Clock = clock.utcnow,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        self._firestore = firestore_client
+        self._secret_client = secret_client
+        self._publisher = publisher
+        self._http = http
+
+    @functools.cached_property
+    def oauth_client(self) -> OAuthClient:
+        """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once."""
+        from functions.oauth_client import parse_client_json
+        from functions.secrets import read_secret
+
+        raw = read_secret(
+            self.settings.client_secrets, variable=OAUTH_CLIENT_SECRETS, client=self._secret_client
+        )
+        return parse_client_json(raw)
+
+    @functools.cached_property
+    def firestore(self) -> firestore.Client:
+        """The Firestore client (honours ``FIRESTORE_EMULATOR_HOST``)."""
+        if self._firestore is None:
+            from google.cloud import firestore
+
+            self._firestore = firestore.Client(project=self.settings.project)
+        return self._firestore
+
+    @functools.cached_property
+    def state_store(self) -> StateStore:
+        """Pending authorizations."""
+        from functions.state_store import FirestoreStateStore
+
+        return FirestoreStateStore(self.firestore, self.settings.auth_sessions_collection)
+
+    @functools.cached_property
+    def token_store(self) -> TokenStore:
+        """Per-user credentials."""
+        from functions.token_store import FirestoreTokenStore
+
+        return FirestoreTokenStore(self.firestore, self.settings.credentials_collection)
+
+    @functools.cached_property
+    def publisher(self) -> PublisherClient:
+        """The Pub/Sub publisher (honours ``PUBSUB_EMULATOR_HOST``)."""
+        if self._publisher is None:
+            from google.cloud.pubsub_v1 import PublisherClient
+
+            self._publisher = PublisherClient()
+        return self._publisher
+
+    @functools.cached_property
+    def http(self) -> requests.Session:
+        """A pooled HTTP session for the userinfo and revocation endpoints."""
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+        return self._http
+
+
+@functools.cache
+def get_services() -> Services:
+    """This instance's services, built from the environment on first use."""
+    return Services(get_settings())

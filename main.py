@@ -1,0 +1,46 @@
+"""Deployable entry points, one Cloud Function each (DESIGN.md §3). Nothing else lives here.
+
+Each function imports its handler on first call, so an instance loads only what its own entry
+point needs. Configuration is validated at import: a function whose variables are missing or
+malformed fails to start with one sentence naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import functions_framework
+
+from functions.config import get_settings
+from functions.logging_setup import configure_logging
+
+if TYPE_CHECKING:
+    import flask
+    from cloudevents.http import CloudEvent
+
+configure_logging()
+get_settings()
+
+
+@functions_framework.http
+def authorize(request: flask.Request) -> flask.Response:
+    """GET: redirect the browser to the consent page (offline access, PKCE, bound state)."""
+    from functions.handlers.authorize import handle_authorize
+
+    return handle_authorize(request)
+
+
+@functions_framework.http
+def oauth2callback(request: flask.Request) -> flask.Response:
+    """GET: check state, exchange the code, identify the user, store the refresh token."""
+    from functions.handlers.oauth2callback import handle_oauth2callback
+
+    return handle_oauth2callback(request)
+
+
+@functions_framework.cloud_event
+def list_messages(event: CloudEvent) -> None:
+    """Pub/Sub: list the requested user's messages and publish the IDs to RESULTS_TOPIC."""
+    from functions.handlers.list_messages import handle_list_messages
+
+    handle_list_messages(event)

@@ -1,0 +1,104 @@
+"""Configuration is read once, validated, and fails with a sentence naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions import config
+from functions.errors import ConfigError
+
+BASE = {
+    "OAUTH_CLIENT_SECRETS": "/run/secrets/client.json",
+    "OAUTH_REDIRECT_URI": "https://auth.example.com/oauth2callback",
+}
+
+
+def test_defaults_follow_the_design():
+    settings = config.load_settings(BASE)
+
+    assert settings.scopes == (
+        "openid",
+        "email",
+        "https://www.googleapis.com/auth/gmail.readonly",
+    )
+    assert settings.userinfo_uri == "https://openidconnect.googleapis.com/v1/userinfo"
+    assert settings.revoke_uri == "https://oauth2.googleapis.com/revoke"
+    assert settings.gmail_api_root == "https://gmail.googleapis.com/"
+    assert settings.credentials_collection == "gmail_credentials"
+    assert settings.allowed_return_to == ()
+    assert settings.secure_cookies is True
+
+
+@pytest.mark.parametrize("missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI"])
+def test_a_missing_required_variable_is_named(missing):
+    environ = {k: v for k, v in BASE.items() if k != missing}
+
+    with pytest.raises(ConfigError, match=rf"^{missing} is required"):
+        config.load_settings(environ)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OAUTH_REDIRECT_URI", "not a url"),
+        ("OAUTH_REDIRECT_URI", "http://auth.example.com/cb"),
+        ("OIDC_USERINFO_URI", "ftp://example.com/userinfo"),
+        ("GMAIL_API_ROOT", "gmail.googleapis.com"),
+        ("CREDENTIALS_COLLECTION", "a/b"),
+        ("ALLOWED_RETURN_TO", "https://ok.example.com/,javascript:alert(1)"),
+    ],
+)
+def test_a_malformed_variable_is_named(variable, value):
+    with pytest.raises(ConfigError, match=rf"^{variable} must"):
+        config.load_settings({**BASE, variable: value})
+
+
+def test_plain_http_is_accepted_on_loopback_only_and_turns_secure_cookies_off():
+    settings = config.load_settings({**BASE, "OAUTH_REDIRECT_URI": "http://localhost:8082/"})
+
+    assert settings.secure_cookies is False
+
+
+def test_scopes_and_return_to_prefixes_are_split():
+    settings = config.load_settings(
+        {
+            **BASE,
+            "OAUTH_SCOPES": "openid  https://www.googleapis.com/auth/gmail.metadata",
+            "ALLOWED_RETURN_TO": "https://app.example.com/done, https://other.example.com/",
+        }
+    )
+
+    assert settings.scopes == ("openid", "https://www.googleapis.com/auth/gmail.metadata")
+    assert settings.allowed_return_to == (
+        "https://app.example.com/done",
+        "https://other.example.com/",
+    )
+
+
+def test_results_topic_is_required_only_when_used():
+    settings = config.load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p1"})
+
+    with pytest.raises(ConfigError, match="^RESULTS_TOPIC is required"):
+        settings.results_topic_path()
+
+
+@pytest.mark.parametrize(
+    ("topic", "project", "expected"),
+    [
+        ("results", "p1", "projects/p1/topics/results"),
+        ("projects/p2/topics/results", None, "projects/p2/topics/results"),
+    ],
+)
+def test_results_topic_accepts_an_id_or_a_full_name(topic, project, expected):
+    environ = {**BASE, "RESULTS_TOPIC": topic}
+    if project:
+        environ["GOOGLE_CLOUD_PROJECT"] = project
+
+    assert config.load_settings(environ).results_topic_path() == expected
+
+
+def test_a_bare_topic_id_without_project_names_the_project_variable():
+    settings = config.load_settings({**BASE, "RESULTS_TOPIC": "results"})
+
+    with pytest.raises(ConfigError, match="^GOOGLE_CLOUD_PROJECT is required"):
+        settings.results_topic_path()

@@ -1,0 +1,84 @@
+"""Mailbox requests are parsed strictly; anything malformed is a ``MalformedRequest``."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from functions.errors import MalformedRequest
+from functions.mailbox_request import MailboxRequest, parse_event, parse_request
+
+
+def envelope(payload: object, message_id: str = "m-1") -> dict:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return {
+        "message": {"data": base64.b64encode(data).decode(), "messageId": message_id},
+        "subscription": "projects/p/subscriptions/s",
+    }
+
+
+def test_only_user_id_is_required_and_message_id_becomes_the_request_id():
+    assert parse_event(envelope({"user_id": "123"})) == MailboxRequest(
+        user_id="123", request_id="m-1"
+    )
+
+
+def test_every_field_of_the_contract_is_read():
+    request = parse_request(
+        json.dumps(
+            {
+                "user_id": "1234567890",
+                "query": "label:UNREAD",
+                "label_ids": ["INBOX"],
+                "max_messages": 1000,
+                "include_spam_trash": False,
+                "request_id": "optional-caller-id",
+            }
+        ).encode()
+    )
+
+    assert request == MailboxRequest(
+        user_id="1234567890",
+        request_id="optional-caller-id",
+        query="label:UNREAD",
+        label_ids=("INBOX",),
+        max_messages=1000,
+        include_spam_trash=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"\xff\xfe",
+        [1, 2],
+        {},
+        {"user_id": ""},
+        {"user_id": 42},
+        {"user_id": "a/b"},
+        {"user_id": ".."},
+        {"user_id": "1", "max_messages": 0},
+        {"user_id": "1", "max_messages": True},
+        {"user_id": "1", "max_messages": "10"},
+        {"user_id": "1", "label_ids": "INBOX"},
+        {"user_id": "1", "label_ids": [""]},
+        {"user_id": "1", "include_spam_trash": "yes"},
+        {"user_id": "1", "query": "x" * 3000},
+        {"user_id": "1", "lable_ids": ["INBOX"]},
+    ],
+)
+def test_malformed_requests_are_refused(payload):
+    with pytest.raises(MalformedRequest):
+        parse_event(envelope(payload))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, {}, {"message": {}}, {"message": {"data": "***"}}, {"message": {"data": 5}}, "x"],
+)
+def test_malformed_envelopes_are_refused(data):
+    with pytest.raises(MalformedRequest):
+        parse_event(data)

@@ -1,0 +1,43 @@
+"""The client JSON is validated without ever showing the secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.errors import ConfigError
+from functions.oauth_client import parse_client_json
+
+WEB = {
+    "client_id": "id.apps.googleusercontent.com",
+    "client_secret": "GOCSPX-very-secret",
+    "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+    "token_uri": "https://oauth2.googleapis.com/token",
+}
+
+
+def test_the_console_download_is_accepted():
+    client = parse_client_json(json.dumps({"web": {**WEB, "redirect_uris": []}}).encode())
+
+    assert client.token_uri == WEB["token_uri"]
+    assert client.as_client_config() == {"web": WEB}
+    assert "very-secret" not in repr(client)
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (b"{", "does not hold JSON"),
+        (b"[]", "JSON object"),
+        (json.dumps({"installed": WEB}).encode(), "web application client"),
+        (json.dumps({"web": {**WEB, "token_uri": ""}}).encode(), "lacks token_uri"),
+        (json.dumps({"web": {**WEB, "auth_uri": "file:///x"}}).encode(), "web.auth_uri"),
+    ],
+)
+def test_malformed_client_json_names_the_variable(raw, match):
+    with pytest.raises(ConfigError, match=match) as caught:
+        parse_client_json(raw)
+
+    assert str(caught.value).startswith("OAUTH_CLIENT_SECRETS")
+    assert "very-secret" not in str(caught.value)
