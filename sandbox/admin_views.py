@@ -1,0 +1,114 @@
+"""Test and dev hooks under `/_sandbox/`, so a sandbox in another process can be driven.
+
+Never part of Google's surface: they exist for tests, benchmarks and the local dev stack.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import flask
+
+from sandbox import identity
+from sandbox.context import current_state
+
+bp = flask.Blueprint("admin", __name__, url_prefix="/_sandbox")
+
+
+def _bad(message: str) -> flask.Response:
+    response = flask.jsonify({"error": message})
+    response.status_code = 400
+    return response
+
+
+def _json() -> dict[str, object]:
+    body = flask.request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+@bp.get("/health")
+def health() -> flask.Response:
+    """Liveness for the dev stack's start-up wait."""
+    return flask.Response("ok", mimetype="text/plain")
+
+
+@bp.get("/calls")
+def calls() -> flask.Response:
+    """Calls per endpoint name since the last reset."""
+    return flask.jsonify(current_state().call_counts())
+
+
+@bp.post("/calls/reset")
+def reset_calls() -> flask.Response:
+    """Zero the counters."""
+    current_state().reset_calls()
+    return flask.jsonify({})
+
+
+@bp.route("/behaviour", methods=["GET", "POST"])
+def behaviour() -> flask.Response:
+    """Read or set knobs: `{"omit_refresh_token": true, "latency_ms": 20, ...}`."""
+    state = current_state()
+    if flask.request.method == "GET":
+        return flask.jsonify(state.behaviour.as_dict())
+    try:
+        return flask.jsonify(state.update_behaviour(_json()))
+    except ValueError as exc:
+        return _bad(str(exc))
+
+
+@bp.post("/mailboxes/<email>")
+def seed_mailbox(email: str) -> flask.Response:
+    """Replace a mailbox: `{"count": 2345, "seed": 7}` (seed optional)."""
+    address = identity.normalize_email(email)
+    body = _json()
+    count, seed = body.get("count"), body.get("seed")
+    if address is None or not isinstance(count, int) or not isinstance(seed, int | None):
+        return _bad("expected a valid e-mail, an integer count and an optional integer seed")
+    try:
+        messages = current_state().seed_mailbox(address, count, seed)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return flask.jsonify({"emailAddress": address, "messagesTotal": len(messages)})
+
+
+@bp.post("/users/<email>/revoke")
+def revoke_user(email: str) -> flask.Response:
+    """The user removes app access in their Google Account."""
+    return flask.jsonify({"revoked": current_state().revoke_user(email)})
+
+
+@bp.post("/clients")
+def register_client() -> flask.Response:
+    """Register a client: `{"redirect_uris": [...], "client_id"?, "client_secret"?}`.
+
+    Returns the console-style client JSON pointing at this sandbox.
+    """
+    body = _json()
+    uris, client_id, secret = (
+        body.get("redirect_uris"),
+        body.get("client_id"),
+        body.get("client_secret"),
+    )
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+        return _bad("redirect_uris must be a non-empty list of strings")
+    if not isinstance(client_id, str | None) or not isinstance(secret, str | None):
+        return _bad("client_id and client_secret must be strings")
+    state = current_state()
+    client = state.register_client([str(u) for u in uris], client_id, secret)
+    return flask.jsonify(state.client_config(client, flask.request.host_url))
+
+
+@bp.post("/secrets")
+def set_secret() -> flask.Response:
+    """Add a secret version: `{"name": "projects/p/secrets/s/versions/1", "data": "<base64>"}`."""
+    body = _json()
+    name, data = body.get("name"), body.get("data")
+    if not isinstance(name, str) or not isinstance(data, str):
+        return _bad("expected name and base64 data")
+    try:
+        current_state().set_secret(name, base64.b64decode(data, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        return _bad(str(exc))
+    return flask.jsonify({"name": name})

@@ -1,0 +1,44 @@
+"""The sandbox as a Flask app: Google's paths on one origin, plus `/_sandbox/` test hooks.
+
+Point the product at it with the client JSON from `SandboxState.client_config`, `GMAIL_API_ROOT`
+= base URL + "/", `OIDC_USERINFO_URI` = base URL + "/v1/userinfo" and `OAUTH_REVOKE_URI` = base
+URL + "/revoke". The state is `app.config[STATE_KEY]` ("SANDBOX_STATE").
+"""
+
+from __future__ import annotations
+
+import time
+
+import flask
+
+from sandbox import admin_views, consent_views, gmail_views, oauth_views, secret_views
+from sandbox.context import STATE_KEY, current_state
+from sandbox.errors import register_handlers
+from sandbox.state import SandboxState
+
+__all__ = ["STATE_KEY", "create_app"]
+
+
+def create_app(state: SandboxState | None = None) -> flask.Flask:
+    """Build the app around `state` (a fresh SandboxState when None)."""
+    app = flask.Flask(__name__)
+    app.config[STATE_KEY] = state if state is not None else SandboxState()
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_handlers(app)
+    for blueprint in (
+        consent_views.bp,
+        oauth_views.bp,
+        gmail_views.bp,
+        secret_views.bp,
+        admin_views.bp,
+    ):
+        app.register_blueprint(blueprint)
+    app.before_request(_simulate_latency)
+    return app
+
+
+def _simulate_latency() -> None:
+    """The `latency_ms` knob: every answer except the test hooks is this much slower."""
+    delay = current_state().behaviour.latency_ms
+    if delay and not flask.request.path.startswith("/_sandbox/"):
+        time.sleep(delay / 1000)

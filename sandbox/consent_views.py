@@ -1,0 +1,100 @@
+"""The authorization endpoint: `GET/POST /o/oauth2/v2/auth` (RFC 6749 §4.1.1 to §4.1.2).
+
+GET validates the request and shows the consent screen; POST takes the user's answer and
+redirects back to the client with a code and the granted scopes, or with access_denied.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import flask
+
+from sandbox import auth_request, identity, scopes
+from sandbox.context import current_state
+from sandbox.pages import consent_page, error_page
+
+bp = flask.Blueprint("consent", __name__)
+AUTH_PATH = "/o/oauth2/v2/auth"
+
+
+def redirect_back(redirect_uri: str, params: dict[str, str | None]) -> flask.Response:
+    """302 to the client's redirect URI with `params` added to its query (None = omitted)."""
+    parts = urlsplit(redirect_uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [(k, v) for k, v in params.items() if v is not None]
+    location = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    return flask.Response(status=302, headers={"Location": location})
+
+
+@bp.get(AUTH_PATH)
+def authorize() -> flask.Response | str:
+    """Validate like Google, then render the consent screen."""
+    state = current_state()
+    state.count("authorize")
+    args = flask.request.args
+    client_id, redirect_uri = args.get("client_id", ""), args.get("redirect_uri", "")
+    client = state.client(client_id) if client_id else None
+    if client is None:
+        return error_page(400, "invalid_client", "The OAuth client was not found.")
+    if not redirect_uri:
+        return error_page(400, "invalid_request", "Missing required parameter: redirect_uri")
+    if redirect_uri not in client.redirect_uris:
+        return error_page(
+            400,
+            "redirect_uri_mismatch",
+            f"You can't sign in to this app because it doesn't comply with OAuth 2.0 policy. "
+            f"The redirect_uri {redirect_uri!r} is not registered for client {client_id}.",
+        )
+    request = auth_request.parse(args, client_id, redirect_uri)
+    if isinstance(request, auth_request.RequestError):
+        return redirect_back(
+            redirect_uri,
+            {
+                "error": request.error,
+                "error_description": request.description,
+                "state": args.get("state"),
+            },
+        )
+    return consent_page(
+        action=AUTH_PATH,
+        consent_id=state.open_consent(request),
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        login_hint=request.login_hint,
+        scopes=[{"value": s, "label": scopes.label(s)} for s in request.scopes],
+    )
+
+
+@bp.post(AUTH_PATH)
+def decide() -> flask.Response:
+    """The user's answer: Allow (with the ticked scopes) or Cancel."""
+    state = current_state()
+    state.count("consent")
+    form = flask.request.form
+    consent_id = form.get("consent_id", "")
+    request = state.pending_consent(consent_id)
+    if request is None:
+        return error_page(
+            400, "invalid_request", "This sign-in request is unknown or has expired. Start again."
+        )
+    action = form.get("action", "")
+    if action not in ("allow", "cancel"):
+        return error_page(400, "invalid_request", "Choose Allow or Cancel.")
+    ticked = set(form.getlist("scope"))
+    chosen = [s for s in request.scopes if s in ticked]
+    if action == "cancel" or not chosen:
+        state.deny_consent(consent_id)
+        return redirect_back(
+            request.redirect_uri, {"error": "access_denied", "state": request.state}
+        )
+    email = identity.normalize_email(form.get("email", ""))
+    if email is None:
+        return error_page(400, "invalid_request", "Enter a valid e-mail address and try again.")
+    code = state.approve_consent(consent_id, email, chosen)
+    if code is None:
+        return error_page(400, "invalid_request", "This sign-in request was already answered.")
+    return redirect_back(
+        request.redirect_uri,
+        {"code": code.value, "scope": " ".join(code.scopes), "state": request.state},
+    )

@@ -1,0 +1,97 @@
+"""The records the sandbox keeps: clients, consent requests, codes, tokens, grants, knobs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Client:
+    """An OAuth client as registered in the (fake) Cloud console."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """A validated authorization request waiting for the user's decision (RFC 6749 §4.1.1)."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    offline: bool = False
+    prompt: frozenset[str] = frozenset()
+    include_granted_scopes: bool = False
+    login_hint: str = ""
+
+
+@dataclass
+class AuthorizationCode:
+    """A one-time code (RFC 6749 §4.1.2); kept after use so a replay can be detected."""
+
+    value: str
+    request: AuthRequest
+    email: str
+    scopes: tuple[str, ...]
+    expires_at: float
+    redeemed: bool = False
+
+
+@dataclass(frozen=True)
+class Token:
+    """A refresh or access token; `code` is the authorization code it descends from."""
+
+    value: str
+    client_id: str
+    email: str
+    scopes: tuple[str, ...]
+    code: str
+    expires_at: float | None = None  # None: never expires (refresh tokens)
+
+
+@dataclass
+class Grant:
+    """What one user has granted one client, as listed in their Google Account permissions."""
+
+    scopes: set[str] = field(default_factory=set)
+    refresh_issued: bool = False
+
+
+@dataclass
+class Behaviour:
+    """Knobs that tests and the dev stack turn to make the sandbox misbehave on purpose."""
+
+    omit_refresh_token: bool = False
+    access_token_lifetime: int = 3600
+    quota_units_per_minute: int = 15000
+    latency_ms: int = 0
+    demo_mailbox_size: int = 3000
+
+    def update(self, knobs: Mapping[str, object]) -> None:
+        """Set several knobs at once, all or nothing.
+
+        Raises:
+            ValueError: unknown knob, wrong type or negative number.
+        """
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        for name, value in knobs.items():
+            if name not in types:
+                raise ValueError(f"unknown knob {name!r}")
+            if types[name] == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+        for name, value in knobs.items():
+            setattr(self, name, value)
+
+    def as_dict(self) -> dict[str, object]:
+        """The knobs as JSON-ready values."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,202 @@
+"""The sandbox's whole world behind one lock: OAuth ledger, mailboxes, quota, secrets, knobs.
+
+Request handlers and tests share one SandboxState; every method takes the lock, so the state
+is safe under Werkzeug's threaded server. The clock is injectable so tests can move time
+(token expiry, code expiry, the quota window) without sleeping.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+
+from sandbox import mailbox
+from sandbox.ledger import OAuthLedger
+from sandbox.mailbox import Mailbox, Message
+from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Token
+from sandbox.quota import SlidingQuota
+from sandbox.secret_store import SecretStore
+
+
+class SandboxState:
+    """Thread-safe in-memory Google: what the endpoints serve and what tests inspect."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.time, behaviour: Behaviour | None = None
+    ) -> None:
+        self.clock = clock
+        self.behaviour = behaviour or Behaviour()
+        #: Calls per endpoint name ("token.refresh_token", "gmail.messages.list", …).
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._oauth = OAuthLedger(clock, self.behaviour)
+        self._mailboxes: dict[str, Mailbox] = {}
+        self._quota = SlidingQuota()
+        self._secrets = SecretStore()
+        self._history = 1000
+
+    # -- clients ---------------------------------------------------------------------------
+    def register_client(
+        self,
+        redirect_uris: list[str],
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> Client:
+        """Register (or replace) an OAuth web client; ids and secrets are random when omitted."""
+        if not redirect_uris:
+            raise ValueError("a client needs at least one redirect URI")
+        client = Client(
+            client_id or f"sbx-{secrets.token_hex(12)}.apps.sandbox.test",
+            client_secret or "sbx-secret-" + secrets.token_urlsafe(24),
+            tuple(redirect_uris),
+        )
+        with self._lock:
+            self._oauth.clients[client.client_id] = client
+        return client
+
+    def client(self, client_id: str) -> Client | None:
+        """The registered client, or None."""
+        with self._lock:
+            return self._oauth.clients.get(client_id)
+
+    @staticmethod
+    def client_config(client: Client, base_url: str) -> dict[str, dict[str, object]]:
+        """The client JSON exactly as the Cloud console downloads it, pointing at `base_url`."""
+        base = base_url.rstrip("/")
+        return {
+            "web": {
+                "client_id": client.client_id,
+                "project_id": "sandbox",
+                "auth_uri": base + "/o/oauth2/v2/auth",
+                "token_uri": base + "/token",
+                "auth_provider_x509_cert_url": base + "/oauth2/v1/certs",
+                "client_secret": client.client_secret,
+                "redirect_uris": list(client.redirect_uris),
+            }
+        }
+
+    def authenticate_client(self, client_id: str, secret_candidates: Iterable[str]) -> Client:
+        """Client authentication for the token endpoint; raises OAuthError invalid_client."""
+        with self._lock:
+            return self._oauth.authenticate(client_id, secret_candidates)
+
+    # -- authorization and tokens ----------------------------------------------------------
+    def open_consent(self, request: AuthRequest) -> str:
+        """Park a validated authorization request; return the consent id for the form."""
+        with self._lock:
+            return self._oauth.open_consent(request)
+
+    def pending_consent(self, consent_id: str) -> AuthRequest | None:
+        """The request behind a consent form, or None when unknown or expired."""
+        with self._lock:
+            return self._oauth.consent(consent_id)
+
+    def deny_consent(self, consent_id: str) -> AuthRequest | None:
+        """The user cancelled; returns the request so the caller can redirect back."""
+        with self._lock:
+            return self._oauth.deny(consent_id)
+
+    def approve_consent(
+        self, consent_id: str, email: str, scopes: Iterable[str]
+    ) -> AuthorizationCode | None:
+        """The user allowed `scopes`; returns the one-time code, or None if already answered."""
+        with self._lock:
+            return self._oauth.approve(consent_id, email, scopes)
+
+    def exchange_code(
+        self, client: Client, code: str, redirect_uri: str, code_verifier: str | None
+    ) -> dict[str, object]:
+        """Token response for an authorization code; raises OAuthError."""
+        with self._lock:
+            return self._oauth.exchange(client, code, redirect_uri, code_verifier)
+
+    def refresh_access_token(
+        self, client: Client, refresh_token: str, scopes: tuple[str, ...] | None = None
+    ) -> dict[str, object]:
+        """Token response for a refresh token; raises OAuthError."""
+        with self._lock:
+            return self._oauth.refresh(client, refresh_token, scopes)
+
+    def access_token(self, value: str) -> Token | None:
+        """The live access token, or None when unknown, expired or revoked."""
+        with self._lock:
+            return self._oauth.access_token(value)
+
+    def revoke_token(self, value: str) -> bool:
+        """Revoke the grant `value` belongs to; False when the token is unknown."""
+        with self._lock:
+            return self._oauth.revoke(value)
+
+    def revoke_user(self, email: str) -> int:
+        """Test hook: the user removes every app's access; returns the number of grants."""
+        with self._lock:
+            return self._oauth.revoke_user(email.lower())
+
+    def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
+        """What `email` has granted `client_id` so far, or None."""
+        with self._lock:
+            return self._oauth.granted_scopes(client_id, email.lower())
+
+    # -- Gmail -------------------------------------------------------------------------------
+    def mailbox(self, email: str) -> Mailbox:
+        """The user's mailbox, generating the demo one the first time the user is seen."""
+        email = email.lower()
+        with self._lock:
+            box = self._mailboxes.get(email)
+            if box is None:
+                box = self._seed(email, self.behaviour.demo_mailbox_size, None)
+            return box
+
+    def seed_mailbox(self, email: str, count: int, seed: int | None = None) -> list[Message]:
+        """Replace the user's mailbox with `count` generated messages, newest first."""
+        with self._lock:
+            return list(self._seed(email.lower(), count, seed).messages)
+
+    def charge_quota(self, email: str, units: int) -> int | None:
+        """Spend Gmail quota units; None when allowed, else seconds until a retry may succeed."""
+        with self._lock:
+            limit = self.behaviour.quota_units_per_minute
+            return self._quota.charge(email.lower(), units, limit, self.clock())
+
+    def _seed(self, email: str, count: int, seed: int | None) -> Mailbox:
+        self._history += 1
+        messages = mailbox.generate(email, count, seed, self.clock())
+        box = Mailbox(email, messages, self._history)
+        self._mailboxes[email] = box
+        return box
+
+    # -- Secret Manager ----------------------------------------------------------------------
+    def set_secret(self, name: str, data: bytes) -> None:
+        """Store a secret version `projects/P/secrets/S/versions/N`."""
+        with self._lock:
+            self._secrets.set(name, data)
+
+    def access_secret(self, name: str) -> tuple[str, bytes] | None:
+        """(canonical version name, data), resolving `versions/latest`; None when absent."""
+        with self._lock:
+            return self._secrets.access(name)
+
+    # -- knobs and counters --------------------------------------------------------------------
+    def update_behaviour(self, knobs: Mapping[str, object]) -> dict[str, object]:
+        """Validate and set knobs (see Behaviour); returns them all. Raises ValueError."""
+        with self._lock:
+            self.behaviour.update(knobs)
+            return self.behaviour.as_dict()
+
+    def count(self, endpoint: str) -> None:
+        """Record one call of `endpoint`."""
+        with self._lock:
+            self.calls[endpoint] += 1
+
+    def call_counts(self) -> dict[str, int]:
+        """A snapshot of the call counters."""
+        with self._lock:
+            return dict(self.calls)
+
+    def reset_calls(self) -> None:
+        """Zero the call counters (in place, so references to `calls` stay valid)."""
+        with self._lock:
+            self.calls.clear()
