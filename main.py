@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import functions_framework
 
 from functions.config import get_settings
+from functions.errors import ConfigError
 from functions.logging_setup import configure_logging
 
 if TYPE_CHECKING:
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
 configure_logging()
-get_settings()
+try:
+    get_settings()
+except ConfigError as error:
+    raise SystemExit(f"Configuration error: {error}") from None
 
 
 @functions_framework.http

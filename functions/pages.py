@@ -48,8 +48,11 @@ def _render(status: int, title: str, body: str) -> Page:
     return Page(status, html)
 
 
-def connected(email: str | None, scopes: tuple[str, ...]) -> Page:
-    """The account is connected: which one, and what it allowed."""
+def connected(user_id: str, email: str | None, scopes: tuple[str, ...]) -> Page:
+    """The account is connected: which one, and what it allowed.
+
+    The account ID is shown because it is what pipelines put in a mailbox request.
+    """
     who = f"<strong>{escape(email)}</strong>" if email else "Your Google Account"
     granted = "".join(
         f"<li>{escape(SCOPE_LABELS.get(scope, scope))}</li>"
@@ -59,6 +62,7 @@ def connected(email: str | None, scopes: tuple[str, ...]) -> Page:
         200,
         "Your account is connected",
         f"<p>{who} is now connected. The service may:</p><ul>{granted}</ul>"
+        f"<p>Account ID: <code>{escape(user_id)}</code></p>"
         "<p>You can close this page. To disconnect, remove the app's access in your Google "
         "Account's security settings (Third-party apps &amp; services).</p>",
     )

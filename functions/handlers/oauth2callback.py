@@ -101,7 +101,7 @@ def _complete(
     )
     if pending.return_to:
         return redirect(pending.return_to, status=303)
-    return page(pages.connected(stored.email, stored.scopes))
+    return page(pages.connected(stored.user_id, stored.email, stored.scopes))
 
 
 def _discard(services: Services, state_value: str | None, binding: str | None) -> None:

@@ -78,7 +78,7 @@ def test_scopes_and_return_to_prefixes_are_split():
 def test_results_topic_is_required_only_when_used():
     settings = config.load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p1"})
 
-    with pytest.raises(ConfigError, match="^RESULTS_TOPIC is required"):
+    with pytest.raises(ConfigError, match=r"^RESULTS_TOPIC is required"):
         settings.results_topic_path()
 
 
@@ -100,5 +100,5 @@ def test_results_topic_accepts_an_id_or_a_full_name(topic, project, expected):
 def test_a_bare_topic_id_without_project_names_the_project_variable():
     settings = config.load_settings({**BASE, "RESULTS_TOPIC": "results"})
 
-    with pytest.raises(ConfigError, match="^GOOGLE_CLOUD_PROJECT is required"):
+    with pytest.raises(ConfigError, match=r"^GOOGLE_CLOUD_PROJECT is required"):
         settings.results_topic_path()

@@ -11,7 +11,7 @@ from functions.errors import MalformedRequest
 from functions.mailbox_request import MailboxRequest, parse_event, parse_request
 
 
-def envelope(payload: object, message_id: str = "m-1") -> dict:
+def envelope(payload: object, message_id: str = "m-1") -> dict[str, object]:
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return {
         "message": {"data": base64.b64encode(data).decode(), "messageId": message_id},

@@ -1,0 +1,139 @@
+"""Integration fixtures: real emulators, the sandbox in a thread, the real entry points.
+
+The whole session points the client libraries at the emulators (never at Google): the standard
+``*_EMULATOR_HOST`` variables are set before any client is built. Each test starts from an empty
+Firestore and a fresh configuration; the functions read their configuration from the environment
+exactly as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+from google.cloud import firestore, pubsub_v1
+
+from devstack.emulators import reset_firestore
+from functions import config, services
+from sandbox.app import create_app as create_sandbox_app
+from sandbox.server import serve_in_thread
+from sandbox.state import SandboxState
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN = str(REPO / "main.py")
+REDIRECT_URI = "http://localhost:8082/"
+
+
+@dataclass
+class Sandbox:
+    """The running sandbox: its world, its URL, and the client registered with it."""
+
+    state: SandboxState
+    base_url: str
+    client_json: Path
+    client_id: str
+
+
+@pytest.fixture(scope="session")
+def emulator_env(emulators: Any) -> Iterator[Any]:
+    """Point every Google client library in this process at the emulators."""
+    previous = {k: os.environ.get(k) for k in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")}
+    os.environ["FIRESTORE_EMULATOR_HOST"] = emulators.firestore_host
+    os.environ["PUBSUB_EMULATOR_HOST"] = emulators.pubsub_host
+    yield emulators
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The Google sandbox, serving from a thread of the test process."""
+    state = SandboxState()
+    server = serve_in_thread(create_sandbox_app(state))
+    client = state.register_client([REDIRECT_URI])
+    path = tmp_path_factory.mktemp("sandbox") / "client_secret.json"
+    path.write_text(json.dumps(state.client_config(client, server.base_url)))
+    yield Sandbox(state, server.base_url, path, client.client_id)
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def firestore_client(emulator_env: Any) -> firestore.Client:
+    """A Firestore client on the emulator, for the tests' own reads."""
+    return firestore.Client(project=emulator_env.project)
+
+
+@pytest.fixture(scope="session")
+def publisher(emulator_env: Any) -> pubsub_v1.PublisherClient:
+    """A Pub/Sub publisher on the emulator."""
+    return pubsub_v1.PublisherClient()
+
+
+@pytest.fixture(scope="session")
+def subscriber(emulator_env: Any) -> pubsub_v1.SubscriberClient:
+    """A Pub/Sub subscriber on the emulator."""
+    return pubsub_v1.SubscriberClient()
+
+
+@pytest.fixture
+def function_env(
+    monkeypatch: pytest.MonkeyPatch, emulator_env: Any, sandbox: Sandbox
+) -> Iterator[dict[str, str]]:
+    """The functions' configuration for the local stack, and an empty Firestore."""
+    reset_firestore(emulator_env.firestore_host, emulator_env.project)
+    sandbox.state.reset_calls()
+    env = {
+        "OAUTH_CLIENT_SECRETS": str(sandbox.client_json),
+        "OAUTH_REDIRECT_URI": REDIRECT_URI,
+        "OIDC_USERINFO_URI": f"{sandbox.base_url}/v1/userinfo",
+        "OAUTH_REVOKE_URI": f"{sandbox.base_url}/revoke",
+        "GMAIL_API_ROOT": f"{sandbox.base_url}/",
+        "GOOGLE_CLOUD_PROJECT": emulator_env.project,
+        "RESULTS_TOPIC": "mailbox-results",
+        "OAUTHLIB_INSECURE_TRANSPORT": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("ALLOWED_RETURN_TO", "OAUTH_SCOPES", "CREDENTIALS_COLLECTION"):
+        monkeypatch.delenv(key, raising=False)
+    _forget_instance_state()
+    yield env
+    _forget_instance_state()
+
+
+def _forget_instance_state() -> None:
+    """What a new function instance would not have: cached settings and clients."""
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+
+
+@pytest.fixture
+def apps(function_env: dict[str, str]) -> Any:
+    """Test clients of the real entry points, loaded from main.py by functions-framework."""
+
+    @dataclass
+    class Apps:
+        authorize: Any
+        oauth2callback: Any
+        list_messages: Any
+
+    return Apps(
+        authorize=functions_framework.create_app("authorize", MAIN, "http").test_client(
+            use_cookies=False
+        ),
+        oauth2callback=functions_framework.create_app("oauth2callback", MAIN, "http").test_client(
+            use_cookies=False
+        ),
+        list_messages=functions_framework.create_app(
+            "list_messages", MAIN, "cloudevent"
+        ).test_client(),
+    )

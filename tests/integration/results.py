@@ -1,0 +1,83 @@
+"""Reading what ``list_messages`` publishes to the results topic."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+from devstack.pubsub_setup import (
+    ensure_pull_subscription,
+    ensure_topic,
+    publisher_client,
+    subscriber_client,
+)
+
+RESULTS_TOPIC = "mailbox-results"
+
+
+def results_subscription(emulators: Any) -> str:
+    """A fresh pull subscription on the results topic, so a test sees only its own results."""
+    host, project = emulators.pubsub_host, emulators.project
+    ensure_topic(publisher_client(host), project, RESULTS_TOPIC)
+    return ensure_pull_subscription(
+        subscriber_client(host), project, RESULTS_TOPIC, f"results-{uuid.uuid4().hex[:12]}"
+    )
+
+
+def pull_until_closed(
+    subscriber: Any, subscription: str, *, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Every result message, with its attributes, up to the closing one (``complete``/``error``)."""
+    received: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 100}, timeout=10
+        )
+        if response.received_messages:
+            subscriber.acknowledge(
+                request={
+                    "subscription": subscription,
+                    "ack_ids": [m.ack_id for m in response.received_messages],
+                }
+            )
+        for item in response.received_messages:
+            body = json.loads(item.message.data)
+            body["_attributes"] = dict(item.message.attributes)
+            received.append(body)
+        if any(body["type"] in ("complete", "error") for body in received):
+            return received
+    raise AssertionError(f"no closing result within {timeout} s; got {len(received)} messages")
+
+
+def pull_nothing(subscriber: Any, subscription: str, *, wait: float = 3.0) -> None:
+    """Assert that nothing arrives within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 10}, timeout=5
+        )
+        assert not response.received_messages, [m.message.data for m in response.received_messages]
+        time.sleep(0.5)
+
+
+def cloud_event(payload: dict[str, Any] | bytes, *, message_id: str = "") -> dict[str, Any]:
+    """Headers and body of a Pub/Sub ``messagePublished`` CloudEvent, as Eventarc sends it."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    message_id = message_id or uuid.uuid4().hex
+    return {
+        "headers": {
+            "ce-id": message_id,
+            "ce-specversion": "1.0",
+            "ce-source": "//pubsub.googleapis.com/projects/demo/topics/mailbox-requests",
+            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "Content-Type": "application/json",
+        },
+        "json": {
+            "message": {"data": base64.b64encode(data).decode(), "messageId": message_id},
+            "subscription": "projects/demo/subscriptions/mailbox-requests-push",
+        },
+    }

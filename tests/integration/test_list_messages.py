@@ -1,0 +1,159 @@
+"""``list_messages`` through its real entry point: stored grant → sandbox Gmail → results topic."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.consent_browser import ConsentBrowser
+from tests.integration.flow import connect
+from tests.integration.results import (
+    cloud_event,
+    pull_nothing,
+    pull_until_closed,
+    results_subscription,
+)
+
+pytestmark = pytest.mark.integration
+
+EMAIL = "grace@example.com"
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+
+
+@pytest.fixture
+def results(emulator_env, function_env):
+    return results_subscription(emulator_env)
+
+
+@pytest.fixture
+def user_id(apps, firestore_client):
+    consent = connect(apps, ConsentBrowser(), EMAIL)
+    assert consent.callback.status_code == 200
+    [document] = firestore_client.collection("gmail_credentials").stream()
+    return document.id
+
+
+def deliver(apps, payload):
+    return apps.list_messages.post("/", **cloud_event(payload))
+
+
+def test_2345_messages_are_listed_in_5_calls_and_each_published_once(
+    apps, sandbox, subscriber, results, user_id
+):
+    mailbox = sandbox.state.seed_mailbox(EMAIL, 2345)
+    sandbox.state.reset_calls()
+
+    response = deliver(
+        apps, {"user_id": user_id, "include_spam_trash": True, "request_id": "req-2345"}
+    )
+
+    assert response.status_code == 200
+    published = pull_until_closed(subscriber, results)
+    batches = [body for body in published if body["type"] == "messages"]
+    [complete] = [body for body in published if body["type"] == "complete"]
+    ids = [item["id"] for body in batches for item in body["messages"]]
+    assert sorted(ids) == sorted(message.id for message in mailbox)
+    assert len(ids) == len(set(ids)) == 2345
+    assert complete["total"] == 2345
+    assert complete["pages"] == len(batches) == 5
+    assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 5
+    assert sandbox.state.call_counts().get("token.refresh_token", 0) == 1
+    for body in published:
+        assert body["_attributes"]["user_id"] == user_id
+        assert body["_attributes"]["request_id"] == "req-2345"
+        assert body["user_id"] == user_id
+
+
+def test_query_labels_and_max_messages_reach_gmail(apps, sandbox, subscriber, results, user_id):
+    mailbox = sandbox.state.seed_mailbox(EMAIL, 1200)
+    unread_inbox = [m for m in mailbox if {"INBOX", "UNREAD"} <= m.label_ids]
+    assert len(unread_inbox) > 10
+
+    deliver(apps, {"user_id": user_id, "query": "is:unread", "label_ids": ["INBOX"]})
+    published = pull_until_closed(subscriber, results)
+    listed = {
+        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
+    }
+    assert listed == {m.id for m in unread_inbox}
+
+    deliver(apps, {"user_id": user_id, "max_messages": 7})
+    published = pull_until_closed(subscriber, results)
+    [complete] = [body for body in published if body["type"] == "complete"]
+    assert complete["total"] == 7
+    assert complete["truncated"] is True
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"{not json", {"query": "no user"}, {"user_id": "1", "max_messages": -1}],
+)
+def test_a_malformed_request_is_acknowledged_and_publishes_nothing(
+    apps, sandbox, subscriber, results, payload
+):
+    response = deliver(apps, payload)
+
+    assert response.status_code == 200  # acknowledged: Pub/Sub will not redeliver it
+    pull_nothing(subscriber, results)
+    assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 0
+
+
+def test_an_unknown_user_is_acknowledged_and_reported(apps, subscriber, results):
+    response = deliver(apps, {"user_id": "999", "request_id": "r-unknown"})
+
+    assert response.status_code == 200
+    [error] = pull_until_closed(subscriber, results)
+    assert error["type"] == "error"
+    assert error["error"] == "unknown_user"
+    assert error["request_id"] == "r-unknown"
+
+
+def test_a_revoked_user_is_marked_reauth_required_and_not_retried(
+    apps, sandbox, firestore_client, subscriber, results, user_id
+):
+    # GIVEN the user removed the app's access in their Google Account
+    sandbox.state.revoke_user(EMAIL)
+
+    response = deliver(apps, {"user_id": user_id})
+
+    assert response.status_code == 200
+    [error] = pull_until_closed(subscriber, results)
+    assert error["error"] == "reauth_required"
+    document = firestore_client.collection("gmail_credentials").document(user_id).get().to_dict()
+    assert document["status"] == "reauth_required"
+    assert document["status_reason"] == "invalid_grant"
+    assert document["refresh_token"]  # kept for the record; never used again
+
+    # AND a later request does not even try the dead grant
+    sandbox.state.reset_calls()
+    assert deliver(apps, {"user_id": user_id}).status_code == 200
+    assert pull_until_closed(subscriber, results)[0]["error"] == "reauth_required"
+    assert sandbox.state.call_counts().get("token.refresh_token", 0) == 0
+
+
+def test_a_grant_without_gmail_access_is_marked_reauth_required(
+    apps, firestore_client, subscriber, results
+):
+    consent = connect(apps, ConsentBrowser(), "lin@example.com", untick=(GMAIL_READONLY,))
+    assert consent.callback.status_code == 200
+    [document] = firestore_client.collection("gmail_credentials").stream()
+
+    assert deliver(apps, {"user_id": document.id}).status_code == 200
+
+    [error] = pull_until_closed(subscriber, results)
+    assert error["error"] == "reauth_required"
+    stored = document.reference.get().to_dict()
+    assert stored["status"] == "reauth_required"
+    assert stored["status_reason"] == "missing_scope"
+
+
+def test_a_rate_limited_request_is_left_for_pub_sub_to_retry(
+    apps, sandbox, firestore_client, user_id
+):
+    sandbox.state.update_behaviour({"quota_units_per_minute": 0})
+    try:
+        response = deliver(apps, {"user_id": user_id})
+    finally:
+        sandbox.state.update_behaviour({"quota_units_per_minute": 15000})
+
+    assert response.status_code == 500  # not acknowledged: Pub/Sub redelivers
+    document = firestore_client.collection("gmail_credentials").document(user_id).get().to_dict()
+    assert document["status"] == "active"

@@ -1,0 +1,161 @@
+"""The whole product as ``make dev`` runs it: every entry point under its own functions-framework
+server, the sandbox in its own process, requests delivered by a Pub/Sub push subscription.
+
+GIVEN a person who opens the authorize URL and consents, WHEN a pipeline publishes a mailbox
+request, THEN every message ID of their mailbox arrives on the results topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from google.cloud import firestore
+from google.pubsub_v1 import PubsubMessage
+
+from devstack.emulators import reset_firestore
+from devstack.pubsub_setup import publisher_client
+from devstack.stack import LocalStack, StackPorts, Topology
+from tests.integration.consent_browser import ConsentBrowser
+from tests.integration.results import pull_until_closed
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EMAIL = "margaret@example.com"
+TOPOLOGY = Topology(
+    requests_topic="stack-requests",
+    results_topic="stack-results",
+    requests_push_subscription="stack-requests-push",
+    results_pull_subscription="stack-results-cli",
+)
+
+
+@pytest.fixture(scope="module")
+def stack(emulator_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(
+        ports=StackPorts.any_free(),
+        state_dir=tmp_path_factory.mktemp("stack"),
+        emulators=emulator_env,
+        topology=TOPOLOGY,
+    ) as running:
+        yield running
+
+
+def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulator_env):
+    reset_firestore(emulator_env.firestore_host, emulator_env.project)
+    browser = ConsentBrowser()
+
+    # GIVEN a person who opens the printed URL and clicks Allow
+    first = browser.session.get(
+        stack.authorize_url, params={"login_hint": EMAIL}, allow_redirects=False, timeout=10
+    )
+    assert first.status_code == 302
+    page = browser.open_consent(first.headers["Location"])
+    location = browser.answer(page, email=EMAIL)
+    assert location.startswith(stack.redirect_uri)
+    done = browser.session.get(location, allow_redirects=False, timeout=30)
+    assert done.status_code == 200, done.text
+    assert EMAIL in done.text
+
+    # THEN their document is stored under their user ID
+    documents = list(
+        firestore.Client(project=emulator_env.project).collection("gmail_credentials").stream()
+    )
+    [document] = documents
+    assert (document.to_dict() or {})["status"] == "active"
+    user_id = document.id
+
+    # WHEN a pipeline publishes a mailbox request for them
+    sandbox = stack.sandbox_url
+    requests.post(f"{sandbox}/_sandbox/mailboxes/{EMAIL}", json={"count": 2345}, timeout=10)
+    requests.post(f"{sandbox}/_sandbox/calls/reset", timeout=10)
+    results = _results_subscription(emulator_env)
+    publisher = publisher_client(emulator_env.pubsub_host)
+    publisher.publish(
+        topic=publisher.topic_path(emulator_env.project, TOPOLOGY.requests_topic),
+        messages=[
+            PubsubMessage(
+                data=json.dumps(
+                    {"user_id": user_id, "include_spam_trash": True, "request_id": "e2e"}
+                ).encode()
+            )
+        ],
+    )
+
+    # THEN Pub/Sub pushes it to list_messages, and every ID arrives once, in 5 Gmail calls
+    from devstack.pubsub_setup import subscriber_client
+
+    published = pull_until_closed(subscriber_client(emulator_env.pubsub_host), results, timeout=90)
+    ids = [i["id"] for body in published if body["type"] == "messages" for i in body["messages"]]
+    assert len(ids) == len(set(ids)) == 2345
+    assert published[-1]["type"] == "complete"
+    assert published[-1]["total"] == 2345
+    calls = requests.get(f"{sandbox}/_sandbox/calls", timeout=10).json()
+    assert calls.get("gmail.messages.list") == 5
+
+    # AND the operator's CLI does the same and shows the stored user
+    env = {**os.environ, **stack.client_env, "RESULTS_SUBSCRIPTION": "stack-results-cli"}
+    shown = _cli(env, "show-user", user_id)
+    assert EMAIL in shown
+    assert "sbx-rt-" not in shown  # the refresh token is masked
+    read = _cli(
+        env,
+        "read-mailbox",
+        user_id,
+        "--include-spam-trash",
+        "--topic",
+        TOPOLOGY.requests_topic,
+        "--results-subscription",
+        TOPOLOGY.results_pull_subscription,
+    )
+    assert "complete: 2345 messages in 5 page(s)" in read
+
+
+def _results_subscription(emulators: Any) -> str:
+    from devstack.pubsub_setup import ensure_pull_subscription, subscriber_client
+
+    return ensure_pull_subscription(
+        subscriber_client(emulators.pubsub_host),
+        emulators.project,
+        TOPOLOGY.results_topic,
+        "stack-results-test",
+    )
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "functions.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_make_dev_comes_up_and_stops_cleanly(tmp_path):
+    """``python -m devstack --check``: what ``make dev`` runs, brought up and down once."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "devstack", "--check", "--free-ports", "--state-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "http://localhost:" in completed.stdout
+    assert "functions.cli read-mailbox" in completed.stdout
+    assert (tmp_path / "env").exists()

@@ -1,0 +1,290 @@
+"""The guide's consent flow through the real ``authorize`` and ``oauth2callback`` entry points,
+against the Firestore emulator and the Google sandbox."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import timedelta
+
+import pytest
+
+from functions import state
+from tests.integration.consent_browser import ConsentBrowser, query_of
+from tests.integration.flow import callback, connect, start
+
+pytestmark = pytest.mark.integration
+
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+EMAIL = "ada@example.com"
+
+
+def users(firestore_client):
+    return {
+        doc.id: doc.to_dict() for doc in firestore_client.collection("gmail_credentials").stream()
+    }
+
+
+def sessions(firestore_client):
+    return list(firestore_client.collection("oauth_sessions").stream())
+
+
+def test_authorize_redirects_to_offline_consent_with_pkce_and_a_bound_state(
+    apps, firestore_client, sandbox
+):
+    browser = ConsentBrowser()
+
+    response = start(apps, browser, login_hint=EMAIL)
+
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith(f"{sandbox.base_url}/o/oauth2/v2/auth?")
+    params = query_of(location)
+    assert params["access_type"] == "offline"
+    assert params["prompt"] == "consent"
+    assert params["include_granted_scopes"] == "true"
+    assert params["login_hint"] == EMAIL
+    assert params["client_id"] == sandbox.client_id
+    assert params["redirect_uri"] == "http://localhost:8082/"
+    assert GMAIL_READONLY in params["scope"].split()
+    assert params["code_challenge_method"] == "S256"
+    assert len(params["state"]) >= 43  # 256 bits, base64url
+
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"{state.LOOPBACK_COOKIE}=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Max-Age=600" in cookie
+    assert "Secure" not in cookie  # plain-http loopback only
+    assert response.headers["Cache-Control"] == "no-store"
+
+    # GIVEN the kept record THEN it holds digests, not the state or the binding themselves,
+    # and the verifier whose S256 challenge went to the provider.
+    [record] = sessions(firestore_client)
+    kept = record.to_dict()
+    assert record.id == hashlib.sha256(params["state"].encode()).hexdigest()
+    binding = browser.cookies[state.LOOPBACK_COOKIE]
+    assert kept["binding_digest"] == hashlib.sha256(binding.encode()).hexdigest()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(kept["code_verifier"].encode()).digest())
+    assert params["code_challenge"] == challenge.rstrip(b"=").decode()
+    assert params["state"] not in str(kept)
+
+
+def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_client, sandbox):
+    browser = ConsentBrowser()
+
+    consent = connect(apps, browser, EMAIL, login_hint=EMAIL)
+
+    assert consent.callback.status_code == 200
+    page = consent.callback.get_data(as_text=True)
+    assert EMAIL in page
+    assert "Read your email messages" in page
+    [(user_id, document)] = users(firestore_client).items()
+    assert user_id.isdigit()  # the OIDC sub, not the e-mail
+    assert f"<code>{user_id}</code>" in page  # what a pipeline puts in a mailbox request
+    assert document["email"] == EMAIL
+    assert document["refresh_token"].startswith("sbx-rt-")
+    assert GMAIL_READONLY in document["scopes"]
+    assert document["status"] == "active"
+    assert document["created_at"] == document["updated_at"]
+    assert sessions(firestore_client) == []  # the state was used up
+    assert sandbox.state.call_counts().get("token.authorization_code", 0) == 1
+    assert sandbox.state.call_counts().get("userinfo", 0) == 1
+
+
+def test_reconsent_without_a_refresh_token_keeps_the_stored_one(apps, firestore_client, sandbox):
+    browser = ConsentBrowser()
+    connect(apps, browser, EMAIL)
+    [(user_id, before)] = users(firestore_client).items()
+
+    # GIVEN a provider that stops returning refresh tokens (RFC 6749 allows it)
+    sandbox.state.behaviour.omit_refresh_token = True
+    try:
+        again = connect(apps, browser, EMAIL)
+    finally:
+        sandbox.state.behaviour.omit_refresh_token = False
+
+    assert again.callback.status_code == 200
+    after = users(firestore_client)[user_id]
+    assert after["refresh_token"] == before["refresh_token"]
+    assert after["created_at"] == before["created_at"]
+    assert after["updated_at"] > before["updated_at"]
+
+
+def test_nothing_stored_and_nothing_returned_sends_the_user_back_to_consent(
+    apps, firestore_client, sandbox
+):
+    browser = ConsentBrowser()
+    sandbox.state.behaviour.omit_refresh_token = True
+    try:
+        first = connect(apps, browser, EMAIL)
+
+        # THEN the seed's NoRefreshTokenException path: back to consent, forced, hinted
+        assert first.callback.status_code == 302
+        retry = first.callback.headers["Location"]
+        assert retry.startswith(f"{sandbox.base_url}/o/oauth2/v2/auth?")
+        assert query_of(retry)["prompt"] == "consent"
+        assert query_of(retry)["login_hint"] == EMAIL
+        assert users(firestore_client) == {}
+
+        # WHEN the provider again grants no offline access THEN a clear page, not a loop
+        page = browser.open_consent(retry)
+        looped = callback(apps, browser, browser.answer(page, email=EMAIL))
+        assert looped.status_code == 502
+        assert "Something went wrong" in looped.get_data(as_text=True)
+        assert users(firestore_client) == {}
+    finally:
+        sandbox.state.behaviour.omit_refresh_token = False
+
+    # AND a retry with a conformant answer stores the user
+    retried = connect(apps, browser, EMAIL)
+    assert retried.callback.status_code == 200
+    assert len(users(firestore_client)) == 1
+
+
+def test_cancel_at_the_consent_page_stores_nothing(apps, firestore_client):
+    consent = connect(apps, ConsentBrowser(), EMAIL, action="cancel")
+
+    assert consent.callback.status_code == 403
+    assert "You declined access" in consent.callback.get_data(as_text=True)
+    assert users(firestore_client) == {}
+    assert sessions(firestore_client) == []
+
+
+def test_a_replayed_callback_is_refused(apps, firestore_client, sandbox):
+    browser = ConsentBrowser()
+    consent = connect(apps, browser, EMAIL)
+    assert consent.callback.status_code == 200
+
+    replay = callback(apps, browser, consent.callback_url)
+
+    assert replay.status_code == 400
+    assert "expired" in replay.get_data(as_text=True)
+    assert (
+        sandbox.state.call_counts().get("token.authorization_code", 0) == 1
+    )  # the code was not spent again
+
+
+def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
+    apps, firestore_client
+):
+    victim = ConsentBrowser()
+    first = start(apps, victim)
+    page = victim.open_consent(first.headers["Location"])
+    location = victim.answer(page, email=EMAIL)
+
+    for attacker in (ConsentBrowser(), ConsentBrowser(cookies={state.LOOPBACK_COOKIE: "x" * 43})):
+        refused = callback(apps, attacker, location)
+        assert refused.status_code == 400
+    assert users(firestore_client) == {}
+
+    assert callback(apps, victim, location).status_code == 200
+
+
+def test_a_tampered_state_is_refused(apps, firestore_client):
+    browser = ConsentBrowser()
+    first = start(apps, browser)
+    page = browser.open_consent(first.headers["Location"])
+    location = browser.answer(page, email=EMAIL)
+    original = query_of(location)["state"]
+    tampered = location.replace(original, ("A" if original[0] != "A" else "B") + original[1:])
+
+    assert callback(apps, browser, tampered).status_code == 400
+    assert users(firestore_client) == {}
+
+
+def test_an_expired_link_is_refused(apps, firestore_client, function_env):
+    """Ten minutes after authorize, the state no longer works, even from its own browser."""
+    import flask
+
+    from functions.config import get_settings
+    from functions.handlers.oauth2callback import handle_oauth2callback
+    from functions.services import Services
+
+    browser = ConsentBrowser()
+    first = start(apps, browser)
+    page = browser.open_consent(first.headers["Location"])
+    location = browser.answer(page, email=EMAIL)
+
+    later = Services(get_settings(), firestore_client=firestore_client)
+    now = later.now()
+    later.now = lambda: now + state.LIFETIME + timedelta(seconds=1)
+    with flask.Flask(__name__).test_request_context(
+        "/", query_string=query_of(location), headers=browser.cookie_header()
+    ) as context:
+        response = handle_oauth2callback(context.request, later)
+
+    assert response.status_code == 400
+    assert users(firestore_client) == {}
+    assert sessions(firestore_client) == []  # the expired record is cleaned up
+
+
+def test_a_code_the_provider_refuses_gets_a_clear_page(apps, firestore_client):
+    browser = ConsentBrowser()
+    first = start(apps, browser)
+    forged = {"state": query_of(first.headers["Location"])["state"], "code": "sbx-code-forged"}
+
+    response = apps.oauth2callback.get("/", query_string=forged, headers=browser.cookie_header())
+
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)
+    assert users(firestore_client) == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "query", "status"),
+    [
+        ("authorize", "post", "", 405),
+        ("oauth2callback", "post", "", 405),
+        ("oauth2callback", "get", "", 400),
+        ("oauth2callback", "get", "?state=abc", 400),
+        ("oauth2callback", "get", "?state=a&state=b&code=c", 400),
+        ("oauth2callback", "get", "?state=" + "s" * 500 + "&code=c", 400),
+        ("oauth2callback", "get", "?state=" + "s" * 43 + "&code=" + "c" * 5000, 400),
+        ("oauth2callback", "get", "?error=access_denied", 403),
+        ("oauth2callback", "get", "?error=server_error&state=x", 400),
+        ("authorize", "get", "?login_hint=not-an-email", 400),
+        ("authorize", "get", "?login_hint=a@b.c&login_hint=d@e.f", 400),
+        ("authorize", "get", "?return_to=https://evil.example.com/", 400),
+    ],
+)
+def test_bad_input_gets_a_short_page_with_a_4xx(
+    apps, firestore_client, target, method, query, status
+):
+    client = getattr(apps, target)
+
+    response = getattr(client, method)("/" + query)
+
+    assert response.status_code == status
+    body = response.get_data(as_text=True)
+    assert body.startswith("<!doctype html>")
+    assert "Traceback" not in body
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert users(firestore_client) == {}
+
+
+def test_nothing_from_the_request_is_echoed_into_pages(apps):
+    response = apps.oauth2callback.get("/?error=%3Cscript%3Ealert(1)%3C/script%3E")
+
+    assert "<script>" not in response.get_data(as_text=True)
+    assert "alert" not in response.get_data(as_text=True)
+
+
+def test_an_allowed_return_to_receives_the_browser_after_success(
+    apps, firestore_client, monkeypatch
+):
+    from functions import config
+
+    monkeypatch.setenv("ALLOWED_RETURN_TO", "https://app.example.com/connected")
+    config.get_settings.cache_clear()
+    from functions import services
+
+    services.get_services.cache_clear()
+
+    consent = connect(
+        apps, ConsentBrowser(), EMAIL, return_to="https://app.example.com/connected?ok=1"
+    )
+
+    assert consent.callback.status_code == 303
+    assert consent.callback.headers["Location"] == "https://app.example.com/connected?ok=1"
+    assert len(users(firestore_client)) == 1
