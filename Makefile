@@ -1,0 +1,36 @@
+# The README's commands. Every target installs what it needs first, so each works on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install dev test lint typecheck unit clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## dev: the whole local stack (emulators, Google sandbox, the three functions); Ctrl-C stops it
+dev: install
+	$(BIN)/python -m devstack
+
+## test: lint, type-check, then every test (the suite starts the emulators itself)
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+## unit: the fast tests only, no emulators
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .dev .mypy_cache .pytest_cache .ruff_cache test-artifacts
