@@ -42,6 +42,14 @@ def oauth2callback(request: flask.Request) -> flask.Response:
     return handle_oauth2callback(request)
 
 
+@functions_framework.http
+def disconnect(request: flask.Request) -> flask.Response:
+    """POST {"user_id"}: revoke the user's grant, then delete their document (IAM callers only)."""
+    from functions.handlers.disconnect import handle_disconnect
+
+    return handle_disconnect(request)
+
+
 @functions_framework.cloud_event
 def list_messages(event: CloudEvent) -> None:
     """Pub/Sub: list the requested user's messages and publish the IDs to RESULTS_TOPIC."""

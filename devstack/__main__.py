@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stack = _stack(args)
         with stack:
-            env_file = write_env_file(stack.state_dir / "env", stack.client_env)
+            env_file = write_env_file(stack.state_dir / "env", stack.cli_env)
             if args.check:
                 statuses = check_stack(stack)
                 log.info("Check passed: %s.", ", ".join(f"{k} {v}" for k, v in statuses.items()))

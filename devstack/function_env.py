@@ -55,6 +55,8 @@ def function_environment(
     firestore_host: str,
     pubsub_host: str,
     results_topic: str,
+    reauth_topic: str,
+    authorize_url: str,
     client_secrets: str,
     redirect_uri: str,
     sandbox_url: str | None,
@@ -73,6 +75,8 @@ def function_environment(
         OAUTH_CLIENT_SECRETS: client_secrets,
         OAUTH_REDIRECT_URI: redirect_uri,
         "RESULTS_TOPIC": results_topic,
+        "REAUTH_TOPIC": reauth_topic,
+        "AUTHORIZE_URL": authorize_url,
         "ALLOWED_RETURN_TO": "",
         "PYTHONUNBUFFERED": "1",
     }

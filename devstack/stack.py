@@ -45,6 +45,7 @@ FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("authorize", "http"),
     ("oauth2callback", "http"),
     ("list_messages", "cloudevent"),
+    ("disconnect", "http"),
 )
 """Every entry point of ``main.py`` with its functions-framework signature type."""
 
@@ -58,6 +59,7 @@ class StackPorts:
     authorize: int = 8081
     oauth2callback: int = 8082
     list_messages: int = 8083
+    disconnect: int = 8084
     pubsub: int = 8085
     firestore: int = 8086
     sandbox: int = 8090
@@ -68,8 +70,21 @@ class StackPorts:
         return cls(**{field.name: 0 for field in fields(cls)})
 
     def resolved(self) -> StackPorts:
-        """These ports with every 0 replaced by a port that is free now."""
-        return replace(self, **{f.name: getattr(self, f.name) or free_port() for f in fields(self)})
+        """These ports with every 0 replaced by a distinct port that is free now.
+
+        The OS may hand the same ephemeral port out twice in a row once it is released, so
+        each pick is checked against the ports already taken.
+        """
+        taken = {getattr(self, f.name) for f in fields(self)} - {0}
+        chosen: dict[str, int] = {}
+        for field in fields(self):
+            port = getattr(self, field.name)
+            while port == 0:
+                candidate = free_port()
+                port = 0 if candidate in taken else candidate
+            taken.add(port)
+            chosen[field.name] = port
+        return replace(self, **chosen)
 
 
 @dataclass(frozen=True)
@@ -78,8 +93,10 @@ class Topology:
 
     requests_topic: str = "mailbox-requests"
     results_topic: str = "mailbox-results"
+    reauth_topic: str = "reauth-events"
     requests_push_subscription: str = "mailbox-requests-push"
     results_pull_subscription: str = "mailbox-results-cli"
+    reauth_pull_subscription: str = "reauth-events-cli"
 
 
 class LocalStack:
@@ -131,6 +148,8 @@ class LocalStack:
             firestore_host=self.firestore_host,
             pubsub_host=self.pubsub_host,
             results_topic=self.topology.results_topic,
+            reauth_topic=self.topology.reauth_topic,
+            authorize_url=self.authorize_url,
             client_secrets=self.client_secrets,
             redirect_uri=self.redirect_uri,
             sandbox_url=self.sandbox_url,
@@ -225,6 +244,13 @@ class LocalStack:
     def client_env(self) -> dict[str, str]:
         """What tools beside the stack (the CLI, tests) need to reach its emulators."""
         return self.emulator_hosts.env
+
+    @property
+    def cli_env(self) -> dict[str, str]:
+        """The functions' own configuration, for the operator CLI (``source .dev/env``)."""
+        return {
+            name: value for name, value in self.function_env.items() if name != "PYTHONUNBUFFERED"
+        }
 
     @property
     def processes(self) -> tuple[ManagedProcess, ...]:
@@ -331,6 +357,7 @@ class LocalStack:
         with publisher_client(self.pubsub_host) as publisher:
             ensure_topic(publisher, self.project, names.requests_topic)
             ensure_topic(publisher, self.project, names.results_topic)
+            ensure_topic(publisher, self.project, names.reauth_topic)
         with subscriber_client(self.pubsub_host) as subscriber:
             ensure_push_subscription(
                 subscriber,
@@ -341,6 +368,9 @@ class LocalStack:
             )
             ensure_pull_subscription(
                 subscriber, self.project, names.results_topic, names.results_pull_subscription
+            )
+            ensure_pull_subscription(
+                subscriber, self.project, names.reauth_topic, names.reauth_pull_subscription
             )
         log.info(
             "Pub/Sub: %s pushes to %s; %s pulls %s.",
@@ -363,6 +393,7 @@ class LocalStack:
             "authorize function": self.ports.authorize,
             "oauth2callback function": self.ports.oauth2callback,
             "list_messages function": self.ports.list_messages,
+            "disconnect function": self.ports.disconnect,
         }
         if self._external is None:
             wanted["Firestore emulator"] = self.ports.firestore

@@ -3,9 +3,13 @@
     python -m functions.cli read-mailbox USER_ID [--query Q] [--label INBOX] [--max N]
     python -m functions.cli show-user USER_ID
     python -m functions.cli list-users
+    python -m functions.cli disconnect USER_ID      # revoke at the provider, then delete
+    python -m functions.cli reseal                  # after adding a new primary token key
 
 It talks to whatever the standard variables point at: the emulators on a laptop
-(``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``) or the real project.
+(``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``; ``source .dev/env``) or the real project.
+``disconnect`` and ``reseal`` read the functions' own configuration (``OAUTH_CLIENT_SECRETS``,
+``TOKEN_ENCRYPTION_KEYS``, ...).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions import config
+from functions.errors import ConfigError
 
 DEFAULT_REQUESTS_TOPIC = "mailbox-requests"
 DEFAULT_RESULTS_SUBSCRIPTION = "mailbox-results-cli"
@@ -34,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{config.GOOGLE_CLOUD_PROJECT} is required (the project ID).")
     try:
         return int(args.run(args, project))
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -117,6 +125,28 @@ def list_users(args: argparse.Namespace, project: str) -> int:
     return 0
 
 
+def disconnect(args: argparse.Namespace, project: str) -> int:
+    """Revoke a user's grant and delete their document, as the ``disconnect`` function does."""
+    from functions.disconnect import disconnect_user
+    from functions.services import get_services
+
+    result = disconnect_user(get_services(), args.user_id)
+    print(json.dumps(result.as_json()))
+    return 0 if result.found else 1
+
+
+def reseal(args: argparse.Namespace, project: str) -> int:
+    """Re-seal every stored token under the primary key of ``TOKEN_ENCRYPTION_KEYS``."""
+    from functions.services import get_services
+
+    report = get_services().token_store.reseal_all()
+    print(
+        f"resealed {report.resealed}, already under the primary key {report.already_primary}, "
+        f"unreadable {report.unreadable}"
+    )
+    return 1 if report.unreadable else 0
+
+
 def _collection(project: str) -> Any:
     from google.cloud import firestore
 
@@ -159,6 +189,13 @@ def _parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("list-users", help="one line per stored user")
     users.set_defaults(run=list_users)
+
+    drop = commands.add_parser("disconnect", help="revoke a user's grant and delete it")
+    drop.add_argument("user_id")
+    drop.set_defaults(run=disconnect)
+
+    rotate = commands.add_parser("reseal", help="re-seal every token under the primary key")
+    rotate.set_defaults(run=reseal)
     return parser
 
 

@@ -32,6 +32,12 @@ CREDENTIALS_COLLECTION = "CREDENTIALS_COLLECTION"
 """Firestore collection holding one document per user."""
 AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
 """Firestore collection holding pending authorizations (state, PKCE verifier), ten minutes each."""
+TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name, not a key
+"""Secret Manager version name or file path of the keys that seal tokens at rest."""
+REAUTH_TOPIC = "REAUTH_TOPIC"
+"""Pub/Sub topic (ID or full name) told when a user must consent again; unset: not published."""
+AUTHORIZE_URL = "AUTHORIZE_URL"
+"""Public URL of the ``authorize`` function, sent to people who must consent again."""
 RESULTS_TOPIC = "RESULTS_TOPIC"
 """Pub/Sub topic (ID or full name) that receives listing results."""
 ALLOWED_RETURN_TO = "ALLOWED_RETURN_TO"
@@ -67,6 +73,9 @@ class Settings:
     allowed_return_to: tuple[str, ...]
     project: str | None
     results_topic: str | None
+    token_keys: str
+    reauth_topic: str | None
+    authorize_url: str | None
 
     @property
     def secure_cookies(self) -> bool:
@@ -80,6 +89,12 @@ class Settings:
             ConfigError: when the topic (or, for a bare ID, the project) is not configured.
         """
         return topic_path(self.results_topic, self.project, RESULTS_TOPIC)
+
+    def reauth_topic_path(self) -> str | None:
+        """The full name of ``REAUTH_TOPIC``, or ``None`` when re-auth events are not wanted."""
+        if not self.reauth_topic:
+            return None
+        return topic_path(self.reauth_topic, self.project, REAUTH_TOPIC)
 
 
 def topic_path(topic: str | None, project: str | None, variable: str) -> str:
@@ -128,6 +143,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{OAUTH_REDIRECT_URI} must use https unless it points at localhost, "
             f"got {redirect_uri!r}."
         )
+    token_keys = get(TOKEN_ENCRYPTION_KEYS)
+    if not token_keys:
+        raise ConfigError(
+            f"{TOKEN_ENCRYPTION_KEYS} is required: set it to a Secret Manager version name or the "
+            'path of a file holding {"primary": "<key id>", "keys": {"<key id>": "<base64>"}}.'
+        )
+    reauth_topic = get(REAUTH_TOPIC) or None
+    authorize_url = get(AUTHORIZE_URL) or _authorize_url_beside(redirect_uri)
+    if authorize_url:
+        authorize_url = _url(AUTHORIZE_URL, authorize_url)
+    elif reauth_topic:
+        raise ConfigError(
+            f"{AUTHORIZE_URL} is required with {REAUTH_TOPIC}: set it to the public URL of the "
+            "authorize function (re-auth messages link to it)."
+        )
     scopes = tuple(get(OAUTH_SCOPES).split()) or DEFAULT_SCOPES
     allowed = tuple(
         _url(ALLOWED_RETURN_TO, prefix.strip(), required=True)
@@ -151,6 +181,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_return_to=allowed,
         project=get(GOOGLE_CLOUD_PROJECT) or None,
         results_topic=get(RESULTS_TOPIC) or None,
+        token_keys=token_keys,
+        reauth_topic=reauth_topic,
+        authorize_url=authorize_url,
     )
 
 
@@ -158,6 +191,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def get_settings() -> Settings:
     """The settings of this instance, read once on first use."""
     return load_settings()
+
+
+def _authorize_url_beside(redirect_uri: str) -> str | None:
+    """Cloud Functions serve each function at ``.../NAME``: authorize sits beside the callback."""
+    base, slash, name = redirect_uri.partition("?")[0].rpartition("/")
+    return f"{base}/authorize" if slash and name == "oauth2callback" else None
 
 
 def _url(variable: str, value: str, *, required: bool = False) -> str:

@@ -43,6 +43,20 @@ class MethodNotAllowed(BadRequest):
     code = "method_not_allowed"
 
 
+class UnsupportedMediaType(BadRequest):
+    """An internal function received a body that is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class PayloadTooLarge(BadRequest):
+    """A request body over the limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
 class InvalidState(BadRequest):
     """The ``state`` is unknown, expired, already used, or not bound to this browser."""
 

@@ -8,6 +8,7 @@ with a reference ID that is also logged, never a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -56,6 +57,26 @@ def redirect(location: str, status: int = 302) -> flask.Response:
     response = flask.Response("", status=status)
     response.headers["Location"] = location
     return response
+
+
+def json_response(body: dict[str, object], status: int = 200) -> flask.Response:
+    """A JSON answer for the internal (IAM-invoked) functions."""
+    return flask.Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def json_error_response(error: Exception) -> flask.Response:
+    """The JSON answer for an error of an internal function; unexpected ones get a reference."""
+    if isinstance(error, AppError) and error.status < 500:
+        logger.info("bad request", extra={"json_fields": {"reason": str(error)}})
+        return json_response({"error": error.code, "message": str(error)}, error.status)
+    reference = uuid.uuid4().hex[:12]
+    logger.error(
+        "request failed",
+        exc_info=not isinstance(error, AppError),
+        extra={"json_fields": {"reference": reference, "error": type(error).__name__}},
+    )
+    status = error.status if isinstance(error, AppError) else 500
+    return json_response({"error": "internal_error", "reference": reference}, status)
 
 
 def error_response(error: Exception) -> flask.Response:

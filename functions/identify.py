@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import requests
 
@@ -17,6 +18,11 @@ TIMEOUT_SECONDS = 10.0
 
 # OIDC allows up to 255 ASCII characters; Firestore forbids "/" in document IDs.
 _SUBJECT = re.compile(r"^[\x21-\x2e\x30-\x7e]{1,255}$")
+
+
+def is_user_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` can be a user's ID: an OIDC ``sub`` usable as a Firestore document ID."""
+    return isinstance(value, str) and bool(_SUBJECT.match(value)) and value not in (".", "..")
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ def fetch_userinfo(session: requests.Session, userinfo_uri: str, access_token: s
     except ValueError:
         raise UpstreamError("the userinfo endpoint did not answer JSON") from None
     subject = claims.get("sub") if isinstance(claims, dict) else None
-    if not isinstance(subject, str) or not _SUBJECT.match(subject) or subject in (".", ".."):
+    if not is_user_id(subject):
         raise UpstreamError("the userinfo endpoint answered without a usable sub")
     email = claims.get("email")
     return UserInfo(sub=subject, email=email if isinstance(email, str) and email else None)

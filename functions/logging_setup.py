@@ -1,23 +1,111 @@
-"""Structured logs: one JSON object per line, as Cloud Logging reads them from stdout.
+"""Structured logs: one JSON object per line, as Cloud Logging reads them, and never a secret.
 
-Cloud Logging lifts ``severity`` and ``message`` out of a JSON line and keeps the other keys as
-``jsonPayload``; ``logging.googleapis.com/trace`` links the line to the request's trace. Extra
-fields travel in ``extra={"json_fields": {...}}``, the convention of google-cloud-logging. Only
-this package's logger is configured, so the libraries' own logging is left as the platform set it.
+Cloud Logging lifts ``severity`` and ``message`` out of a JSON line, keeps the other keys as
+``jsonPayload``, and links ``logging.googleapis.com/trace`` to the request's trace. Extra fields
+travel in ``extra={"json_fields": {...}}``, the convention of google-cloud-logging.
+
+Every line passes a redaction layer before it is written, whoever logged it (our code, oauthlib,
+urllib3): the secrets of the current request (``state``, ``code``, PKCE verifier, binding cookie,
+tokens), registered by the handlers, are replaced wherever they appear, and so is anything shaped
+like a credential (``Bearer`` headers, ``*_token=``/``code=``/``client_secret=`` parameters and
+JSON fields, Google's token prefixes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
+REDACTED = "[redacted]"
 _SEVERITY = {"WARNING": "WARNING", "CRITICAL": "CRITICAL", "ERROR": "ERROR", "INFO": "INFO"}
+# Parameter and field names whose values are credentials.
+_SECRET_NAMES = "|".join(
+    (
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "code",
+        "code_verifier",
+        "code_challenge",
+        "state",
+        "client_secret",
+        "password",
+        "assertion",
+    )
+)
+_PATTERNS = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + REDACTED),
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"',}]+"), r"\1" + REDACTED),
+    (re.compile(rf"(?i)\b({_SECRET_NAMES})=[^&\s\"',;]+"), r"\1=" + REDACTED),
+    (
+        re.compile(rf"(?i)([\"']({_SECRET_NAMES})[\"']\s*:\s*)[\"'][^\"']*[\"']"),
+        r'\1"' + REDACTED + '"',
+    ),
+    (re.compile(r"\b(ya29\.|1//|4/0|GOCSPX-|sbx-(?:at|rt|code)-)[A-Za-z0-9._~+/-]+"), REDACTED),
+)
+_MIN_SECRET_LENGTH = 8
+
+_request_secrets: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "request_secrets", default=frozenset()
+)
+_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
+
+
+class RequestSecrets:
+    """Values of the current request that must never reach a log line."""
+
+    def add(self, value: str | None) -> None:
+        """Redact ``value`` from every line logged in this request from now on."""
+        if value and len(value) >= _MIN_SECRET_LENGTH:
+            _request_secrets.set(_request_secrets.get() | {value})
+
+
+def redact(text: str) -> str:
+    """``text`` with the request's secrets and credential-shaped substrings replaced."""
+    for secret in sorted(_request_secrets.get(), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@contextlib.contextmanager
+def request_context(request: Any, project: str | None) -> Iterator[RequestSecrets]:
+    """Scope the trace ID and the secret registry to one request."""
+    secrets_token = _request_secrets.set(frozenset())
+    trace_token = _trace.set(_trace_name(request, project))
+    try:
+        yield RequestSecrets()
+    finally:
+        _trace.reset(trace_token)
+        _request_secrets.reset(secrets_token)
+
+
+def _trace_name(request: Any, project: str | None) -> str | None:
+    """``projects/P/traces/T`` from ``traceparent`` (W3C) or ``X-Cloud-Trace-Context``."""
+    headers = getattr(request, "headers", None)
+    if headers is None or not project:
+        return None
+    trace_id = None
+    traceparent = headers.get("traceparent", "")
+    match = re.fullmatch(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}", traceparent)
+    if match:
+        trace_id = match.group(1)
+    else:
+        match = re.match(r"([0-9a-fA-F]{32})(?:/|$)", headers.get("X-Cloud-Trace-Context", ""))
+        trace_id = match.group(1).lower() if match else None
+    return f"projects/{project}/traces/{trace_id}" if trace_id else None
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as a Cloud Logging structured line."""
+    """Formats a record as a redacted Cloud Logging structured line."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -25,21 +113,38 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "logger": record.name,
         }
+        trace = _trace.get()
+        if trace:
+            entry["logging.googleapis.com/trace"] = trace
         fields = getattr(record, "json_fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # Redact the values, not the serialized line: a pattern must never eat JSON escaping.
+        return json.dumps(_redacted(entry), ensure_ascii=False)
 
 
-def configure_logging(stream: Any = None) -> None:
-    """Send this package's logs to ``stream`` (stdout) as JSON lines, once per process."""
-    logger = logging.getLogger("functions")
-    if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        return
+def _redacted(value: Any) -> Any:
+    """``value`` with every string in it redacted; other leaves become strings first."""
+    if isinstance(value, dict):
+        return {str(key): _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(item) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
+def configure_logging(stream: Any = None, level: int = logging.INFO) -> logging.Handler:
+    """Write every logger's records as redacted JSON lines to ``stream`` (stdout), once."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            return handler
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    root.addHandler(handler)
+    root.setLevel(min(root.level or level, level))
+    logging.getLogger("functions").setLevel(level)
+    return handler

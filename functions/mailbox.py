@@ -12,6 +12,7 @@ import logging
 from functions import gmail, google_errors
 from functions.errors import ReauthRequired, UnknownUser
 from functions.mailbox_request import MailboxRequest
+from functions.reauth import notify_reauth
 from functions.results import ResultPublisher
 from functions.services import Services
 from functions.token_store import Status
@@ -33,9 +34,10 @@ def list_mailbox(services: Services, request: MailboxRequest, results: ResultPub
         raise UnknownUser("no credentials are stored for this user")
     token = stored.usable_refresh_token
     if stored.status is not Status.ACTIVE or token is None:
-        raise ReauthRequired(
-            "the user must consent again", reason=stored.status_reason or stored.status.value
-        )
+        reason = stored.status_reason or stored.status.value
+        if not stored.reauth_notified:  # an earlier attempt failed before telling anyone
+            notify_reauth(services, stored.user_id, stored.email, reason)
+        raise ReauthRequired("the user must consent again", reason=reason)
     credentials = gmail.credentials_for(token, services.oauth_client)
     service = gmail.build_gmail(credentials, services.settings.gmail_api_root)
     try:
@@ -59,6 +61,8 @@ def list_mailbox(services: Services, request: MailboxRequest, results: ResultPub
                     }
                 },
             )
+            if changed:
+                notify_reauth(services, stored.user_id, stored.email, classified.reason)
         raise classified from None
     truncated = request.max_messages is not None and results.total >= request.max_messages
     results.complete(truncated=truncated)

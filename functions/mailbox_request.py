@@ -9,16 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from functions.errors import MalformedRequest
+from functions.identify import is_user_id
 
 MAX_QUERY_LENGTH = 2048
 MAX_LABELS = 100
 MAX_MESSAGES_CAP = 1_000_000
-_USER_ID = re.compile(r"^[\x21-\x2e\x30-\x7e]{1,255}$")
 _KEYS = frozenset(
     {"user_id", "query", "label_ids", "max_messages", "include_spam_trash", "request_id"}
 )
@@ -72,7 +71,7 @@ def parse_request(payload: bytes, *, default_request_id: str | None = None) -> M
     if unknown:
         raise MalformedRequest(f"unknown field(s): {', '.join(map(str, unknown))[:200]}")
     user_id = body.get("user_id")
-    if not isinstance(user_id, str) or not _USER_ID.match(user_id) or user_id in (".", ".."):
+    if not is_user_id(user_id):
         raise MalformedRequest("user_id must be the user's ID (a non-empty string without '/')")
     request_id = _optional_text(body, "request_id", 256) or default_request_id
     if not request_id:

@@ -68,6 +68,19 @@ def connected(user_id: str, email: str | None, scopes: tuple[str, ...]) -> Page:
     )
 
 
+def missing_permission(scopes: tuple[str, ...], retry_url: str) -> Page:
+    """A required permission was unticked: name it, and offer to ask again."""
+    names = "".join(f"<li>{escape(SCOPE_LABELS.get(scope, scope))}</li>" for scope in scopes)
+    return _render(
+        403,
+        "A permission is missing",
+        "<p>The service needs this permission to work, but it was not granted:</p>"
+        f"<ul>{names}</ul><p>Nothing was stored. To connect your account, try again and leave "
+        "the permission ticked.</p>"
+        f'<p><a class="button" href="{escape(retry_url)}">Try again</a></p>',
+    )
+
+
 def declined() -> Page:
     """The user pressed Cancel at the consent page."""
     return _render(

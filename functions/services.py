@@ -12,7 +12,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from functions import clock
-from functions.config import OAUTH_CLIENT_SECRETS, Settings, get_settings
+from functions.config import OAUTH_CLIENT_SECRETS, TOKEN_ENCRYPTION_KEYS, Settings, get_settings
 
 if TYPE_CHECKING:
     import requests
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from functions.oauth_client import OAuthClient
     from functions.state import StateStore
+    from functions.token_crypto import Keyring
     from functions.token_store import TokenStore
 
 
@@ -57,6 +58,17 @@ class Services:
         return parse_client_json(raw)
 
     @functools.cached_property
+    def keyring(self) -> Keyring:
+        """The token-sealing keys from ``TOKEN_ENCRYPTION_KEYS``, read once."""
+        from functions.secrets import read_secret
+        from functions.token_crypto import parse_keyring
+
+        raw = read_secret(
+            self.settings.token_keys, variable=TOKEN_ENCRYPTION_KEYS, client=self._secret_client
+        )
+        return parse_keyring(raw)
+
+    @functools.cached_property
     def firestore(self) -> firestore.Client:
         """The Firestore client (honours ``FIRESTORE_EMULATOR_HOST``)."""
         if self._firestore is None:
@@ -77,7 +89,9 @@ class Services:
         """Per-user credentials."""
         from functions.token_store import FirestoreTokenStore
 
-        return FirestoreTokenStore(self.firestore, self.settings.credentials_collection)
+        return FirestoreTokenStore(
+            self.firestore, self.settings.credentials_collection, self.keyring
+        )
 
     @functools.cached_property
     def publisher(self) -> PublisherClient:

@@ -104,6 +104,19 @@ def start(
     )
 
 
+OUTCOME_LIFETIME = timedelta(minutes=5)
+"""How long the success page stays viewable after the callback's clean-URL redirect."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the success page shows, kept briefly so the code never stays in the address bar."""
+
+    user_id: str
+    email: str | None
+    scopes: tuple[str, ...]
+
+
 class StateStore(Protocol):
     """Keeps pending authorizations; each can be taken back exactly once."""
 
@@ -116,4 +129,11 @@ class StateStore(Protocol):
         Raises:
             InvalidState: unknown, already used, expired, or bound to another browser.
         """
+        ...
+
+    def put_outcome(self, binding: str, outcome: Outcome, now: datetime) -> None:
+        """Keep the success page's content for the browser holding ``binding``."""
+
+    def get_outcome(self, binding: str | None, now: datetime) -> Outcome | None:
+        """The outcome kept for this browser, if it is still fresh."""
         ...

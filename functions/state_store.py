@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions import state as state_
 from functions.errors import InvalidState
-from functions.state import PendingAuthorization
+from functions.state import OUTCOME_LIFETIME, Outcome, PendingAuthorization
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -70,8 +70,38 @@ class FirestoreStateStore:
             raise InvalidState("state has expired")
         return pending
 
+    def put_outcome(self, binding: str, outcome: Outcome, now: datetime) -> None:
+        """Keep the success page's content, keyed by the binding's digest, for five minutes."""
+        self._outcome_document(binding).set(
+            {
+                "user_id": outcome.user_id,
+                "email": outcome.email,
+                "scopes": list(outcome.scopes),
+                "expires_at": now + OUTCOME_LIFETIME,
+            }
+        )
+
+    def get_outcome(self, binding: str | None, now: datetime) -> Outcome | None:
+        """The fresh outcome for this browser, or ``None``."""
+        if binding is None or not state_.is_well_formed(binding):
+            return None
+        snapshot = self._outcome_document(binding).get()
+        data = snapshot.to_dict() if snapshot.exists else None
+        if not data or data["expires_at"] <= now:
+            return None
+        return Outcome(
+            user_id=str(data["user_id"]),
+            email=data.get("email"),
+            scopes=tuple(data.get("scopes") or ()),
+        )
+
     def _document(self, state: str) -> firestore.DocumentReference:
         return self._client.collection(self._collection).document(state_.digest(state))
+
+    def _outcome_document(self, binding: str) -> firestore.DocumentReference:
+        # A different prefix from state records: a binding can never name a pending flow.
+        name = "outcome-" + state_.digest(binding)
+        return self._client.collection(self._collection).document(name)
 
 
 def _from_document(state: str, data: dict[str, Any]) -> PendingAuthorization:

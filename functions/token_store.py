@@ -1,9 +1,11 @@
 """Per-user credentials in Firestore: the seed's ``store_credentials``/``get_stored_credentials``.
 
 One document per user at ``{CREDENTIALS_COLLECTION}/{user_id}``, keyed by the stable OIDC ``sub``
-(Google's user ID, never the e-mail, which can change). Every write goes through a transaction and
-follows one rule from authlib: a refresh token is never replaced by nothing. A response without one
-keeps the stored token, and a token already known to be dead is never resurrected.
+(Google's user ID, never the e-mail, which can change). The refresh token is sealed
+(``functions.token_crypto``) before it is written and opened only in memory. Every write goes
+through a transaction and follows one rule from authlib: a refresh token is never replaced by
+nothing. A response without one keeps the stored token, and a token already known to be dead is
+never resurrected.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.errors import NeedsConsent
+from functions.token_crypto import Keyring, TokenUnreadable
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -30,6 +33,18 @@ class Status(enum.StrEnum):
 DEAD_TOKEN_REASONS = frozenset({"invalid_grant", "unauthorized"})
 """``status_reason`` values meaning the stored refresh token itself no longer works."""
 
+REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a field name
+"""The field, and the sealing purpose, of the refresh token."""
+
+
+@dataclass(frozen=True)
+class ResealReport:
+    """What re-sealing the collection under the primary key did."""
+
+    resealed: int = 0
+    already_primary: int = 0
+    unreadable: int = 0
+
 
 @dataclass(frozen=True)
 class StoredCredentials:
@@ -43,6 +58,7 @@ class StoredCredentials:
     status_reason: str | None
     created_at: datetime | None
     updated_at: datetime | None
+    reauth_notified: bool = True
 
     def __repr__(self) -> str:
         return (
@@ -84,21 +100,40 @@ class TokenStore(Protocol):
         """Keep a refresh token the provider rotated during a refresh."""
 
     def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
-        """Flag that the user must consent again; ``True`` only on the transition."""
+        """Flag that the user must consent again; ``True`` only on the transition.
+
+        The transition leaves ``reauth_notified`` false until :meth:`mark_reauth_notified`, so a
+        re-auth event lost to a crash is sent on the next attempt, and only once.
+        """
+        ...
+
+    def mark_reauth_notified(self, user_id: str) -> None:
+        """Record that the re-auth event for the current transition was published."""
+
+    def delete(self, user_id: str) -> None:
+        """Forget the user entirely."""
+
+    def reseal_all(self) -> ResealReport:
+        """Re-seal every stored token under the primary key (after a key rotation)."""
         ...
 
 
 class FirestoreTokenStore:
-    """:class:`TokenStore` on a Firestore collection."""
+    """:class:`TokenStore` on a Firestore collection, tokens sealed with ``keyring``."""
 
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(self, client: firestore.Client, collection: str, keyring: Keyring) -> None:
         self._client = client
         self._collection = collection
+        self._keyring = keyring
 
     def get(self, user_id: str) -> StoredCredentials | None:
-        """See :meth:`TokenStore.get`."""
+        """See :meth:`TokenStore.get`.
+
+        Raises:
+            TokenUnreadable: the stored token does not open with our keys.
+        """
         snapshot = self._document(user_id).get()
-        return _from_document(user_id, snapshot.to_dict()) if snapshot.exists else None
+        return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
 
     def save_grant(
         self,
@@ -117,7 +152,7 @@ class FirestoreTokenStore:
         @firestore.transactional
         def save(transaction: firestore.Transaction) -> StoredCredentials:
             snapshot = reference.get(transaction=transaction)
-            stored = _from_document(user_id, snapshot.to_dict()) if snapshot.exists else None
+            stored = self._read_leniently(user_id, snapshot.to_dict()) if snapshot.exists else None
             token = refresh_token or (stored.usable_refresh_token if stored else None)
             if not token:
                 raise NeedsConsent(
@@ -126,10 +161,11 @@ class FirestoreTokenStore:
                 )
             fields: dict[str, Any] = {
                 "email": email or (stored.email if stored else None),
-                "refresh_token": token,
+                REFRESH_TOKEN: self._seal(token, user_id),
                 "scopes": list(scopes),
                 "status": Status.ACTIVE.value,
                 "status_reason": None,
+                "reauth_notified": True,
                 "updated_at": now,
             }
             if stored is None or stored.created_at is None:
@@ -151,7 +187,9 @@ class FirestoreTokenStore:
 
     def update_refresh_token(self, user_id: str, refresh_token: str, now: datetime) -> None:
         """See :meth:`TokenStore.update_refresh_token`."""
-        self._document(user_id).update({"refresh_token": refresh_token, "updated_at": now})
+        self._document(user_id).update(
+            {REFRESH_TOKEN: self._seal(refresh_token, user_id), "updated_at": now}
+        )
 
     def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
         """See :meth:`TokenStore.mark_reauth_required`."""
@@ -170,6 +208,7 @@ class FirestoreTokenStore:
                 {
                     "status": Status.REAUTH_REQUIRED.value,
                     "status_reason": reason,
+                    "reauth_notified": False,
                     "updated_at": now,
                 },
             )
@@ -177,12 +216,63 @@ class FirestoreTokenStore:
 
         return bool(mark(self._client.transaction()))
 
+    def mark_reauth_notified(self, user_id: str) -> None:
+        """See :meth:`TokenStore.mark_reauth_notified`."""
+        self._document(user_id).update({"reauth_notified": True})
+
+    def delete(self, user_id: str) -> None:
+        """See :meth:`TokenStore.delete`."""
+        self._document(user_id).delete()
+
+    def reseal_all(self) -> ResealReport:
+        """See :meth:`TokenStore.reseal_all`. Each document is re-sealed in its own transaction."""
+        from google.cloud import firestore
+
+        counts = {"resealed": 0, "already_primary": 0, "unreadable": 0}
+
+        @firestore.transactional
+        def reseal(transaction: firestore.Transaction, reference: Any) -> str:
+            snapshot = reference.get(transaction=transaction)
+            sealed = (snapshot.to_dict() or {}).get(REFRESH_TOKEN) if snapshot.exists else None
+            if sealed is None or self._keyring.sealed_with_primary(sealed):
+                return "already_primary"
+            try:
+                token = self._open(sealed, reference.id)
+            except TokenUnreadable:
+                return "unreadable"
+            transaction.update(reference, {REFRESH_TOKEN: self._seal(token, reference.id)})
+            return "resealed"
+
+        for snapshot in self._client.collection(self._collection).select([]).stream():
+            counts[reseal(self._client.transaction(), snapshot.reference)] += 1
+        return ResealReport(**counts)
+
     def _document(self, user_id: str) -> firestore.DocumentReference:
         return self._client.collection(self._collection).document(user_id)
 
+    def _seal(self, token: str, user_id: str) -> dict[str, Any]:
+        return self._keyring.seal(token, user_id=user_id, purpose=REFRESH_TOKEN)
 
-def _from_document(user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
-    data = data or {}
+    def _open(self, sealed: object, user_id: str) -> str:
+        if isinstance(sealed, str):  # written before tokens were sealed; re-sealed on next write
+            return sealed
+        return self._keyring.open(sealed, user_id=user_id, purpose=REFRESH_TOKEN)
+
+    def _read(self, user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
+        data = data or {}
+        sealed = data.get(REFRESH_TOKEN)
+        token = None if sealed is None else self._open(sealed, user_id)
+        return _credentials(user_id, data, token)
+
+    def _read_leniently(self, user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
+        """Like :meth:`_read`, but an unreadable token counts as none: a new consent replaces it."""
+        try:
+            return self._read(user_id, data)
+        except TokenUnreadable:
+            return _credentials(user_id, data or {}, None)
+
+
+def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> StoredCredentials:
     try:
         status = Status(data.get("status", Status.ACTIVE.value))
     except ValueError:
@@ -190,10 +280,11 @@ def _from_document(user_id: str, data: dict[str, Any] | None) -> StoredCredentia
     return StoredCredentials(
         user_id=user_id,
         email=data.get("email"),
-        refresh_token=data.get("refresh_token"),
+        refresh_token=token,
         scopes=tuple(data.get("scopes") or ()),
         status=status,
         status_reason=data.get("status_reason"),
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
+        reauth_notified=bool(data.get("reauth_notified", True)),
     )

@@ -44,6 +44,10 @@ class OAuthLedger:
         self._grants: dict[tuple[str, str], Grant] = {}
         self._prune_at = 1024
 
+    def issued_tokens(self) -> list[str]:
+        """Every refresh and access token value still remembered (for leak tests)."""
+        return [*self._refresh, *self._access]
+
     def authenticate(self, client_id: str, secret_candidates: Iterable[str]) -> Client:
         """RFC 6749 §2.3.1 client authentication; several candidates allow URL-decoding."""
         client = self.clients.get(client_id)

@@ -130,6 +130,11 @@ class SandboxState:
         with self._lock:
             return self._oauth.revoke(value)
 
+    def issued_tokens(self) -> list[str]:
+        """Test hook: the refresh and access tokens issued so far, to look for in leaks."""
+        with self._lock:
+            return self._oauth.issued_tokens()
+
     def revoke_user(self, email: str) -> int:
         """Test hook: the user removes every app's access; returns the number of grants."""
         with self._lock:

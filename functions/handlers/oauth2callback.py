@@ -1,7 +1,10 @@
 """The ``oauth2callback`` entry point: steps 2 and 3 of the guide, behind a checked ``state``.
 
 Order matters: the ``state`` is consumed (once, from its own browser) before the code is spent,
-the user is identified before anything is written, and the write keeps any stored refresh token.
+the granted scopes are checked before anyone is identified, the user is identified before
+anything is written, and the write keeps any stored refresh token. Success answers with a 303 to
+the bare callback URL (RFC 9700 §4.2.4), so the code leaves the address bar and history; the page
+shown there comes from a five-minute outcome record bound to the same browser.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from functions.errors import (
     UpstreamError,
 )
 from functions.exchange import exchange_code
-from functions.handlers.authorize import begin_consent
+from functions.handlers.authorize import begin_consent, bind_browser, consent_url
 from functions.http_responses import error_response, page, redirect, secure
 from functions.identify import fetch_userinfo
+from functions.logging_setup import request_context
 from functions.request_params import required, single
+from functions.scopes import missing_scopes
 from functions.services import Services, get_services
-from functions.state import PendingAuthorization
+from functions.state import Outcome, PendingAuthorization
 
 logger = logging.getLogger(__name__)
 
@@ -39,29 +44,37 @@ ERROR_MAX_LENGTH = 128
 def handle_oauth2callback(
     request: flask.Request, services: Services | None = None
 ) -> flask.Response:
-    """``GET ?state=&code=`` (or ``?error=``) → success page, ``return_to``, or a clear error."""
+    """``GET ?state=&code=`` (or ``?error=``) → 303 to the success page, or a clear error."""
     services = services or get_services()
     settings = services.settings
-    try:
-        if request.method != "GET":
-            raise MethodNotAllowed(f"{request.method} is not allowed")
-        binding = request.cookies.get(state.cookie_name(settings.secure_cookies))
-        state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
-        provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
-        if provider_error is not None:
-            _discard(services, state_value, binding)
-            if provider_error == "access_denied":
-                raise AccessDenied("the user declined consent")
-            raise ProviderError(f"the provider answered error={provider_error!r}")
-        if state_value is None:
-            raise BadRequest("parameter state is missing")
-        code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
-        pending = services.state_store.consume(state_value, binding, services.now())
-        assert binding is not None  # consume() accepted it
-        response = _complete(services, pending, code, binding)
-    except Exception as error:
-        response = error_response(error)
-    return secure(response, https=settings.secure_cookies)
+    with request_context(request, settings.project) as secrets_:
+        try:
+            if request.method != "GET":
+                raise MethodNotAllowed(f"{request.method} is not allowed")
+            binding = request.cookies.get(state.cookie_name(settings.secure_cookies))
+            secrets_.add(binding)
+            if not request.args:
+                response = _show_outcome(services, binding)
+            else:
+                state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
+                secrets_.add(state_value)
+                provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
+                if provider_error is not None:
+                    _discard(services, state_value, binding)
+                    if provider_error == "access_denied":
+                        raise AccessDenied("the user declined consent")
+                    raise ProviderError("the provider answered with an error")
+                if state_value is None:
+                    raise BadRequest("parameter state is missing")
+                code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
+                secrets_.add(code)
+                pending = services.state_store.consume(state_value, binding, services.now())
+                secrets_.add(pending.code_verifier)
+                assert binding is not None  # consume() accepted it
+                response = _complete(services, pending, code, binding)
+        except Exception as error:  # every failure becomes a page
+            response = error_response(error)
+        return secure(response, https=settings.secure_cookies)
 
 
 def _complete(
@@ -69,6 +82,18 @@ def _complete(
 ) -> flask.Response:
     settings = services.settings
     tokens = exchange_code(services.oauth_client, pending, code, settings.redirect_uri)
+    missing = missing_scopes(settings.scopes, tokens.granted_scopes)
+    if missing:
+        logger.warning(
+            "consent lacks a required permission; nothing stored",
+            extra={"json_fields": {"event": "missing_scope", "missing": list(missing)}},
+        )
+        retry = _restart(services, pending, binding, reconsent=False)
+        return bind_browser(
+            page(pages.missing_permission(missing, consent_url(services, retry))),
+            services,
+            binding,
+        )
     user = fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
     try:
         stored = services.token_store.save_grant(
@@ -84,14 +109,7 @@ def _complete(
                 "the provider returned no refresh token even with prompt=consent"
             ) from None
         logger.warning("no refresh token: asking for consent again", extra=_user_fields(user.sub))
-        retry = state.start(
-            binding=binding,
-            scopes=settings.scopes,
-            now=services.now(),
-            login_hint=needs.email or pending.login_hint,
-            return_to=pending.return_to,
-            reconsent=True,
-        )
+        retry = _restart(services, pending, binding, reconsent=True, email=needs.email)
         return begin_consent(services, retry, binding)
     logger.info(
         "user connected",
@@ -101,7 +119,36 @@ def _complete(
     )
     if pending.return_to:
         return redirect(pending.return_to, status=303)
-    return page(pages.connected(stored.user_id, stored.email, stored.scopes))
+    outcome = Outcome(user_id=stored.user_id, email=stored.email, scopes=stored.scopes)
+    services.state_store.put_outcome(binding, outcome, services.now())
+    return redirect(settings.redirect_uri, status=303)
+
+
+def _show_outcome(services: Services, binding: str | None) -> flask.Response:
+    """The bare callback URL, reached by our own 303: the success page for this browser."""
+    outcome = services.state_store.get_outcome(binding, services.now())
+    if outcome is None:
+        raise InvalidState("no recent outcome for this browser")
+    return page(pages.connected(outcome.user_id, outcome.email, outcome.scopes))
+
+
+def _restart(
+    services: Services,
+    pending: PendingAuthorization,
+    binding: str,
+    *,
+    reconsent: bool,
+    email: str | None = None,
+) -> PendingAuthorization:
+    """A fresh pending authorization continuing ``pending`` in the same browser."""
+    return state.start(
+        binding=binding,
+        scopes=services.settings.scopes,
+        now=services.now(),
+        login_hint=email or pending.login_hint,
+        return_to=pending.return_to,
+        reconsent=reconsent,
+    )
 
 
 def _discard(services: Services, state_value: str | None, binding: str | None) -> None:

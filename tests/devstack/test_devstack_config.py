@@ -21,12 +21,13 @@ from devstack.token_keys import ensure_token_keys
 def test_make_dev_ports_are_the_documented_ones() -> None:
     ports = StackPorts()
     assert (ports.authorize, ports.oauth2callback, ports.list_messages) == (8081, 8082, 8083)
+    assert ports.disconnect == 8084
     assert (ports.pubsub, ports.firestore, ports.sandbox) == (8085, 8086, 8090)
 
 
 def test_zero_ports_become_distinct_free_ports() -> None:
     ports = StackPorts.any_free().resolved()
-    values = [ports.authorize, ports.oauth2callback, ports.list_messages]
+    values = [ports.authorize, ports.oauth2callback, ports.list_messages, ports.disconnect]
     values += [ports.pubsub, ports.firestore, ports.sandbox]
     assert all(values)
     assert len(set(values)) == len(values)
@@ -44,6 +45,8 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "OAUTH_CLIENT_SECRETS": str(tmp_path / "sandbox-client.json"),
         "OAUTH_REDIRECT_URI": "http://localhost:8082/",
         "RESULTS_TOPIC": "mailbox-results",
+        "REAUTH_TOPIC": "reauth-events",
+        "AUTHORIZE_URL": "http://localhost:8081/",
         "ALLOWED_RETURN_TO": "",
         "PYTHONUNBUFFERED": "1",
         "TOKEN_ENCRYPTION_KEYS": str(tmp_path / "token-keys.json"),

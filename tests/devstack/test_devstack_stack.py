@@ -56,6 +56,11 @@ def oauth2callback(request):
     return "callback stub", 200
 
 
+@functions_framework.http
+def disconnect(request):
+    return "disconnect stub", 200
+
+
 @functions_framework.cloud_event
 def list_messages(event):
     record = {"type": event["type"], "source": event["source"], "data": event.data}

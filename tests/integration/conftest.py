@@ -20,14 +20,17 @@ import pytest
 from google.cloud import firestore, pubsub_v1
 
 from devstack.emulators import reset_firestore
+from devstack.pubsub_setup import ensure_topic, publisher_client
+from devstack.token_keys import ensure_token_keys
 from functions import config, services
 from sandbox.app import create_app as create_sandbox_app
 from sandbox.server import serve_in_thread
 from sandbox.state import SandboxState
+from tests.integration.flow import REDIRECT_URI
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "main.py")
-REDIRECT_URI = "http://localhost:8082/"
+REAUTH_TOPIC = "reauth-events"
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Sandbox:
     base_url: str
     client_json: Path
     client_id: str
+    token_keys: Path
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +64,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     state = SandboxState()
     server = serve_in_thread(create_sandbox_app(state))
     client = state.register_client([REDIRECT_URI])
-    path = tmp_path_factory.mktemp("sandbox") / "client_secret.json"
+    folder = tmp_path_factory.mktemp("sandbox")
+    path = folder / "client_secret.json"
     path.write_text(json.dumps(state.client_config(client, server.base_url)))
-    yield Sandbox(state, server.base_url, path, client.client_id)
+    keys = ensure_token_keys(folder / "token-keys.json")
+    yield Sandbox(state, server.base_url, path, client.client_id, keys)
     server.shutdown()
 
 
@@ -90,6 +96,9 @@ def function_env(
 ) -> Iterator[dict[str, str]]:
     """The functions' configuration for the local stack, and an empty Firestore."""
     reset_firestore(emulator_env.firestore_host, emulator_env.project)
+    publisher = publisher_client(emulator_env.pubsub_host)
+    for topic in ("mailbox-results", REAUTH_TOPIC):
+        ensure_topic(publisher, emulator_env.project, topic)
     sandbox.state.reset_calls()
     env = {
         "OAUTH_CLIENT_SECRETS": str(sandbox.client_json),
@@ -99,6 +108,9 @@ def function_env(
         "GMAIL_API_ROOT": f"{sandbox.base_url}/",
         "GOOGLE_CLOUD_PROJECT": emulator_env.project,
         "RESULTS_TOPIC": "mailbox-results",
+        "REAUTH_TOPIC": REAUTH_TOPIC,
+        "AUTHORIZE_URL": "http://localhost:8081/",
+        "TOKEN_ENCRYPTION_KEYS": str(sandbox.token_keys),
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
     for key, value in env.items():
@@ -122,11 +134,13 @@ def apps(function_env: dict[str, str]) -> Any:
 
     @dataclass
     class Apps:
+        disconnect: Any
         authorize: Any
         oauth2callback: Any
         list_messages: Any
 
     return Apps(
+        disconnect=functions_framework.create_app("disconnect", MAIN, "http").test_client(),
         authorize=functions_framework.create_app("authorize", MAIN, "http").test_client(
             use_cookies=False
         ),

@@ -8,15 +8,19 @@ from urllib.parse import urlencode
 
 from tests.integration.consent_browser import ConsentBrowser, query_of
 
+REDIRECT_URI = "http://localhost:8082/"
+
 
 @dataclass
 class Consent:
-    """One pass through authorize → consent page → callback."""
+    """One pass through authorize → consent page → callback (→ the clean success URL)."""
 
     authorize: Any
     consent_url: str
     callback_url: str
     callback: Any
+    final: Any
+    """What the browser shows: the page behind the callback's own 303, else the callback."""
 
 
 def start(apps: Any, browser: ConsentBrowser, **params: str) -> Any:
@@ -27,11 +31,12 @@ def start(apps: Any, browser: ConsentBrowser, **params: str) -> Any:
     return response
 
 
-def callback(apps: Any, browser: ConsentBrowser, location: str) -> Any:
+def callback(apps: Any, browser: ConsentBrowser, location: str, trace: str = "") -> Any:
     """GET the callback URL the provider redirected to, with the browser's cookies."""
-    response = apps.oauth2callback.get(
-        "/", query_string=query_of(location), headers=browser.cookie_header()
-    )
+    headers = browser.cookie_header()
+    if trace:
+        headers["X-Cloud-Trace-Context"] = trace
+    response = apps.oauth2callback.get("/", query_string=query_of(location), headers=headers)
     browser.remember(response.headers.getlist("Set-Cookie"))
     return response
 
@@ -50,4 +55,8 @@ def connect(
     assert first.status_code == 302, first.get_data(as_text=True)
     page = browser.open_consent(first.headers["Location"])
     location = browser.answer(page, email=email, action=action, untick=untick)
-    return Consent(first, first.headers["Location"], location, callback(apps, browser, location))
+    answered = callback(apps, browser, location)
+    final = answered
+    if answered.status_code == 303 and answered.headers["Location"] == REDIRECT_URI:
+        final = apps.oauth2callback.get("/", headers=browser.cookie_header())
+    return Consent(first, first.headers["Location"], location, answered, final)

@@ -18,13 +18,36 @@ from devstack.pubsub_setup import (
 RESULTS_TOPIC = "mailbox-results"
 
 
-def results_subscription(emulators: Any) -> str:
-    """A fresh pull subscription on the results topic, so a test sees only its own results."""
+def results_subscription(emulators: Any, topic: str = RESULTS_TOPIC) -> str:
+    """A fresh pull subscription on ``topic``, so a test sees only what it caused."""
     host, project = emulators.pubsub_host, emulators.project
-    ensure_topic(publisher_client(host), project, RESULTS_TOPIC)
+    ensure_topic(publisher_client(host), project, topic)
     return ensure_pull_subscription(
-        subscriber_client(host), project, RESULTS_TOPIC, f"results-{uuid.uuid4().hex[:12]}"
+        subscriber_client(host), project, topic, f"{topic}-{uuid.uuid4().hex[:12]}"
     )
+
+
+def pull_all(subscriber: Any, subscription: str, *, wait: float = 3.0) -> list[dict[str, Any]]:
+    """Every message that arrives within ``wait`` seconds, acknowledged, with attributes."""
+    received: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 100}, timeout=5
+        )
+        if response.received_messages:
+            subscriber.acknowledge(
+                request={
+                    "subscription": subscription,
+                    "ack_ids": [m.ack_id for m in response.received_messages],
+                }
+            )
+        for item in response.received_messages:
+            body = json.loads(item.message.data)
+            body["_attributes"] = dict(item.message.attributes)
+            received.append(body)
+        time.sleep(0.3)
+    return received
 
 
 def pull_until_closed(

@@ -8,6 +8,7 @@ from tests.integration.consent_browser import ConsentBrowser
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,
+    pull_all,
     pull_nothing,
     pull_until_closed,
     results_subscription,
@@ -27,7 +28,7 @@ def results(emulator_env, function_env):
 @pytest.fixture
 def user_id(apps, firestore_client):
     consent = connect(apps, ConsentBrowser(), EMAIL)
-    assert consent.callback.status_code == 200
+    assert consent.final.status_code == 200
     [document] = firestore_client.collection("gmail_credentials").stream()
     return document.id
 
@@ -129,20 +130,53 @@ def test_a_revoked_user_is_marked_reauth_required_and_not_retried(
     assert sandbox.state.call_counts().get("token.refresh_token", 0) == 0
 
 
-def test_a_grant_without_gmail_access_is_marked_reauth_required(
-    apps, firestore_client, subscriber, results
+def test_a_re_auth_event_is_published_once_per_transition(
+    apps, sandbox, subscriber, emulator_env, results, user_id
 ):
-    consent = connect(apps, ConsentBrowser(), "lin@example.com", untick=(GMAIL_READONLY,))
-    assert consent.callback.status_code == 200
-    [document] = firestore_client.collection("gmail_credentials").stream()
+    reauth = results_subscription(emulator_env, "reauth-events")
+    sandbox.state.revoke_user(EMAIL)
 
-    assert deliver(apps, {"user_id": document.id}).status_code == 200
+    for _ in range(3):
+        assert deliver(apps, {"user_id": user_id}).status_code == 200
+        pull_until_closed(subscriber, results)
 
-    [error] = pull_until_closed(subscriber, results)
-    assert error["error"] == "reauth_required"
-    stored = document.reference.get().to_dict()
-    assert stored["status"] == "reauth_required"
-    assert stored["status_reason"] == "missing_scope"
+    [event] = pull_all(subscriber, reauth)
+    assert event["user_id"] == user_id
+    assert event["email"] == EMAIL
+    assert event["reason"] == "invalid_grant"
+    assert event["authorize_url"] == "http://localhost:8081/?login_hint=grace%40example.com"
+
+    # AND after the user consents again, a new revocation is a new transition
+    assert connect(apps, ConsentBrowser(), EMAIL).final.status_code == 200
+    sandbox.state.revoke_user(EMAIL)
+    assert deliver(apps, {"user_id": user_id}).status_code == 200
+    [again] = pull_all(subscriber, reauth)
+    assert again["user_id"] == user_id
+
+
+def test_a_re_auth_event_lost_to_an_outage_is_sent_on_redelivery(
+    apps, sandbox, firestore_client, subscriber, emulator_env, results, user_id
+):
+    from devstack.pubsub_setup import ensure_topic, publisher_client
+
+    publisher = publisher_client(emulator_env.pubsub_host)
+    topic = publisher.topic_path(emulator_env.project, "reauth-events")
+    sandbox.state.revoke_user(EMAIL)
+
+    # GIVEN the re-auth topic is unavailable WHEN the revocation is found THEN Pub/Sub must retry
+    publisher.delete_topic(topic=topic)
+    assert deliver(apps, {"user_id": user_id}).status_code == 500
+    document = firestore_client.collection("gmail_credentials").document(user_id).get().to_dict()
+    assert document["status"] == "reauth_required"
+    assert document["reauth_notified"] is False
+
+    # WHEN the topic is back and the request is redelivered THEN the event goes out, once
+    ensure_topic(publisher, emulator_env.project, "reauth-events")
+    reauth = results_subscription(emulator_env, "reauth-events")
+    assert deliver(apps, {"user_id": user_id}).status_code == 200
+    assert deliver(apps, {"user_id": user_id}).status_code == 200
+    [event] = pull_all(subscriber, reauth)
+    assert event["reason"] == "invalid_grant"
 
 
 def test_a_rate_limited_request_is_left_for_pub_sub_to_retry(

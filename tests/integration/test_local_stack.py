@@ -61,7 +61,10 @@ def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulato
     page = browser.open_consent(first.headers["Location"])
     location = browser.answer(page, email=EMAIL)
     assert location.startswith(stack.redirect_uri)
-    done = browser.session.get(location, allow_redirects=False, timeout=30)
+    answered = browser.session.get(location, allow_redirects=False, timeout=30)
+    assert answered.status_code == 303, answered.text
+    assert answered.headers["Location"] == stack.redirect_uri  # the code leaves the address bar
+    done = browser.session.get(stack.redirect_uri, allow_redirects=False, timeout=30)
     assert done.status_code == 200, done.text
     assert EMAIL in done.text
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import re
 from datetime import timedelta
 
 import pytest
 
 from functions import state
+from functions.token_crypto import parse_keyring
 from tests.integration.consent_browser import ConsentBrowser, query_of
 from tests.integration.flow import callback, connect, start
 
@@ -25,8 +28,19 @@ def users(firestore_client):
     }
 
 
+def refresh_token(sandbox, user_id, document):
+    """Open the sealed refresh token with the test's key file."""
+    keyring = parse_keyring(sandbox.token_keys.read_bytes())
+    return keyring.open(document["refresh_token"], user_id=user_id, purpose="refresh_token")
+
+
 def sessions(firestore_client):
-    return list(firestore_client.collection("oauth_sessions").stream())
+    """Pending authorizations (not the success page's short-lived outcome records)."""
+    return [
+        doc
+        for doc in firestore_client.collection("oauth_sessions").stream()
+        if not doc.id.startswith("outcome-")
+    ]
 
 
 def test_authorize_redirects_to_offline_consent_with_pkce_and_a_bound_state(
@@ -75,15 +89,18 @@ def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_cli
 
     consent = connect(apps, browser, EMAIL, login_hint=EMAIL)
 
-    assert consent.callback.status_code == 200
-    page = consent.callback.get_data(as_text=True)
+    assert consent.callback.status_code == 303
+    assert consent.callback.headers["Location"] == "http://localhost:8082/"  # no code in it
+    assert consent.final.status_code == 200
+    page = consent.final.get_data(as_text=True)
     assert EMAIL in page
     assert "Read your email messages" in page
     [(user_id, document)] = users(firestore_client).items()
     assert user_id.isdigit()  # the OIDC sub, not the e-mail
     assert f"<code>{user_id}</code>" in page  # what a pipeline puts in a mailbox request
     assert document["email"] == EMAIL
-    assert document["refresh_token"].startswith("sbx-rt-")
+    assert set(document["refresh_token"]) == {"key_id", "ciphertext"}  # sealed, never readable
+    assert "sbx-rt-" not in repr(document)
     assert GMAIL_READONLY in document["scopes"]
     assert document["status"] == "active"
     assert document["created_at"] == document["updated_at"]
@@ -104,9 +121,9 @@ def test_reconsent_without_a_refresh_token_keeps_the_stored_one(apps, firestore_
     finally:
         sandbox.state.behaviour.omit_refresh_token = False
 
-    assert again.callback.status_code == 200
+    assert again.final.status_code == 200
     after = users(firestore_client)[user_id]
-    assert after["refresh_token"] == before["refresh_token"]
+    assert refresh_token(sandbox, user_id, after) == refresh_token(sandbox, user_id, before)
     assert after["created_at"] == before["created_at"]
     assert after["updated_at"] > before["updated_at"]
 
@@ -138,8 +155,30 @@ def test_nothing_stored_and_nothing_returned_sends_the_user_back_to_consent(
 
     # AND a retry with a conformant answer stores the user
     retried = connect(apps, browser, EMAIL)
-    assert retried.callback.status_code == 200
+    assert retried.final.status_code == 200
     assert len(users(firestore_client)) == 1
+
+
+def test_an_unticked_gmail_permission_stores_nothing_and_offers_a_retry(apps, firestore_client):
+    browser = ConsentBrowser()
+    newcomer = "new.user@example.com"  # nothing granted before, so nothing is merged back in
+
+    consent = connect(apps, browser, newcomer, untick=(GMAIL_READONLY,))
+
+    assert consent.final.status_code == 403
+    page = consent.final.get_data(as_text=True)
+    assert "A permission is missing" in page
+    assert "Read your email messages and settings" in page
+    assert users(firestore_client) == {}
+
+    # WHEN the person presses "Try again" and leaves everything ticked THEN it is connected
+    [retry] = re.findall(r'<a class="button" href="([^"]+)">Try again</a>', page)
+    retry_page = browser.open_consent(html.unescape(retry))
+    assert GMAIL_READONLY in retry_page.scopes
+    location = browser.answer(retry_page, email=newcomer)
+    assert callback(apps, browser, location).status_code == 303
+    [(_, document)] = users(firestore_client).items()
+    assert GMAIL_READONLY in document["scopes"]
 
 
 def test_cancel_at_the_consent_page_stores_nothing(apps, firestore_client):
@@ -154,7 +193,7 @@ def test_cancel_at_the_consent_page_stores_nothing(apps, firestore_client):
 def test_a_replayed_callback_is_refused(apps, firestore_client, sandbox):
     browser = ConsentBrowser()
     consent = connect(apps, browser, EMAIL)
-    assert consent.callback.status_code == 200
+    assert consent.final.status_code == 200
 
     replay = callback(apps, browser, consent.callback_url)
 
@@ -178,7 +217,7 @@ def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
         assert refused.status_code == 400
     assert users(firestore_client) == {}
 
-    assert callback(apps, victim, location).status_code == 200
+    assert callback(apps, victim, location).status_code == 303
 
 
 def test_a_tampered_state_is_refused(apps, firestore_client):

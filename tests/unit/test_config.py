@@ -10,6 +10,7 @@ from functions.errors import ConfigError
 BASE = {
     "OAUTH_CLIENT_SECRETS": "/run/secrets/client.json",
     "OAUTH_REDIRECT_URI": "https://auth.example.com/oauth2callback",
+    "TOKEN_ENCRYPTION_KEYS": "projects/p/secrets/token-keys/versions/latest",
 }
 
 
@@ -29,7 +30,9 @@ def test_defaults_follow_the_design():
     assert settings.secure_cookies is True
 
 
-@pytest.mark.parametrize("missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI"])
+@pytest.mark.parametrize(
+    "missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI", "TOKEN_ENCRYPTION_KEYS"]
+)
 def test_a_missing_required_variable_is_named(missing):
     environ = {k: v for k, v in BASE.items() if k != missing}
 
@@ -102,3 +105,26 @@ def test_a_bare_topic_id_without_project_names_the_project_variable():
 
     with pytest.raises(ConfigError, match=r"^GOOGLE_CLOUD_PROJECT is required"):
         settings.results_topic_path()
+
+
+def test_the_authorize_url_is_found_beside_a_cloud_functions_callback():
+    settings = config.load_settings(BASE)
+
+    assert settings.authorize_url == "https://auth.example.com/authorize"
+    assert settings.reauth_topic_path() is None
+
+
+def test_re_auth_events_need_an_authorize_url_to_link_to():
+    environ = {**BASE, "OAUTH_REDIRECT_URI": "https://auth.example.com/callback/"}
+
+    with pytest.raises(ConfigError, match=r"^AUTHORIZE_URL is required with REAUTH_TOPIC"):
+        config.load_settings({**environ, "REAUTH_TOPIC": "reauth"})
+    settings = config.load_settings(
+        {
+            **environ,
+            "REAUTH_TOPIC": "reauth",
+            "AUTHORIZE_URL": "https://a.example.com/go",
+            "GOOGLE_CLOUD_PROJECT": "p1",
+        }
+    )
+    assert settings.reauth_topic_path() == "projects/p1/topics/reauth"

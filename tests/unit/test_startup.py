@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Start functions-framework on main.py as Cloud Functions would; it must exit by itself."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OAUTH_", "GMAIL_"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OAUTH_", "GMAIL_", "TOKEN_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "functions_framework", "--target", "authorize", "--port", "0"],
         cwd=REPO,
@@ -32,9 +34,14 @@ def serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({}, "OAUTH_CLIENT_SECRETS is required"),
         ({"OAUTH_CLIENT_SECRETS": "/x.json"}, "OAUTH_REDIRECT_URI is required"),
         (
+            {"OAUTH_CLIENT_SECRETS": "/x.json", "OAUTH_REDIRECT_URI": "https://a.example/cb"},
+            "TOKEN_ENCRYPTION_KEYS is required",
+        ),
+        (
             {
                 "OAUTH_CLIENT_SECRETS": "/x.json",
                 "OAUTH_REDIRECT_URI": "https://a.example/cb",
+                "TOKEN_ENCRYPTION_KEYS": "/k.json",
                 "GMAIL_API_ROOT": "gmail",
             },
             "GMAIL_API_ROOT must be an absolute http(s) URL",

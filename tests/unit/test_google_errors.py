@@ -1,0 +1,78 @@
+"""What a failure talking to Google means for a mailbox request, decided in one place."""
+
+from __future__ import annotations
+
+import json
+
+import httplib2
+import pytest
+from google.auth import exceptions as auth_errors
+from googleapiclient.errors import HttpError
+
+from functions.errors import GmailRequestRejected, ReauthRequired, TransientError
+from functions.google_errors import classify
+
+
+def http_error(status: int, reason: str = "", status_text: str = "") -> HttpError:
+    body = {"error": {"code": status, "status": status_text, "errors": [{"reason": reason}]}}
+    return HttpError(httplib2.Response({"status": status}), json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "reason"),
+    [
+        (http_error(401, "authError", "UNAUTHENTICATED"), ReauthRequired, "unauthorized"),
+        (
+            http_error(403, "insufficientPermissions", "PERMISSION_DENIED"),
+            ReauthRequired,
+            "missing_scope",
+        ),
+        (http_error(403, "", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"), ReauthRequired, "missing_scope"),
+        (
+            auth_errors.RefreshError(
+                "invalid_grant: Token has been expired or revoked.", {"error": "invalid_grant"}
+            ),
+            ReauthRequired,
+            "invalid_grant",
+        ),
+    ],
+)
+def test_a_lost_or_narrowed_grant_means_consent_again(error, kind, reason):
+    classified = classify(error)
+
+    assert isinstance(classified, kind)
+    assert classified.reason == reason
+    assert not classified.retryable
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        http_error(429, "rateLimitExceeded", "RESOURCE_EXHAUSTED"),
+        http_error(403, "userRateLimitExceeded"),
+        http_error(500),
+        http_error(503),
+        auth_errors.RefreshError("temporarily_unavailable", retryable=True),
+        auth_errors.TransportError("connection reset"),
+        TimeoutError(),
+        ConnectionRefusedError(),
+        httplib2.ServerNotFoundError("no such host"),
+    ],
+)
+def test_passing_failures_are_retried(error):
+    classified = classify(error)
+
+    assert isinstance(classified, TransientError)
+    assert classified.retryable
+
+
+@pytest.mark.parametrize("error", [http_error(400, "invalidArgument"), http_error(404)])
+def test_gmail_refusing_the_request_itself_is_not_retried(error):
+    classified = classify(error)
+
+    assert isinstance(classified, GmailRequestRejected)
+    assert not classified.retryable
+
+
+def test_anything_else_is_not_ours_to_guess():
+    assert classify(KeyError("x")) is None

@@ -1,0 +1,25 @@
+"""A requested Gmail scope is satisfied by itself or a broader one; others are not required."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.scopes import FULL_MAIL, METADATA, MODIFY, READONLY, missing_scopes
+
+REQUESTED = ("openid", "email", READONLY)
+
+
+@pytest.mark.parametrize(
+    ("granted", "missing"),
+    [
+        (("openid", "https://www.googleapis.com/auth/userinfo.email", READONLY), ()),
+        ((READONLY,), ()),
+        ((MODIFY,), ()),
+        ((FULL_MAIL,), ()),
+        (("openid", "https://www.googleapis.com/auth/userinfo.email"), (READONLY,)),
+        ((METADATA,), (READONLY,)),
+        ((), (READONLY,)),
+    ],
+)
+def test_gmail_read_access_is_what_is_required(granted, missing):
+    assert missing_scopes(REQUESTED, granted) == missing
