@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck unit clean
+.PHONY: install dev test lint typecheck security unit clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ dev: install
 	$(BIN)/python -m devstack
 
 ## test: lint, type-check, then every test (the suite starts the emulators itself)
-test: lint typecheck
+test: lint typecheck security
 	$(BIN)/python -m pytest
 
 lint: install
@@ -27,6 +27,10 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+## security: bandit on the deployed code; any medium or high finding fails
+security: install
+	$(BIN)/bandit --quiet --recursive functions main.py --severity-level medium
 
 ## unit: the fast tests only, no emulators
 unit: install

@@ -82,7 +82,10 @@ def json_error_response(error: Exception) -> flask.Response:
 def error_response(error: Exception) -> flask.Response:
     """The page for an error; unexpected ones are logged with a reference, never shown."""
     if isinstance(error, InvalidState | ExchangeFailed):
-        logger.warning("link rejected", extra={"json_fields": {"reason": str(error)}})
+        event = "state_rejected" if isinstance(error, InvalidState) else "exchange_failed"
+        logger.warning(
+            "link rejected", extra={"json_fields": {"event": event, "reason": str(error)}}
+        )
         return page(pages.link_invalid())
     if isinstance(error, AccessDenied):
         logger.info("consent declined")

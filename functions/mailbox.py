@@ -55,6 +55,7 @@ def list_mailbox(services: Services, request: MailboxRequest, results: ResultPub
                 "user needs to consent again",
                 extra={
                     "json_fields": {
+                        "event": "reauth_required",
                         "user_id": request.user_id,
                         "reason": classified.reason,
                         "transition": changed,
