@@ -327,3 +327,34 @@ def test_an_allowed_return_to_receives_the_browser_after_success(
     assert consent.callback.status_code == 303
     assert consent.callback.headers["Location"] == "https://app.example.com/connected?ok=1"
     assert len(users(firestore_client)) == 1
+
+
+def test_on_https_the_cookie_is_host_only_and_secure_and_hsts_is_sent(
+    function_env, firestore_client
+):
+    import dataclasses
+
+    import flask
+
+    from functions.config import get_settings
+    from functions.handlers.authorize import handle_authorize
+    from functions.services import Services
+
+    settings = dataclasses.replace(
+        get_settings(), redirect_uri="https://auth.example.com/oauth2callback"
+    )
+    services = Services(settings, firestore_client=firestore_client)
+
+    with flask.Flask(__name__).test_request_context("/") as context:
+        response = handle_authorize(context.request, services)
+
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"{state.SECURE_COOKIE}=")
+    assert "; Secure" in cookie
+    assert "; Path=/" in cookie
+    assert "Domain" not in cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
