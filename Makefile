@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck security unit clean
+.PHONY: install dev test lint typecheck security unit deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,5 +36,9 @@ security: install
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
+## deploy: deploy with gcloud alone (PROJECT=... REGION=...); see docs/deploying.md
+deploy:
+	scripts/deploy.sh --project "$(PROJECT)" --region "$(REGION)"
+
 clean:
-	rm -rf $(VENV) .dev .mypy_cache .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .dev .tools .mypy_cache .pytest_cache .ruff_cache .hypothesis test-artifacts

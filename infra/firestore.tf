@@ -1,0 +1,46 @@
+# The Firestore database (native mode) the functions use, the TTL policy that removes expired
+# pending authorizations, and deny-all security rules for client SDKs.
+
+resource "google_firestore_database" "main" {
+  count = var.create_firestore_database ? 1 : 0
+
+  name                              = "(default)"
+  location_id                       = coalesce(var.firestore_location, var.region)
+  type                              = "FIRESTORE_NATIVE"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_fields
+
+  database   = "(default)"
+  collection = each.key
+  field      = each.value
+
+  ttl_config {}
+  # A field that only expires documents needs no single-field index.
+  index_config {}
+
+  depends_on = [google_firestore_database.main]
+}
+
+resource "google_firebaserules_ruleset" "firestore" {
+  source {
+    files {
+      name    = "firestore.rules"
+      content = file("${path.module}/firestore.rules")
+    }
+  }
+
+  depends_on = [google_project_service.enabled, google_firestore_database.main]
+}
+
+resource "google_firebaserules_release" "firestore" {
+  name         = "cloud.firestore"
+  ruleset_name = "projects/${var.project_id}/rulesets/${google_firebaserules_ruleset.firestore.name}"
+}

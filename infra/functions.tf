@@ -1,0 +1,135 @@
+# One Cloud Function (2nd gen) per entry point in main.py, all from the same source, each with
+# its own service account and the environment of the contract (local.function_env).
+
+resource "google_cloudfunctions2_function" "function" {
+  # checkov:skip=CKV_GCP_124:authorize and oauth2callback are opened by people's browsers and so take traffic from anywhere (ALLOW_ALL); every other function is ALLOW_INTERNAL_ONLY or var.internal_http_ingress (tests/infra/ holds local.functions to that).
+  for_each = local.deployed_functions
+
+  name        = each.value.name
+  location    = var.region
+  description = each.value.description
+
+  build_config {
+    runtime           = "python312"
+    entry_point       = each.key
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email          = google_service_account.function[each.key].email
+    environment_variables          = local.function_env[each.key]
+    ingress_settings               = each.value.ingress
+    all_traffic_on_latest_revision = true
+    available_memory               = each.value.memory
+    timeout_seconds                = each.value.timeout_seconds
+    min_instance_count             = 0
+    max_instance_count             = var.max_instances
+  }
+
+  # A function must be able to read its configuration when its first instance starts.
+  depends_on = [
+    google_secret_manager_secret_iam_member.accessor,
+    google_project_iam_member.function_firestore,
+    google_pubsub_topic_iam_member.publisher,
+    google_project_iam_member.build_logs,
+    google_project_iam_member.build_source_reader,
+    google_artifact_registry_repository_iam_member.build_writer,
+  ]
+}
+
+# The browser-facing functions: anyone may invoke them (2nd gen functions are Cloud Run services,
+# so invocation is roles/run.invoker on the service).
+resource "google_cloud_run_service_iam_member" "public" {
+  # checkov:skip=CKV_GCP_102:authorize and oauth2callback are the OAuth consent start and redirect URI; people's browsers call them without Google credentials. Only these two are public.
+  for_each = local.public_functions
+
+  location = var.region
+  service  = google_cloudfunctions2_function.function[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# Every other function is invoked through IAM only: event functions by the push subscriptions'
+# identity, scheduled ones by the scheduler's, the other HTTP ones by var.internal_invokers.
+# (Keyed by static labels: service account e-mails are not known until apply.)
+locals {
+  function_invokers = {
+    for key, fn in local.deployed_functions : key => (
+      fn.public ? {} :
+      fn.trigger == "pubsub" ? { pubsub-push = google_service_account.pubsub_push.member } :
+      fn.schedule ? { scheduler = google_service_account.scheduler.member } :
+      { for member in var.internal_invokers : member => member }
+    )
+  }
+}
+
+resource "google_cloud_run_service_iam_member" "invoker" {
+  for_each = merge([
+    for key, members in local.function_invokers : {
+      for label, member in members : "${key}/${label}" => { function = key, member = member }
+    }
+  ]...)
+
+  location = var.region
+  service  = google_cloudfunctions2_function.function[each.value.function].name
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}
+
+# The trigger of each event function: a push subscription with an explicit retry policy and a
+# dead-letter policy, delivering to the function as its invoker identity. functions-framework
+# turns the push request into the messagePublished CloudEvent the entry point takes.
+resource "google_pubsub_subscription" "push" {
+  for_each = local.event_functions
+
+  name  = "${each.value.name}-push"
+  topic = google_pubsub_topic.topic[each.value.topic].id
+
+  ack_deadline_seconds       = 600
+  message_retention_duration = "604800s"
+
+  retry_policy {
+    minimum_backoff = var.retry_minimum_backoff
+    maximum_backoff = var.retry_maximum_backoff
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.topic["dead_letter"].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function[each.key].service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+      audience              = google_cloudfunctions2_function.function[each.key].service_config[0].uri
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.invoker,
+    google_pubsub_topic_iam_member.dead_letter_publisher,
+  ]
+}
+
+# Pub/Sub's service agent acknowledges the messages it moves to the dead-letter topic.
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  for_each = google_pubsub_subscription.push
+
+  subscription = each.value.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

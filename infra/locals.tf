@@ -1,0 +1,205 @@
+# What to deploy, derived from the code and the variables only (no resource references), so the
+# contract test can evaluate it offline. tests/infra/ holds this file against main.py and
+# functions/config.py.
+
+locals {
+  repo_root = abspath("${path.module}/..")
+
+  # The entry points main.py declares, with the decorator that says how each is triggered. Only
+  # those are deployed, so this infra follows main.py as entry points are added.
+  entry_point_pattern = "@functions_framework\\.(http|cloud_event)\\s+def\\s+([A-Za-z_][A-Za-z0-9_]*)\\s*\\("
+  entry_points = {
+    for match in regexall(local.entry_point_pattern, file("${local.repo_root}/main.py")) :
+    match[1] => match[0]
+  }
+
+  # One Cloud Function per entry point, keyed by the entry point's name:
+  # - trigger: "http" for @functions_framework.http, "pubsub" for @functions_framework.cloud_event
+  #   (a push subscription on `topic`, with retry and dead-letter policies, delivers messages);
+  # - public: browser-facing, invocable by anyone; every other function only through IAM;
+  # - ingress: where requests may come from, internal-only unless public (the callable HTTP
+  #   functions follow var.internal_http_ingress);
+  # - secrets: the secrets its service account may read;
+  # - publishes: the topics it may publish to, each also setting that topic's variable;
+  # - schedule: run daily by Cloud Scheduler.
+  functions = {
+    authorize = {
+      name            = "authorize"
+      description     = "Redirects the browser to Google's consent page (offline access, PKCE, bound state)."
+      trigger         = "http"
+      topic           = null
+      public          = true
+      ingress         = "ALLOW_ALL"
+      schedule        = false
+      secrets         = ["oauth_client"]
+      publishes       = []
+      memory          = "256Mi"
+      timeout_seconds = 30
+      env             = {}
+    }
+    oauth2callback = {
+      name            = "oauth2callback"
+      description     = "Checks state, exchanges the code, identifies the user and stores the sealed refresh token."
+      trigger         = "http"
+      topic           = null
+      public          = true
+      ingress         = "ALLOW_ALL"
+      schedule        = false
+      secrets         = ["oauth_client", "token_keys"]
+      publishes       = ["reauth"]
+      memory          = "256Mi"
+      timeout_seconds = 60
+      env             = {}
+    }
+    list_messages = {
+      name            = "list-messages"
+      description     = "Lists a user's messages for a mailbox request and publishes the IDs."
+      trigger         = "pubsub"
+      topic           = "requests"
+      public          = false
+      ingress         = "ALLOW_INTERNAL_ONLY"
+      schedule        = false
+      secrets         = ["oauth_client", "token_keys"]
+      publishes       = ["results", "reauth"]
+      memory          = "512Mi"
+      timeout_seconds = 540
+      env             = {}
+    }
+    disconnect = {
+      name            = "disconnect"
+      description     = "Revokes a user's grant and deletes their document (trusted callers only)."
+      trigger         = "http"
+      topic           = null
+      public          = false
+      ingress         = var.internal_http_ingress
+      schedule        = false
+      secrets         = ["oauth_client", "token_keys"]
+      publishes       = []
+      memory          = "256Mi"
+      timeout_seconds = 60
+      env             = {}
+    }
+    watch = {
+      name            = "watch"
+      description     = "Starts Gmail push notifications for a user (users.watch to the Gmail push topic)."
+      trigger         = "http"
+      topic           = null
+      public          = false
+      ingress         = var.internal_http_ingress
+      schedule        = false
+      secrets         = ["oauth_client", "token_keys"]
+      publishes       = ["reauth"]
+      memory          = "256Mi"
+      timeout_seconds = 120
+      env             = { GMAIL_PUSH_TOPIC = "projects/${var.project_id}/topics/${var.gmail_push_topic}" }
+    }
+    gmail_push = {
+      name            = "gmail-push"
+      description     = "Turns Gmail push notifications into new message IDs on the results topic."
+      trigger         = "pubsub"
+      topic           = "gmail_push"
+      public          = false
+      ingress         = "ALLOW_INTERNAL_ONLY"
+      schedule        = false
+      secrets         = ["oauth_client", "token_keys"]
+      publishes       = ["results", "reauth"]
+      memory          = "512Mi"
+      timeout_seconds = 540
+      env             = {}
+    }
+    renew_watches = {
+      name            = "renew-watches"
+      description     = "Renews every active user's Gmail watch; run daily by Cloud Scheduler."
+      trigger         = "http"
+      topic           = null
+      public          = false
+      ingress         = "ALLOW_INTERNAL_ONLY"
+      schedule        = true
+      secrets         = ["oauth_client", "token_keys"]
+      publishes       = ["reauth"]
+      memory          = "512Mi"
+      timeout_seconds = 1800
+      env             = { GMAIL_PUSH_TOPIC = "projects/${var.project_id}/topics/${var.gmail_push_topic}" }
+    }
+  }
+
+  # The functions main.py has today.
+  deployed_functions = { for key, fn in local.functions : key => fn if contains(keys(local.entry_points), key) }
+  event_functions    = { for key, fn in local.deployed_functions : key => fn if fn.trigger == "pubsub" }
+  public_functions   = { for key, fn in local.deployed_functions : key => fn if fn.public }
+
+  topics = {
+    requests    = var.requests_topic
+    results     = var.results_topic
+    reauth      = var.reauth_topic
+    gmail_push  = var.gmail_push_topic
+    dead_letter = var.dead_letter_topic
+  }
+  topic_paths = { for key, id in local.topics : key => "projects/${var.project_id}/topics/${id}" }
+
+  # The variable through which a function learns a topic it publishes to.
+  topic_env_vars = {
+    results = "RESULTS_TOPIC"
+    reauth  = "REAUTH_TOPIC"
+  }
+
+  secrets = {
+    oauth_client = { id = var.oauth_client_secret_id, version = var.oauth_client_secret_version }
+    token_keys   = { id = var.token_keys_secret_id, version = var.token_keys_secret_version }
+  }
+
+  # authorize and oauth2callback share a host cookie, so both are addressed on the
+  # cloudfunctions.net host, where each function is served at /NAME.
+  functions_host = "https://${var.region}-${var.project_id}.cloudfunctions.net"
+  authorize_url  = "${local.functions_host}/authorize"
+  callback_url   = "${local.functions_host}/oauth2callback"
+
+  # Every function's start-up configuration (functions/config.py). Secrets are passed by name;
+  # the code reads them from Secret Manager, so their values never reach Terraform state.
+  common_env = {
+    GOOGLE_CLOUD_PROJECT     = var.project_id
+    OAUTH_CLIENT_SECRETS     = "projects/${var.project_id}/secrets/${var.oauth_client_secret_id}/versions/${var.oauth_client_secret_version}"
+    TOKEN_ENCRYPTION_KEYS    = "projects/${var.project_id}/secrets/${var.token_keys_secret_id}/versions/${var.token_keys_secret_version}"
+    OAUTH_REDIRECT_URI       = local.callback_url
+    AUTHORIZE_URL            = local.authorize_url
+    CREDENTIALS_COLLECTION   = var.credentials_collection
+    AUTH_SESSIONS_COLLECTION = var.auth_sessions_collection
+    # Cloud Functions sets this itself; stating it avoids a permanent diff on every plan.
+    LOG_EXECUTION_ID = "true"
+  }
+  # Set only when given, so that the code's defaults apply otherwise.
+  optional_env = merge(
+    var.oauth_scopes == "" ? {} : { OAUTH_SCOPES = var.oauth_scopes },
+    length(var.allowed_return_to) == 0 ? {} : { ALLOWED_RETURN_TO = join(",", var.allowed_return_to) },
+  )
+  function_env = {
+    for key, fn in local.functions : key => merge(
+      local.common_env,
+      local.optional_env,
+      { for topic in fn.publishes : local.topic_env_vars[topic] => local.topic_paths[topic] },
+      fn.env,
+    )
+  }
+
+  # Documents that expire: collection group => timestamp field of its TTL policy.
+  ttl_fields = {
+    (var.auth_sessions_collection) = "expires_at"
+  }
+
+  # The source upload honours .gcloudignore as `gcloud functions deploy` does. gitignore
+  # semantics: a pattern without an inner or leading slash matches at any depth.
+  gcloudignore = [
+    for line in split("\n", file("${local.repo_root}/.gcloudignore")) : trimspace(line)
+    if trimspace(line) != "" && !startswith(trimspace(line), "#")
+  ]
+  source_excludes = distinct(concat(
+    flatten([
+      for pattern in local.gcloudignore : (
+        strcontains(trimsuffix(pattern, "/"), "/")
+        ? [trimprefix(trimsuffix(pattern, "/"), "/")]
+        : [trimsuffix(pattern, "/"), "**/${trimsuffix(pattern, "/")}"]
+      )
+    ]),
+    ["infra/.build"],
+  ))
+}

@@ -1,0 +1,54 @@
+output "authorize_url" {
+  description = "Where people start consent: link to it (optionally with ?login_hint=&return_to=)."
+  value       = local.authorize_url
+}
+
+output "callback_url" {
+  description = "The redirect URI: register it, exactly, on the OAuth client in the console."
+  value       = local.callback_url
+}
+
+output "function_urls" {
+  description = "Every deployed function's URL, by entry point."
+  value       = { for key, fn in google_cloudfunctions2_function.function : key => fn.url }
+}
+
+output "requests_topic" {
+  description = "Publish mailbox requests here."
+  value       = google_pubsub_topic.topic["requests"].name
+}
+
+output "results_topic" {
+  description = "Listing results arrive here: subscribe to it."
+  value       = google_pubsub_topic.topic["results"].name
+}
+
+output "reauth_topic" {
+  description = "Told when a user must consent again: subscribe to it."
+  value       = google_pubsub_topic.topic["reauth"].name
+}
+
+output "gmail_push_topic" {
+  description = "The topic users.watch names; only Gmail may publish to it."
+  value       = google_pubsub_topic.topic["gmail_push"].id
+}
+
+output "dead_letter_topic" {
+  description = "Messages an event function failed max_delivery_attempts times."
+  value       = google_pubsub_topic.topic["dead_letter"].name
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription holding the dead letters for seven days."
+  value       = google_pubsub_subscription.dead_letter.name
+}
+
+output "function_service_accounts" {
+  description = "Each function's runtime service account, by entry point."
+  value       = { for key, sa in google_service_account.function : key => sa.email }
+}
+
+output "secrets" {
+  description = "The secrets to add versions to (gcloud secrets versions add NAME --data-file=...)."
+  value       = { for key, secret in google_secret_manager_secret.secret : key => secret.secret_id }
+}

@@ -1,0 +1,84 @@
+# One service account per function, none with a key. Each gets only what its function uses:
+# Firestore (the app's database only), read access to its own secrets (secrets.tf) and publish
+# rights on the topics it writes (pubsub.tf). Invokers are separate identities (functions.tf).
+
+resource "google_service_account" "function" {
+  for_each = local.deployed_functions
+
+  account_id   = "fn-${each.value.name}"
+  display_name = "Cloud Function ${each.value.name}"
+  description  = "Runs the ${each.key} entry point. No keys."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Firestore has no per-collection IAM; the condition confines the role to the app's database.
+resource "google_project_iam_member" "function_firestore" {
+  for_each = local.deployed_functions
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.function[each.key].member
+
+  condition {
+    title       = "app-database-only"
+    description = "Only the (default) Firestore database the functions use."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/(default)\""
+  }
+}
+
+# Cloud Build builds the function images as this account instead of a default one.
+resource "google_service_account" "build" {
+  account_id   = "functions-build"
+  display_name = "Cloud Functions build"
+  description  = "Builds the function images from the uploaded source. No keys."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "build_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+# The build reads the source from the bucket Cloud Functions copies it to, which Google creates
+# and names, so read access cannot be narrowed to one bucket here.
+resource "google_project_iam_member" "build_source_reader" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+}
+
+# Pub/Sub pushes event-function messages as this identity (OIDC token).
+resource "google_service_account" "pubsub_push" {
+  account_id   = "pubsub-push-invoker"
+  display_name = "Pub/Sub push invoker"
+  description  = "Identity of the push subscriptions that deliver messages to the event functions. No keys."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Pub/Sub's service agent mints the push OIDC tokens (needed on projects created before
+# April 2021), on this one account only.
+resource "google_service_account_iam_member" "pubsub_push_token_creator" {
+  service_account_id = google_service_account.pubsub_push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+
+  # The service agent exists once the Pub/Sub API is enabled.
+  depends_on = [google_project_service.enabled]
+}
+
+# Cloud Scheduler calls the scheduled functions as this identity (OIDC token).
+resource "google_service_account" "scheduler" {
+  account_id   = "scheduler-invoker"
+  display_name = "Cloud Scheduler invoker"
+  description  = "Identity of the scheduler jobs that run the scheduled functions. No keys."
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}

@@ -1,0 +1,180 @@
+# Inputs. Only project_id and region are required; every default follows DESIGN.md §3.
+
+variable "project_id" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the source bucket, the image repository and the scheduler job (e.g. europe-west1)."
+  type        = string
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database (a region or a multi-region such as eur3); the region when null."
+  type        = string
+  default     = null
+}
+
+variable "create_firestore_database" {
+  description = "Create the (default) Firestore database. Set to false when the project already has one (the functions use (default))."
+  type        = bool
+  default     = true
+}
+
+variable "labels" {
+  description = "Labels put on every resource that takes them."
+  type        = map(string)
+  default     = { app = "gmail-server-side-auth" }
+}
+
+# --- Secrets: Terraform creates the secrets, never their values (see docs/deploying.md). ---
+
+variable "oauth_client_secret_id" {
+  description = "Secret Manager secret holding the OAuth client JSON ({\"web\": {...}} as downloaded from the console)."
+  type        = string
+  default     = "oauth-client"
+}
+
+variable "oauth_client_secret_version" {
+  description = "Version of the OAuth client secret the functions read (\"latest\" or a number)."
+  type        = string
+  default     = "latest"
+}
+
+variable "token_keys_secret_id" {
+  description = "Secret Manager secret holding the token-sealing keys ({\"primary\": ..., \"keys\": {...}})."
+  type        = string
+  default     = "token-keys"
+}
+
+variable "token_keys_secret_version" {
+  description = "Version of the token keys secret the functions read (\"latest\" or a number)."
+  type        = string
+  default     = "latest"
+}
+
+# --- Application settings (environment variables of the functions). ---
+
+variable "oauth_scopes" {
+  description = "OAUTH_SCOPES: space-separated scopes; empty keeps the code's default (openid email gmail.readonly)."
+  type        = string
+  default     = ""
+}
+
+variable "allowed_return_to" {
+  description = "ALLOWED_RETURN_TO: URL prefixes that return_to may start with; empty shows the success page instead."
+  type        = list(string)
+  default     = []
+}
+
+variable "credentials_collection" {
+  description = "CREDENTIALS_COLLECTION: Firestore collection of per-user documents."
+  type        = string
+  default     = "gmail_credentials"
+}
+
+variable "auth_sessions_collection" {
+  description = "AUTH_SESSIONS_COLLECTION: Firestore collection of pending authorizations (TTL on expires_at)."
+  type        = string
+  default     = "oauth_sessions"
+}
+
+# --- Pub/Sub. ---
+
+variable "requests_topic" {
+  description = "Topic pipelines publish mailbox requests to; list_messages is subscribed to it."
+  type        = string
+  default     = "mailbox-requests"
+}
+
+variable "results_topic" {
+  description = "RESULTS_TOPIC: topic that receives listing results."
+  type        = string
+  default     = "mailbox-results"
+}
+
+variable "reauth_topic" {
+  description = "REAUTH_TOPIC: topic told when a user must consent again."
+  type        = string
+  default     = "reauth-required"
+}
+
+variable "gmail_push_topic" {
+  description = "Topic Gmail publishes mailbox changes to (users.watch); only Gmail's push service account may publish."
+  type        = string
+  default     = "gmail-push"
+}
+
+variable "dead_letter_topic" {
+  description = "Topic that receives the messages a function could not process after max_delivery_attempts."
+  type        = string
+  default     = "mailbox-dead-letter"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message to an event function before it goes to the dead-letter topic (5-100)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100, as Pub/Sub allows."
+  }
+}
+
+variable "retry_minimum_backoff" {
+  description = "Shortest wait before Pub/Sub redelivers a message an event function failed (0s-600s)."
+  type        = string
+  default     = "10s"
+}
+
+variable "retry_maximum_backoff" {
+  description = "Longest wait before Pub/Sub redelivers a message an event function failed (0s-600s)."
+  type        = string
+  default     = "600s"
+}
+
+# --- Who may call what. ---
+
+variable "internal_invokers" {
+  description = "IAM members (e.g. serviceAccount:pipeline@P.iam.gserviceaccount.com) allowed to invoke the internal HTTP functions (disconnect, watch)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.internal_invokers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "internal_invokers must name principals, never allUsers or allAuthenticatedUsers."
+  }
+}
+
+variable "internal_http_ingress" {
+  description = "Ingress of the internal HTTP functions: ALLOW_INTERNAL_ONLY (default) or ALLOW_INTERNAL_AND_GCLB, or ALLOW_ALL to let internal_invokers call from outside Google Cloud (IAM still required)."
+  type        = string
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB", "ALLOW_ALL"], var.internal_http_ingress)
+    error_message = "internal_http_ingress must be ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB or ALLOW_ALL."
+  }
+}
+
+# --- Scheduling and scale. ---
+
+variable "renew_watches_schedule" {
+  description = "Cron schedule of the watch renewal (Gmail watches expire after 7 days; Google recommends renewing daily)."
+  type        = string
+  default     = "17 3 * * *"
+}
+
+variable "scheduler_time_zone" {
+  description = "Time zone of renew_watches_schedule."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "max_instances" {
+  description = "Most instances of any one function."
+  type        = number
+  default     = 20
+}

@@ -1,0 +1,403 @@
+"""What tests/infra/ reads: main.py's entry points, functions/config.py's required variables, and
+infra/*.tf parsed with python-hcl2, plus the checks that hold one against the others.
+
+The checks return a list of problems (one sentence each) rather than asserting, so a test can show
+that they catch a removed function or a removed variable as well as that the real tree passes.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import hcl2
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+MAIN_PY = ROOT / "main.py"
+
+HTTP = "http"
+CLOUD_EVENT = "cloud_event"
+
+# The contract's browser-facing functions (DESIGN.md §3): public, everything else through IAM.
+BROWSER_FACING = frozenset({"authorize", "oauth2callback"})
+
+# Variables one entry point needs beyond what every function needs at start-up (DESIGN.md §3:
+# "RESULTS_TOPIC: required for list_messages"). Applied only to entry points main.py has.
+REQUIRED_BY_ENTRY_POINT: Mapping[str, frozenset[str]] = {
+    "list_messages": frozenset({"RESULTS_TOPIC"}),
+    "gmail_push": frozenset({"RESULTS_TOPIC"}),
+}
+
+_FRAMEWORK_DECORATORS = {HTTP: HTTP, CLOUD_EVENT: CLOUD_EVENT}
+
+
+def declared_entry_points(source: str) -> dict[str, str]:
+    """The functions main.py decorates with functions_framework.http or .cloud_event.
+
+    Returns:
+        entry point name -> ``"http"`` or ``"cloud_event"``.
+    """
+    entry_points: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "functions_framework"
+                and target.attr in _FRAMEWORK_DECORATORS
+            ):
+                entry_points[node.name] = _FRAMEWORK_DECORATORS[target.attr]
+    return entry_points
+
+
+# --- functions/config.py ------------------------------------------------------------------------
+
+_SAMPLE_VALUES = {
+    "OAUTH_CLIENT_SECRETS": "projects/p-1/secrets/oauth-client/versions/latest",
+    "TOKEN_ENCRYPTION_KEYS": "projects/p-1/secrets/token-keys/versions/latest",
+    "OAUTH_REDIRECT_URI": "https://europe-west1-p-1.cloudfunctions.net/oauth2callback",
+    "AUTHORIZE_URL": "https://europe-west1-p-1.cloudfunctions.net/authorize",
+    "OAUTH_SCOPES": "openid email https://www.googleapis.com/auth/gmail.readonly",
+    "ALLOWED_RETURN_TO": "https://app.example.com/",
+    "GOOGLE_CLOUD_PROJECT": "p-1",
+}
+
+
+def _sample_value(name: str) -> str:
+    """A well-formed value for a configuration variable, by what its name says it holds."""
+    if name in _SAMPLE_VALUES:
+        return _SAMPLE_VALUES[name]
+    if name.endswith(("_URI", "_URL", "_ROOT")):
+        return "https://example.com/"
+    if name.endswith("_TOPIC"):
+        return f"projects/p-1/topics/{name.lower().replace('_', '-')}"
+    if name.endswith("_COLLECTION"):
+        return name.lower()
+    if name.endswith("_SECONDS"):
+        return "60"
+    if name.endswith("_IDS"):
+        return "INBOX"
+    return "projects/p-1/secrets/sample/versions/1"
+
+
+def config_variables() -> list[str]:
+    """The environment variable names functions/config.py declares (``NAME = "NAME"``)."""
+    from functions import config
+
+    return sorted(
+        name
+        for name, value in vars(config).items()
+        if name.isupper() and isinstance(value, str) and value == name
+    )
+
+
+def required_at_startup() -> frozenset[str]:
+    """The variables without which functions/config.py refuses to start, found by trying.
+
+    Every declared variable gets a well-formed sample value; then each is left out in turn, and
+    those whose absence raises ConfigError are required. This follows config.py as it changes.
+    """
+    from functions.config import load_settings
+    from functions.errors import ConfigError
+
+    names = config_variables()
+    full = {name: _sample_value(name) for name in names if not name.endswith("_EMULATOR_HOST")}
+    load_settings(full)  # the samples themselves must be acceptable
+    required = set()
+    for name in full:
+        try:
+            load_settings({key: value for key, value in full.items() if key != name})
+        except ConfigError:
+            required.add(name)
+    return frozenset(required)
+
+
+# --- infra/*.tf ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Infra:
+    """infra/*.tf as python-hcl2 reads it: the locals merged, the resources by type and name."""
+
+    locals: dict[str, Any]
+    resources: dict[tuple[str, str], dict[str, Any]]
+    text: dict[str, str]
+
+    def resource(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.resources.get((kind, name))
+
+    def copy(self) -> Infra:
+        return copy.deepcopy(self)
+
+
+def load_infra(infra_dir: Path = INFRA) -> Infra:
+    """Parse every .tf file of ``infra_dir``."""
+    merged_locals: dict[str, Any] = {}
+    resources: dict[tuple[str, str], dict[str, Any]] = {}
+    text: dict[str, str] = {}
+    for path in sorted(infra_dir.glob("*.tf")):
+        text[path.name] = path.read_text()
+        with path.open() as handle:
+            tree = hcl2.load(handle)
+        for block in tree.get("locals", []):
+            merged_locals.update({k: v for k, v in block.items() if k != "__is_block__"})
+        for block in tree.get("resource", []):
+            for kind, by_name in block.items():
+                for name, body in by_name.items():
+                    resources[(unquote(kind), unquote(name))] = body
+    return Infra(merged_locals, resources, text)
+
+
+def unquote(value: Any) -> Any:
+    """A literal string as written in HCL (``"x"``) -> ``x``; anything else unchanged."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def expression(value: Any) -> str:
+    """An HCL expression (``${...}``) without its wrapper and with whitespace collapsed."""
+    text = str(value)
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    return " ".join(text.split())
+
+
+def block(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The single nested block ``name`` of a resource body (empty when absent)."""
+    blocks = body.get(name) or [{}]
+    first: dict[str, Any] = blocks[0] if isinstance(blocks, list) else blocks
+    return first
+
+
+def _keys(mapping: Any) -> set[str]:
+    return {str(unquote(key)) for key in mapping} if isinstance(mapping, dict) else set()
+
+
+# --- the contract -------------------------------------------------------------------------------
+
+
+def contract_problems(
+    entry_points: Mapping[str, str],
+    infra: Infra,
+    required: Iterable[str],
+    main_source: str,
+) -> list[str]:
+    """Everything that keeps infra/ from deploying main.py's entry points as the contract says.
+
+    Args:
+        entry_points: main.py's entry points and their kinds (:func:`declared_entry_points`).
+        infra: the parsed infra/ (:func:`load_infra`).
+        required: the variables every function needs at start-up (:func:`required_at_startup`).
+        main_source: main.py's text, to check that Terraform finds the same entry points.
+    """
+    problems: list[str] = []
+    functions = infra.locals.get("functions")
+    if not isinstance(functions, dict):
+        return ["infra/locals.tf has no map local.functions (one entry per entry point)."]
+    topics = _keys(infra.locals.get("topics"))
+    topic_env_vars = {
+        str(k): str(unquote(v)) for k, v in (infra.locals.get("topic_env_vars") or {}).items()
+    }
+    common_env = infra.locals.get("common_env") or {}
+    required = frozenset(required)
+
+    # Terraform's own reading of main.py must agree with Python's.
+    pattern = unquote(infra.locals.get("entry_point_pattern", ""))
+    pattern = pattern.replace("\\\\", "\\")
+    found = {name: kind for kind, name in re.findall(pattern, main_source)} if pattern else {}
+    if found != dict(entry_points):
+        problems.append(
+            f"local.entry_point_pattern finds {sorted(found.items())} in main.py, but its "
+            f"decorators declare {sorted(entry_points.items())}."
+        )
+
+    for entry_point, kind in sorted(entry_points.items()):
+        spec = functions.get(entry_point)
+        if not isinstance(spec, dict):
+            problems.append(
+                f"main.py's entry point {entry_point} has no function in local.functions."
+            )
+            continue
+        problems += _spec_problems(
+            entry_point, kind, spec, topics, topic_env_vars, common_env, required
+        )
+
+    problems += _resource_problems(infra)
+    return problems
+
+
+def _spec_problems(
+    entry_point: str,
+    kind: str,
+    spec: Mapping[str, Any],
+    topics: set[str],
+    topic_env_vars: Mapping[str, str],
+    common_env: Mapping[str, Any],
+    required: frozenset[str],
+) -> list[str]:
+    problems: list[str] = []
+    where = f"local.functions.{entry_point}"
+    trigger = unquote(spec.get("trigger"))
+    wanted_trigger = "http" if kind == HTTP else "pubsub"
+    if trigger != wanted_trigger:
+        problems.append(
+            f"{where}.trigger is {trigger!r}, but main.py decorates it as {kind}: "
+            f"it needs trigger = {wanted_trigger!r}."
+        )
+    topic = unquote(spec.get("topic"))
+    if wanted_trigger == "pubsub" and topic not in topics:
+        problems.append(f"{where}.topic must name a key of local.topics, got {topic!r}.")
+
+    name = str(unquote(spec.get("name", "")))
+    if not re.fullmatch(r"[a-z][a-z0-9-]{2,23}[a-z0-9]", name):
+        problems.append(
+            f"{where}.name {name!r} must be 4-25 lowercase letters, digits or hyphens "
+            "(it names the function, its Cloud Run service and its fn-NAME service account)."
+        )
+
+    public = spec.get("public") is True
+    ingress = str(unquote(spec.get("ingress", "")))
+    if public != (entry_point in BROWSER_FACING):
+        problems.append(
+            f"{where}.public is {public}: only {sorted(BROWSER_FACING)} are public; every other "
+            "function is invoked through IAM."
+        )
+    if public and ingress != "ALLOW_ALL":
+        problems.append(f"{where}.ingress must be ALLOW_ALL for a browser-facing function.")
+    if not public and ingress not in ("ALLOW_INTERNAL_ONLY", "${var.internal_http_ingress}"):
+        problems.append(
+            f"{where}.ingress must be ALLOW_INTERNAL_ONLY or var.internal_http_ingress, "
+            f"got {ingress!r}."
+        )
+
+    publishes = [str(unquote(topic)) for topic in spec.get("publishes") or []]
+    env: dict[str, Any] = {str(k): v for k, v in common_env.items()}
+    for topic_key in publishes:
+        if topic_key not in topic_env_vars:
+            problems.append(f"{where}.publishes names {topic_key!r}, not a key of topic_env_vars.")
+        else:
+            env[topic_env_vars[topic_key]] = topic_key
+    env.update({str(k): v for k, v in (spec.get("env") or {}).items()})
+    for variable in sorted(required | REQUIRED_BY_ENTRY_POINT.get(entry_point, frozenset())):
+        if not str(env.get(variable) or "").strip('"'):
+            problems.append(
+                f"{entry_point} needs {variable} at start-up, but infra/ does not set it "
+                "(local.common_env, the topics it publishes or its env)."
+            )
+    return problems
+
+
+def _resource_problems(infra: Infra) -> list[str]:
+    problems: list[str] = []
+    function = infra.resource("google_cloudfunctions2_function", "function")
+    if function is None:
+        return ["infra/ has no resource google_cloudfunctions2_function.function."]
+    build = block(function, "build_config")
+    service = block(function, "service_config")
+    expected = {
+        "for_each": (function.get("for_each"), "local.deployed_functions"),
+        "build_config.entry_point": (build.get("entry_point"), "each.key"),
+        "build_config.runtime": (build.get("runtime"), '"python312"'),
+        "service_config.environment_variables": (
+            service.get("environment_variables"),
+            "local.function_env[each.key]",
+        ),
+        "service_config.ingress_settings": (service.get("ingress_settings"), "each.value.ingress"),
+        "service_config.service_account_email": (
+            service.get("service_account_email"),
+            "google_service_account.function[each.key].email",
+        ),
+    }
+    for attribute, (actual, wanted) in expected.items():
+        if expression(actual) != wanted:
+            problems.append(
+                f"google_cloudfunctions2_function.function {attribute} must be {wanted}, "
+                f"got {expression(actual)!r}."
+            )
+
+    function_env = expression(infra.locals.get("function_env", ""))
+    for part in ("local.common_env", "local.topic_env_vars[topic]", "fn.env"):
+        if part not in function_env:
+            problems.append(f"local.function_env must merge {part} into every function's env.")
+
+    push = infra.resource("google_pubsub_subscription", "push")
+    if push is None:
+        problems.append("infra/ has no google_pubsub_subscription.push for the event functions.")
+    else:
+        if expression(push.get("for_each")) != "local.event_functions":
+            problems.append("google_pubsub_subscription.push must cover local.event_functions.")
+        if "google_cloudfunctions2_function.function[each.key]" not in expression(
+            block(push, "push_config").get("push_endpoint")
+        ):
+            problems.append("google_pubsub_subscription.push must push to its function's URL.")
+        if not block(push, "dead_letter_policy").get("max_delivery_attempts"):
+            problems.append("google_pubsub_subscription.push needs a dead-letter policy.")
+        if not block(push, "retry_policy"):
+            problems.append("google_pubsub_subscription.push needs an explicit retry policy.")
+
+    public_grants = [
+        f"{kind}.{name}"
+        for (kind, name), body in infra.resources.items()
+        if unquote(body.get("member")) in ("allUsers", "allAuthenticatedUsers")
+    ]
+    if public_grants != ["google_cloud_run_service_iam_member.public"]:
+        problems.append(
+            f"Only google_cloud_run_service_iam_member.public may grant allUsers, found "
+            f"{public_grants}."
+        )
+    public = infra.resource("google_cloud_run_service_iam_member", "public") or {}
+    if expression(public.get("for_each")) != "local.public_functions":
+        problems.append("google_cloud_run_service_iam_member.public must cover only public ones.")
+    return problems
+
+
+# --- the uploaded source ------------------------------------------------------------------------
+
+
+def gcloudignore_patterns(root: Path = ROOT) -> list[str]:
+    """The patterns of .gcloudignore, as infra/locals.tf reads them."""
+    lines = (line.strip() for line in (root / ".gcloudignore").read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def ignored(relative: str, patterns: Iterable[str]) -> bool:
+    """Whether .gcloudignore leaves ``relative`` (or a folder it is in) out of the upload.
+
+    gitignore semantics, as gcloud applies them: a pattern with a leading or inner slash is
+    anchored at the root, any other matches a name at any depth.
+    """
+    parts = PurePosixPath(relative).parts
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for raw in patterns:
+        pattern = raw.rstrip("/")
+        if "/" in pattern:
+            anchored = pattern.lstrip("/")
+            if any(fnmatch.fnmatchcase(prefix, anchored) for prefix in prefixes):
+                return True
+        elif any(fnmatch.fnmatchcase(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def uploaded_files(root: Path = ROOT) -> list[str]:
+    """The files `gcloud functions deploy --source` (and infra/source.tf) would upload."""
+    patterns = [*gcloudignore_patterns(root), "infra/.build"]
+    files = []
+    for folder, subfolders, names in os.walk(root):
+        base = Path(folder).relative_to(root).as_posix()
+        here = "" if base == "." else f"{base}/"
+        subfolders[:] = [name for name in subfolders if not ignored(here + name, patterns)]
+        files += [here + name for name in names if not ignored(here + name, patterns)]
+    return sorted(files)

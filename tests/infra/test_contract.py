@@ -1,0 +1,136 @@
+"""infra/ (parsed with python-hcl2) held against main.py and functions/config.py.
+
+Every entry point main.py declares must have a Cloud Function with that entry point and the
+matching trigger, and every variable the configuration requires must be set for it. The checks
+are also shown to fail when a function or a required variable goes missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.infra.infra_model import (
+    INFRA,
+    MAIN_PY,
+    Infra,
+    contract_problems,
+    declared_entry_points,
+    load_infra,
+    required_at_startup,
+)
+
+MAIN_SOURCE = MAIN_PY.read_text()
+ENTRY_POINTS = declared_entry_points(MAIN_SOURCE)
+REQUIRED = required_at_startup()
+
+
+@pytest.fixture
+def infra() -> Infra:
+    return load_infra()
+
+
+def problems_of(infra: Infra, entry_points: dict[str, str] | None = None) -> list[str]:
+    return contract_problems(
+        ENTRY_POINTS if entry_points is None else entry_points, infra, REQUIRED, MAIN_SOURCE
+    )
+
+
+def test_main_py_declares_the_contract_entry_points() -> None:
+    # The derivation itself: the entry points of DESIGN.md §3 are found, with their kinds.
+    assert ENTRY_POINTS["authorize"] == "http"
+    assert ENTRY_POINTS["oauth2callback"] == "http"
+    assert ENTRY_POINTS["list_messages"] == "cloud_event"
+
+
+def test_required_variables_come_from_config() -> None:
+    assert {"OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI"} <= REQUIRED
+    assert "GMAIL_API_ROOT" not in REQUIRED  # has a default
+
+
+def test_infra_deploys_every_entry_point_as_the_contract_says(infra: Infra) -> None:
+    assert problems_of(infra) == []
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_a_removed_function_is_caught(infra: Infra, entry_point: str) -> None:
+    # GIVEN infra/ without the function of one entry point
+    del infra.locals["functions"][entry_point]
+    # THEN the contract names it
+    assert any(entry_point in problem for problem in problems_of(infra))
+
+
+@pytest.mark.parametrize("variable", sorted(REQUIRED))
+def test_a_removed_required_variable_is_caught(infra: Infra, variable: str) -> None:
+    assert variable in infra.locals["common_env"], f"{variable} is expected in local.common_env"
+    del infra.locals["common_env"][variable]
+    assert any(variable in problem for problem in problems_of(infra))
+
+
+def test_results_topic_is_required_for_list_messages(infra: Infra) -> None:
+    if "list_messages" not in ENTRY_POINTS:
+        pytest.skip("main.py has no list_messages")
+    infra.locals["functions"]["list_messages"]["publishes"] = ['"reauth"']
+    problems = problems_of(infra)
+    assert any("list_messages" in p and "RESULTS_TOPIC" in p for p in problems)
+
+
+def test_a_new_entry_point_without_a_function_is_caught(infra: Infra) -> None:
+    entry_points = {**ENTRY_POINTS, "archive_mailbox": "cloud_event"}
+    source = MAIN_SOURCE + "\n@functions_framework.cloud_event\ndef archive_mailbox(event):\n"
+    problems = contract_problems(entry_points, infra, REQUIRED, source)
+    assert any("archive_mailbox has no function" in problem for problem in problems)
+
+
+def test_a_trigger_that_does_not_match_the_decorator_is_caught(infra: Infra) -> None:
+    infra.locals["functions"]["authorize"]["trigger"] = '"pubsub"'
+    problems = problems_of(infra)
+    assert any("authorize.trigger" in problem for problem in problems)
+
+
+def test_an_internal_function_made_public_is_caught(infra: Infra) -> None:
+    infra.locals["functions"]["list_messages"]["public"] = True
+    problems = problems_of(infra)
+    assert any("list_messages.public" in problem for problem in problems)
+
+
+def test_a_function_deleted_from_locals_tf_fails_the_contract(tmp_path: Path) -> None:
+    # GIVEN a copy of infra/ whose locals.tf lost the list_messages block
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".build"))
+    locals_tf = copy / "locals.tf"
+    text, removed = re.subn(
+        r"\n    list_messages = \{\n.*?\n    \}\n", "\n", locals_tf.read_text(), flags=re.S
+    )
+    assert removed == 1
+    locals_tf.write_text(text)
+    # THEN the contract fails, naming it
+    problems = problems_of(load_infra(copy))
+    assert any("list_messages has no function" in problem for problem in problems)
+
+
+def test_a_variable_deleted_from_locals_tf_fails_the_contract(tmp_path: Path) -> None:
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".build"))
+    locals_tf = copy / "locals.tf"
+    text, removed = re.subn(r"\n\s*OAUTH_REDIRECT_URI\s*=.*\n", "\n", locals_tf.read_text())
+    assert removed == 1
+    locals_tf.write_text(text)
+    problems = problems_of(load_infra(copy))
+    assert any("OAUTH_REDIRECT_URI" in problem for problem in problems)
+
+
+def test_checkov_skips_are_inline_and_give_a_reason(infra: Infra) -> None:
+    skips = [
+        (name, match)
+        for name, text in infra.text.items()
+        for match in re.finditer(r"checkov:skip=([^\n]*)", text)
+    ]
+    assert skips, "the browser-facing functions are public, so some skip must exist"
+    for name, match in skips:
+        check, _, reason = match.group(1).partition(":")
+        assert re.fullmatch(r"CKV2?_GCP_\d+", check), f"{name}: {match.group(0)}"
+        assert len(reason.split()) >= 8, f"{name}: {check} needs a reason, got {reason!r}"

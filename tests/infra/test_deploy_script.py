@@ -1,0 +1,180 @@
+"""The gcloud path (scripts/deploy.sh) deploys what infra/ deploys.
+
+Its dry run prints the gcloud commands instead of running them (a stand-in gcloud that fails is
+first on PATH, so nothing is called). The functions it deploys, their triggers, access, ingress,
+sizes and environment must match infra/locals.tf, as hcl2 reads it and as terraform evaluates it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.infra_model import (
+    MAIN_PY,
+    ROOT,
+    declared_entry_points,
+    load_infra,
+    unquote,
+)
+from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, REGION
+
+ENTRY_POINTS = declared_entry_points(MAIN_PY.read_text())
+SPECS = load_infra().locals["functions"]
+INGRESS = {"ALLOW_ALL": "all", "ALLOW_INTERNAL_ONLY": "internal-only"}
+
+
+def test_scripts_are_valid_bash() -> None:
+    for script in ("deploy.sh", "checkov.sh"):
+        subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], check=True)
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
+    """The gcloud commands of a dry run, each split into its words."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    called = bin_dir / "called"
+    fake = bin_dir / "gcloud"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {called}\nexit 99\n')
+    fake.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(bin_dir),
+        "ALLOWED_RETURN_TO": ALLOWED_RETURN_TO,
+        "INTERNAL_INVOKERS": "serviceAccount:pipeline@p-1.iam.gserviceaccount.com",
+    }
+    result = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "deploy.sh"),
+            "--project",
+            PROJECT,
+            "--region",
+            REGION,
+            "--dry-run",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not called.exists(), f"the dry run called gcloud: {called.read_text()}"
+    lines = [line for line in result.stdout.splitlines() if line.startswith("gcloud ")]
+    return [shlex.split(line) for line in lines]
+
+
+def flags(command: list[str]) -> dict[str, str]:
+    return dict(word[2:].partition("=")[::2] for word in command if word.startswith("--"))
+
+
+def deploys(commands: list[list[str]]) -> Iterator[list[str]]:
+    return (c for c in commands if c[1:3] == ["functions", "deploy"])
+
+
+def test_it_deploys_exactly_the_entry_points_of_main_py(commands: list[list[str]]) -> None:
+    entry_points = sorted(flags(command)["entry-point"] for command in deploys(commands))
+    assert entry_points == sorted(ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_function_is_deployed_as_terraform_deploys_it(
+    commands: list[list[str]], entry_point: str
+) -> None:
+    spec: dict[str, Any] = SPECS[entry_point]
+    (command,) = [c for c in deploys(commands) if flags(c)["entry-point"] == entry_point]
+    given = flags(command)
+    assert command[3] == unquote(spec["name"])
+    assert given["runtime"] == "python312"
+    assert given["trigger-http"] == ""  # events arrive through the push subscription
+    assert given["memory"] == unquote(spec["memory"])
+    assert given["timeout"] == f"{spec['timeout_seconds']}s"
+    assert given["service-account"].startswith(f"fn-{unquote(spec['name'])}@")
+    if spec["public"]:
+        assert "allow-unauthenticated" in given
+        assert given["ingress-settings"] == "all"
+    else:
+        assert "no-allow-unauthenticated" in given
+        assert given["ingress-settings"] == "internal-only"
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_function_gets_the_environment_terraform_gives_it(
+    commands: list[list[str]], evaluated: dict[str, Any], entry_point: str
+) -> None:
+    (command,) = [c for c in deploys(commands) if flags(c)["entry-point"] == entry_point]
+    delimited = flags(command)["set-env-vars"]
+    assert delimited.startswith("^|^")
+    env = dict(pair.partition("=")[::2] for pair in delimited[3:].split("|"))
+    assert env == evaluated["function_env"][entry_point]
+
+
+def test_event_functions_get_a_push_subscription_with_dead_lettering(
+    commands: list[list[str]],
+) -> None:
+    for entry_point, kind in ENTRY_POINTS.items():
+        name = unquote(SPECS[entry_point]["name"])
+        subscriptions = [
+            flags(c)
+            for c in commands
+            if c[1:4] == ["pubsub", "subscriptions", "create"] and c[4] == f"{name}-push"
+        ]
+        if kind == "http":
+            assert subscriptions == []
+            continue
+        (given,) = subscriptions
+        assert given["dead-letter-topic"] == "mailbox-dead-letter"
+        assert int(given["max-delivery-attempts"]) >= 5
+        assert given["push-auth-service-account"].startswith("pubsub-push-invoker@")
+        assert given["min-retry-delay"]
+        assert given["max-retry-delay"]
+
+
+def test_only_the_browser_facing_functions_are_public(commands: list[list[str]]) -> None:
+    public = sorted(
+        flags(c)["entry-point"] for c in deploys(commands) if "--allow-unauthenticated" in c
+    )
+    assert public == sorted({"authorize", "oauth2callback"} & set(ENTRY_POINTS))
+    members = [flags(c).get("member", "") for c in commands]
+    assert "allUsers" not in members
+    assert "allAuthenticatedUsers" not in members
+
+
+def test_secrets_get_no_values(commands: list[list[str]]) -> None:
+    assert not [c for c in commands if c[1:4] == ["secrets", "versions", "add"]]
+
+
+def test_dry_run_needs_a_project_and_region() -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "deploy.sh"), "--dry-run"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--region" in result.stderr
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_service_account_gets_the_grants_terraform_gives_it(
+    commands: list[list[str]], entry_point: str
+) -> None:
+    spec: dict[str, Any] = SPECS[entry_point]
+    member = f"serviceAccount:fn-{unquote(spec['name'])}@{PROJECT}.iam.gserviceaccount.com"
+    mine = [c for c in commands if flags(c).get("member") == member]
+    secret_ids = {"oauth_client": "oauth-client", "token_keys": "token-keys"}
+    topic_ids = {"results": "mailbox-results", "reauth": "reauth-required"}
+
+    read = sorted(c[3] for c in mine if c[1:3] == ["secrets", "add-iam-policy-binding"])
+    assert read == sorted(secret_ids[unquote(secret)] for secret in spec["secrets"])
+    written = sorted(c[4] for c in mine if c[1:4] == ["pubsub", "topics", "add-iam-policy-binding"])
+    assert written == sorted(topic_ids[unquote(topic)] for topic in spec["publishes"])
+    (project_grant,) = [flags(c) for c in mine if c[1:3] == ["projects", "add-iam-policy-binding"]]
+    assert project_grant["role"] == "roles/datastore.user"
+    assert f'"projects/{PROJECT}/databases/(default)"' in project_grant["condition"]

@@ -1,0 +1,62 @@
+"""Terraform's own view of infra/: formatting, and the environment it gives each function,
+evaluated by terraform itself and started through functions/config.py."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from functions.config import load_settings
+from tests.infra.infra_model import INFRA, MAIN_PY, REQUIRED_BY_ENTRY_POINT, declared_entry_points
+from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, terraform_env
+
+ENTRY_POINTS = declared_entry_points(MAIN_PY.read_text())
+
+
+def test_terraform_fmt_check(terraform: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
+        env=terraform_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, f"run `terraform fmt -recursive infra`:\n{result.stdout}"
+
+
+def test_terraform_finds_the_entry_points_of_main_py(evaluated: dict[str, Any]) -> None:
+    assert evaluated["entry_points"] == ENTRY_POINTS
+    assert sorted(evaluated["deployed_functions"]) == sorted(ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_function_starts_with_the_environment_terraform_gives_it(
+    evaluated: dict[str, Any], entry_point: str
+) -> None:
+    env: dict[str, str] = evaluated["function_env"][entry_point]
+    # WHEN the function's configuration is read as it would be at start-up
+    settings = load_settings(env)  # raises ConfigError naming the variable if one is missing
+    # THEN it is complete and points at this deployment
+    assert settings.project == PROJECT
+    assert settings.redirect_uri == evaluated["callback_url"]
+    assert settings.secure_cookies
+    assert settings.allowed_return_to == (ALLOWED_RETURN_TO,)
+    for variable in REQUIRED_BY_ENTRY_POINT.get(entry_point, frozenset()):
+        assert env.get(variable), f"{entry_point} needs {variable}"
+    if "RESULTS_TOPIC" in env:
+        assert settings.results_topic_path() == env["RESULTS_TOPIC"]
+    if "REAUTH_TOPIC" in env:
+        assert settings.reauth_topic_path() == env["REAUTH_TOPIC"]
+
+
+def test_authorize_and_callback_share_one_host(evaluated: dict[str, Any]) -> None:
+    # The browser binding is a host cookie: both must be served from the same host.
+    authorize, callback = urlsplit(evaluated["authorize_url"]), urlsplit(evaluated["callback_url"])
+    assert authorize.scheme == callback.scheme == "https"
+    assert authorize.netloc == callback.netloc == f"europe-west1-{PROJECT}.cloudfunctions.net"
+    assert (authorize.path, callback.path) == ("/authorize", "/oauth2callback")
+    for env in evaluated["function_env"].values():
+        assert env["AUTHORIZE_URL"] == evaluated["authorize_url"]
