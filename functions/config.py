@@ -30,6 +30,10 @@ GMAIL_API_ROOT = "GMAIL_API_ROOT"
 """Root URL of the Gmail API."""
 CREDENTIALS_COLLECTION = "CREDENTIALS_COLLECTION"
 """Firestore collection holding one document per user."""
+EVENTS_COLLECTION = "EVENTS_COLLECTION"
+"""Firestore collection of processed-event markers (idempotency and checkpoints)."""
+WORK_BUDGET_SECONDS = "WORK_BUDGET_SECONDS"
+"""Seconds one invocation may spend retrying Google before leaving the rest to Pub/Sub."""
 AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
 """Firestore collection holding pending authorizations (state, PKCE verifier), ten minutes each."""
 TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name, not a key
@@ -51,6 +55,8 @@ DEFAULT_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 DEFAULT_GMAIL_API_ROOT = "https://gmail.googleapis.com/"
 DEFAULT_CREDENTIALS_COLLECTION = "gmail_credentials"
 DEFAULT_AUTH_SESSIONS_COLLECTION = "oauth_sessions"
+DEFAULT_EVENTS_COLLECTION = "processed_events"
+DEFAULT_WORK_BUDGET_SECONDS = 240.0
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _COLLECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -70,6 +76,8 @@ class Settings:
     gmail_api_root: str
     credentials_collection: str
     auth_sessions_collection: str
+    events_collection: str
+    work_budget_seconds: float
     allowed_return_to: tuple[str, ...]
     project: str | None
     results_topic: str | None
@@ -178,6 +186,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             AUTH_SESSIONS_COLLECTION,
             get(AUTH_SESSIONS_COLLECTION, DEFAULT_AUTH_SESSIONS_COLLECTION),
         ),
+        events_collection=_collection(
+            EVENTS_COLLECTION, get(EVENTS_COLLECTION, DEFAULT_EVENTS_COLLECTION)
+        ),
+        work_budget_seconds=_seconds(
+            WORK_BUDGET_SECONDS, get(WORK_BUDGET_SECONDS, str(DEFAULT_WORK_BUDGET_SECONDS))
+        ),
         allowed_return_to=allowed,
         project=get(GOOGLE_CLOUD_PROJECT) or None,
         results_topic=get(RESULTS_TOPIC) or None,
@@ -206,6 +220,16 @@ def _url(variable: str, value: str, *, required: bool = False) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}.")
     return value
+
+
+def _seconds(variable: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"{variable} must be a number of seconds from 1 to 3600, got {value!r}.")
+    return seconds
 
 
 def _collection(variable: str, value: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from functions.errors import ExchangeFailed, UpstreamError
@@ -26,6 +27,7 @@ class TokenResponse:
     access_token: str
     refresh_token: str | None
     granted_scopes: tuple[str, ...]
+    expires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return (
@@ -70,7 +72,15 @@ def exchange_code(
         access_token=str(token["access_token"]),
         refresh_token=token.get("refresh_token") or None,
         granted_scopes=_scopes(token.get("scope")) or pending.scopes,
+        expires_at=_expiry(token.get("expires_at")),
     )
+
+
+def _expiry(value: object) -> datetime | None:
+    """requests-oauthlib turns ``expires_in`` into an absolute ``expires_at`` (epoch seconds)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
 
 
 def _scopes(value: object) -> tuple[str, ...]:

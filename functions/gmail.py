@@ -2,13 +2,14 @@
 and ``ListMessages``).
 
 The Gmail service comes from googleapiclient's bundled discovery document (no discovery round
-trip at cold start) with its root taken from ``GMAIL_API_ROOT``. Listing asks for the maximum
-page of 500 IDs (``users.messages.list``), so N messages cost ⌈N/500⌉ calls.
+trip at cold start) with its root taken from ``GMAIL_API_ROOT``. It is authorized with an access
+token from ``functions.access_tokens`` and never refreshes on its own: refreshing is coordinated
+across instances there. Listing asks for the largest page, 500 IDs (``users.messages.list``), so
+N messages cost ⌈N/500⌉ calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from functions.mailbox_request import MailboxRequest
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 PAGE_SIZE = 500
 """Gmail's largest ``maxResults`` for ``users.messages.list``."""
 TIMEOUT_SECONDS = 30.0
-NUM_RETRIES = 2
-"""googleapiclient's own retries (with backoff) of 429 and 5xx within one invocation."""
+BATCH_PATH = "batch/gmail/v1"
+"""Gmail's batch endpoint, relative to the API root."""
 
 MessageRef = dict[str, str]
 
@@ -43,14 +44,17 @@ def credentials_for(refresh_token: str, client: OAuthClient) -> Credentials:
     )
 
 
-def build_gmail(credentials: Credentials, api_root: str) -> Any:
-    """A Gmail v1 service authorized with ``credentials``."""
+def build_gmail(access_token: str, api_root: str) -> Any:
+    """A Gmail v1 service that sends ``access_token`` and never refreshes it itself."""
     import google_auth_httplib2
     import httplib2
+    from google.oauth2.credentials import Credentials
     from googleapiclient.discovery import build
 
     http = google_auth_httplib2.AuthorizedHttp(
-        credentials, http=httplib2.Http(timeout=TIMEOUT_SECONDS)
+        Credentials(token=access_token),  # type: ignore[no-untyped-call]
+        http=httplib2.Http(timeout=TIMEOUT_SECONDS),
+        refresh_status_codes=(),
     )
     return build(
         "gmail",
@@ -62,12 +66,10 @@ def build_gmail(credentials: Credentials, api_root: str) -> Any:
     )
 
 
-def iter_message_pages(service: Any, request: MailboxRequest) -> Iterator[list[MessageRef]]:
-    """Yield the matching message references page by page, following ``nextPageToken``.
-
-    Stops at ``request.max_messages`` when set; the last page is cut to fit.
-    """
-    remaining = request.max_messages
+def list_request(
+    service: Any, request: MailboxRequest, page_token: str | None, remaining: int | None
+) -> Any:
+    """The ``users.messages.list`` call for one page."""
     params: dict[str, Any] = {
         "userId": "me",
         "maxResults": min(PAGE_SIZE, remaining) if remaining else PAGE_SIZE,
@@ -77,19 +79,14 @@ def iter_message_pages(service: Any, request: MailboxRequest) -> Iterator[list[M
         params["q"] = request.query
     if request.label_ids:
         params["labelIds"] = list(request.label_ids)
-    messages = service.users().messages()
-    call = messages.list(**params)
-    while call is not None:
-        response = call.execute(num_retries=NUM_RETRIES)
-        page = [
-            {"id": str(item["id"]), "threadId": str(item.get("threadId", ""))}
-            for item in response.get("messages", [])
-        ]
-        if remaining is not None:
-            page = page[:remaining]
-            remaining -= len(page)
-        if page:
-            yield page
-        if remaining == 0:
-            return
-        call = messages.list_next(call, response)
+    if page_token:
+        params["pageToken"] = page_token
+    return service.users().messages().list(**params)
+
+
+def message_refs(response: dict[str, Any]) -> list[MessageRef]:
+    """The ``{"id", "threadId"}`` items of a list response."""
+    return [
+        {"id": str(item["id"]), "threadId": str(item.get("threadId", ""))}
+        for item in response.get("messages", [])
+    ]

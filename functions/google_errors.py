@@ -1,9 +1,11 @@
 """The one place that decides what a failure talking to Google means for a mailbox request.
 
-Transient (429, 5xx, timeouts, an unreachable endpoint) → :class:`TransientError`, so Pub/Sub
-redelivers. The grant is gone (``invalid_grant``, 401) or too narrow (403 insufficient scope) →
-:class:`ReauthRequired`. Gmail refusing the request itself (400, 404) →
-:class:`GmailRequestRejected`. Anything else is not ours to guess and is re-raised as is.
+- Transient (429, 5xx, timeouts, an unreachable endpoint, Firestore or Pub/Sub unavailable):
+  :class:`TransientError`, so the call is retried and then Pub/Sub redelivers.
+- The grant is gone (``invalid_grant``, 401) or too narrow (403 insufficient scope):
+  :class:`ReauthRequired`.
+- Gmail refusing the request itself (400, 404): :class:`GmailRequestRejected`.
+- Anything else is not ours to guess and is re-raised as is.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_L
 
 def classify(error: Exception) -> AppError | None:
     """Map a client-library exception to our hierarchy; ``None`` when it is not Google's."""
+    from google.api_core import exceptions as api_errors
     from google.auth import exceptions as auth_errors
     from googleapiclient.errors import HttpError
 
@@ -31,6 +34,15 @@ def classify(error: Exception) -> AppError | None:
         return TransientError("the token endpoint could not be reached")
     if isinstance(error, HttpError):
         return _classify_http(error)
+    # Firestore, Pub/Sub and Secret Manager (google-api-core): 5xx, deadlines, contention, quota.
+    if isinstance(
+        error,
+        api_errors.RetryError
+        | api_errors.ServerError
+        | api_errors.Aborted
+        | api_errors.TooManyRequests,
+    ):
+        return TransientError(f"a Google Cloud service is unavailable: {type(error).__name__}")
     if isinstance(error, OSError):  # timeouts and refused connections included
         return TransientError(f"Google could not be reached: {type(error).__name__}")
     try:

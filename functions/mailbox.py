@@ -1,84 +1,216 @@
 """Listing a user's mailbox while they are offline: stored grant → Gmail → results.
 
-The stored refresh token is used as it is; if the provider rotates it during the refresh, the new
-one is written back, so it is never lost. A grant that no longer works marks the user
-``reauth_required`` before the error goes up.
+Each mailbox request runs once (``functions.event_ledger``), page by page: a page is published,
+then the next page token is checkpointed, so a run cut short by a crash or an outage resumes
+where it stopped when Pub/Sub redelivers, and a page published twice carries the same result ID.
+Gmail calls use the shared access token (``functions.access_tokens``), retry transient failures
+within the invocation's budget (``functions.retry``), and take a per-user slot
+(``functions.user_limits``). A grant that no longer works marks the user ``reauth_required`` and
+tells ``REAUTH_TOPIC`` once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
-from functions import gmail, google_errors
-from functions.errors import ReauthRequired, UnknownUser
+from functions import gmail, google_errors, retry
+from functions.access_tokens import live_access_token
+from functions.errors import AppError, ReauthRequired, TransientError, UnknownUser
+from functions.event_ledger import Claim, Progress
 from functions.mailbox_request import MailboxRequest
 from functions.reauth import notify_reauth
 from functions.results import ResultPublisher
 from functions.services import Services
-from functions.token_store import Status
+from functions.token_store import Status, StoredCredentials
+from functions.user_limits import gmail_slot
 
 logger = logging.getLogger(__name__)
 
 
-def list_mailbox(services: Services, request: MailboxRequest, results: ResultPublisher) -> None:
-    """List every message matching ``request`` and publish the IDs page by page.
+def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> None:
+    """Run one mailbox request to its end, exactly once per event.
 
     Raises:
-        UnknownUser: nothing is stored for the user.
-        ReauthRequired: the grant is gone or too narrow (the user is marked).
-        TransientError: worth retrying; nothing about the user changed.
-        GmailRequestRejected: Gmail refused the request itself.
+        AppError: retryable ones for Pub/Sub to redeliver; permanent ones after their error
+            result was published (so the caller only acknowledges).
+        Exception: anything unexpected, left for Pub/Sub to redeliver.
     """
-    stored = services.token_store.get(request.user_id)
-    if stored is None:
-        raise UnknownUser("no credentials are stored for this user")
-    token = stored.usable_refresh_token
-    if stored.status is not Status.ACTIVE or token is None:
-        reason = stored.status_reason or stored.status.value
-        if not stored.reauth_notified:  # an earlier attempt failed before telling anyone
-            notify_reauth(services, stored.user_id, stored.email, reason)
-        raise ReauthRequired("the user must consent again", reason=reason)
-    credentials = gmail.credentials_for(token, services.oauth_client)
-    service = gmail.build_gmail(credentials, services.settings.gmail_api_root)
+    ledger = services.event_ledger
+    owner = uuid.uuid4().hex
+    claimed = ledger.claim(event_id, owner, services.now())
+    fields = {"user_id": request.user_id, "request_id": request.request_id}
+    if claimed.claim is Claim.DONE:
+        logger.info("duplicate delivery ignored", extra={"json_fields": fields})
+        return
+    if claimed.claim is Claim.BUSY:
+        raise TransientError("another delivery of this request is still being processed")
+    results = ResultPublisher(
+        services.publisher,
+        services.settings.results_topic_path(),
+        request.user_id,
+        request.request_id,
+    )
     try:
-        for page in gmail.iter_message_pages(service, request):
-            results.batch(page)
+        progress = list_mailbox(
+            services,
+            request,
+            results,
+            claimed.progress,
+            lambda progress: ledger.checkpoint(event_id, owner, progress, services.now()),
+        )
     except Exception as error:
         classified = google_errors.classify(error)
         if classified is None:
             raise
-        if isinstance(classified, ReauthRequired):
-            changed = services.token_store.mark_reauth_required(
-                request.user_id, classified.reason, services.now()
-            )
-            logger.warning(
-                "user needs to consent again",
-                extra={
-                    "json_fields": {
-                        "event": "reauth_required",
-                        "user_id": request.user_id,
-                        "reason": classified.reason,
-                        "transition": changed,
-                    }
-                },
-            )
-            if changed:
-                notify_reauth(services, stored.user_id, stored.email, classified.reason)
+        if classified.retryable:
+            with contextlib.suppress(Exception):  # the lease expires by itself otherwise
+                ledger.release(event_id, owner)
+            raise classified from None
+        results.error(classified.code, str(classified))
+        ledger.finish(event_id, owner, classified.code, services.now())
         raise classified from None
-    truncated = request.max_messages is not None and results.total >= request.max_messages
-    results.complete(truncated=truncated)
-    if credentials.refresh_token and credentials.refresh_token != token:
-        services.token_store.update_refresh_token(
-            request.user_id, credentials.refresh_token, services.now()
-        )
+    ledger.finish(event_id, owner, "complete", services.now())
     logger.info(
         "mailbox listed",
+        extra={"json_fields": {**fields, "total": progress.total, "pages": progress.pages}},
+    )
+
+
+def list_mailbox(
+    services: Services,
+    request: MailboxRequest,
+    results: ResultPublisher,
+    progress: Progress,
+    checkpoint: Callable[[Progress], None],
+) -> Progress:
+    """List every message matching ``request`` from ``progress`` on, publishing page by page.
+
+    Raises:
+        UnknownUser: nothing is stored for the user.
+        ReauthRequired: the grant is gone or too narrow (the user is marked).
+        TransientError: worth retrying; progress so far is checkpointed.
+        GmailRequestRejected: Gmail refused the request itself.
+    """
+    user = active_user(services, request.user_id)
+    try:
+        session = GmailSession(services, user)
+        progress = _pages(session, request, results, progress, checkpoint)
+    except ReauthRequired as lost:
+        mark_reauth_required(services, user, lost.reason)
+        raise
+    limit = request.max_messages
+    results.complete(
+        total=progress.total,
+        pages=progress.pages,
+        truncated=limit is not None and progress.total >= limit,
+    )
+    return progress
+
+
+def _pages(
+    session: GmailSession,
+    request: MailboxRequest,
+    results: ResultPublisher,
+    progress: Progress,
+    checkpoint: Callable[[Progress], None],
+) -> Progress:
+    listed_before = progress.pages > 0 and progress.page_token is None
+    if listed_before:  # an earlier attempt listed everything but did not complete
+        return progress
+    while True:
+        remaining = None if request.max_messages is None else request.max_messages - progress.total
+        if remaining == 0:
+            return progress
+        token = progress.page_token
+        response = session.execute(
+            functools.partial(
+                gmail.list_request, request=request, page_token=token, remaining=remaining
+            )
+        )
+        page = gmail.message_refs(response)[:remaining]
+        next_token = response.get("nextPageToken") or None
+        if page:
+            results.batch(progress.pages + 1, page)
+            results.flush()  # published before the checkpoint moves past it
+            progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
+        else:
+            progress = replace(progress, page_token=next_token)
+        if next_token is None:
+            return progress
+        checkpoint(progress)
+
+
+class GmailSession:
+    """Gmail calls for one user: a shared live access token, retries within the budget, and one
+    refresh when Gmail refuses the token (it may have been revoked, or expired early)."""
+
+    def __init__(self, services: Services, user: StoredCredentials) -> None:
+        self._services = services
+        self._user = user
+        self._budget = retry.Budget(services.settings.work_budget_seconds)
+        self._token = live_access_token(services, user)
+        self._service = gmail.build_gmail(self._token, services.settings.gmail_api_root)
+
+    def execute(self, make_call: Callable[[Any], Any]) -> Any:
+        """Build the call on the service and execute it, as the rules above say."""
+        for attempt in range(2):
+            try:
+                return retry.call(lambda: self._once(make_call), budget=self._budget)
+            except ReauthRequired as refused:
+                if refused.reason != "unauthorized" or attempt:
+                    raise
+                self._token = live_access_token(self._services, self._user, refused=self._token)
+                self._service = gmail.build_gmail(
+                    self._token, self._services.settings.gmail_api_root
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, make_call: Callable[[Any], Any]) -> Any:
+        with gmail_slot(self._user.user_id):
+            return make_call(self._service).execute(num_retries=0)
+
+
+def active_user(services: Services, user_id: str) -> StoredCredentials:
+    """The user's stored credentials, if they may be used.
+
+    Raises:
+        UnknownUser: nothing is stored for the user.
+        ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
+            attempt failed before it could).
+    """
+    stored = services.token_store.get(user_id)
+    if stored is None:
+        raise UnknownUser("no credentials are stored for this user")
+    if stored.status is not Status.ACTIVE or stored.usable_refresh_token is None:
+        reason = stored.status_reason or stored.status.value
+        if not stored.reauth_notified:
+            notify_reauth(services, stored.user_id, stored.email, reason)
+        raise ReauthRequired("the user must consent again", reason=reason)
+    return stored
+
+
+def mark_reauth_required(services: Services, user: StoredCredentials, reason: str) -> None:
+    """Mark the user, and tell ``REAUTH_TOPIC`` on the transition."""
+    changed = services.token_store.mark_reauth_required(user.user_id, reason, services.now())
+    logger.warning(
+        "user needs to consent again",
         extra={
             "json_fields": {
-                "user_id": request.user_id,
-                "request_id": request.request_id,
-                "total": results.total,
-                "pages": results.pages,
+                "event": "reauth_required",
+                "user_id": user.user_id,
+                "reason": reason,
+                "transition": changed,
             }
         },
     )
+    if changed:
+        notify_reauth(services, user.user_id, user.email, reason)
+
+
+__all__ = ["AppError", "GmailSession", "active_user", "list_mailbox", "read_mailbox"]

@@ -2,8 +2,9 @@
 
 Each request produces ``messages`` batches (one per Gmail page) and then exactly one closing
 message, ``complete`` with the total or ``error`` with a reason, so a consumer always knows when a
-request is finished. Every message carries the ``user_id`` and ``request_id`` attributes, so a
-subscription can filter on them.
+request is finished. Every message carries the ``user_id``, ``request_id`` and ``result_id``
+attributes. ``result_id`` is deterministic (``<request_id>:<page>``, ``<request_id>:complete``):
+a page published again after an interrupted run has the same ID, so consumers drop duplicates.
 """
 
 from __future__ import annotations
@@ -32,31 +33,27 @@ class ResultPublisher:
         self._user_id = user_id
         self._request_id = request_id
         self._pending: list[futures.Future[str]] = []
-        self.pages = 0
-        self.total = 0
 
-    def batch(self, messages: Sequence[dict[str, str]]) -> None:
-        """Publish one page of message references (without waiting for it)."""
-        self.pages += 1
-        self.total += len(messages)
-        self._send("messages", {"page": self.pages, "messages": list(messages)})
+    def batch(self, page: int, messages: Sequence[dict[str, str]]) -> None:
+        """Publish page ``page`` (numbered from 1) of message references, without waiting."""
+        self._send("messages", str(page), {"page": page, "messages": list(messages)})
 
-    def complete(self, *, truncated: bool) -> None:
+    def complete(self, *, total: int, pages: int, truncated: bool) -> None:
         """Wait for every batch, then publish the completion message with the total."""
         self.flush()
-        self._send("complete", {"total": self.total, "pages": self.pages, "truncated": truncated})
+        self._send("complete", "complete", {"total": total, "pages": pages, "truncated": truncated})
         self.flush()
 
     def error(self, code: str, message: str) -> None:
         """Close the request with an error the pipeline can act on."""
-        self._send("error", {"error": code, "message": message})
+        self._send("error", "error", {"error": code, "message": message})
         self.flush()
 
     def flush(self) -> None:
         """Wait until everything sent so far is accepted by Pub/Sub.
 
         Raises:
-            TransientError: a publish failed; the whole request will be redelivered.
+            TransientError: a publish failed; the request will be redelivered and resumed.
         """
         pending, self._pending = self._pending, []
         try:
@@ -65,8 +62,15 @@ class ResultPublisher:
         except Exception as error:
             raise TransientError(f"publishing results failed: {type(error).__name__}") from None
 
-    def _send(self, kind: str, fields: dict[str, Any]) -> None:
-        body = {"type": kind, "user_id": self._user_id, "request_id": self._request_id, **fields}
+    def _send(self, kind: str, part: str, fields: dict[str, Any]) -> None:
+        result_id = f"{self._request_id}:{part}"
+        body = {
+            "type": kind,
+            "user_id": self._user_id,
+            "request_id": self._request_id,
+            "result_id": result_id,
+            **fields,
+        }
         data = json.dumps(body, separators=(",", ":")).encode()
         self._pending.append(
             self._publisher.publish(
@@ -75,5 +79,6 @@ class ResultPublisher:
                 type=kind,
                 user_id=self._user_id,
                 request_id=self._request_id,
+                result_id=result_id,
             )
         )

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
     from google.cloud.secretmanager import SecretManagerServiceClient
 
+    from functions.event_ledger import EventLedger
     from functions.oauth_client import OAuthClient
+    from functions.refresh_lease import RefreshLease
     from functions.state import StateStore
     from functions.token_crypto import Keyring
     from functions.token_store import TokenStore
@@ -92,6 +94,20 @@ class Services:
         return FirestoreTokenStore(
             self.firestore, self.settings.credentials_collection, self.keyring
         )
+
+    @functools.cached_property
+    def event_ledger(self) -> EventLedger:
+        """Markers of processed Pub/Sub events."""
+        from functions.event_ledger import FirestoreEventLedger
+
+        return FirestoreEventLedger(self.firestore, self.settings.events_collection)
+
+    @functools.cached_property
+    def refresh_lease(self) -> RefreshLease:
+        """Per-user refresh leases."""
+        from functions.refresh_lease import FirestoreRefreshLease
+
+        return FirestoreRefreshLease(self.firestore, self.settings.credentials_collection)
 
     @functools.cached_property
     def publisher(self) -> PublisherClient:

@@ -11,7 +11,7 @@ never resurrected.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +35,9 @@ DEAD_TOKEN_REASONS = frozenset({"invalid_grant", "unauthorized"})
 
 REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a field name
 """The field, and the sealing purpose, of the refresh token."""
+ACCESS_TOKEN = "access_token"  # noqa: S105 - a field name
+"""The field, and the sealing purpose, of the cached access token."""
+ACCESS_TOKEN_EXPIRES_AT = "access_token_expires_at"  # noqa: S105 - a field name
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class StoredCredentials:
     created_at: datetime | None
     updated_at: datetime | None
     reauth_notified: bool = True
+    access_token: str | None = None
+    access_token_expires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return (
@@ -88,16 +93,32 @@ class TokenStore(Protocol):
         refresh_token: str | None,
         scopes: tuple[str, ...],
         now: datetime,
+        access_token: str | None = None,
+        access_token_expires_at: datetime | None = None,
     ) -> StoredCredentials:
         """Record a completed consent, keeping the stored refresh token when none came back.
+
+        The access token that came with the consent is cached too, so the first mailbox read
+        needs no refresh.
 
         Raises:
             NeedsConsent: no refresh token came back and no usable one is stored.
         """
         ...
 
-    def update_refresh_token(self, user_id: str, refresh_token: str, now: datetime) -> None:
-        """Keep a refresh token the provider rotated during a refresh."""
+    def save_access_token(
+        self,
+        user_id: str,
+        access_token: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        refresh_token: str | None = None,
+    ) -> None:
+        """Cache a fresh access token for every instance (and a rotated refresh token, if any)."""
+
+    def clear_access_token(self, user_id: str) -> None:
+        """Forget the cached access token (Gmail refused it)."""
 
     def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
         """Flag that the user must consent again; ``True`` only on the transition.
@@ -143,6 +164,8 @@ class FirestoreTokenStore:
         refresh_token: str | None,
         scopes: tuple[str, ...],
         now: datetime,
+        access_token: str | None = None,
+        access_token_expires_at: datetime | None = None,
     ) -> StoredCredentials:
         """See :meth:`TokenStore.save_grant`."""
         from google.cloud import firestore
@@ -167,6 +190,7 @@ class FirestoreTokenStore:
                 "status_reason": None,
                 "reauth_notified": True,
                 "updated_at": now,
+                **self._access_fields(user_id, access_token, access_token_expires_at),
             }
             if stored is None or stored.created_at is None:
                 fields["created_at"] = now
@@ -180,16 +204,32 @@ class FirestoreTokenStore:
                 status_reason=None,
                 created_at=stored.created_at if stored and stored.created_at else now,
                 updated_at=now,
+                access_token=access_token if access_token_expires_at else None,
+                access_token_expires_at=access_token_expires_at if access_token else None,
             )
 
         stored: StoredCredentials = save(self._client.transaction())
         return stored
 
-    def update_refresh_token(self, user_id: str, refresh_token: str, now: datetime) -> None:
-        """See :meth:`TokenStore.update_refresh_token`."""
-        self._document(user_id).update(
-            {REFRESH_TOKEN: self._seal(refresh_token, user_id), "updated_at": now}
-        )
+    def save_access_token(
+        self,
+        user_id: str,
+        access_token: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        refresh_token: str | None = None,
+    ) -> None:
+        """See :meth:`TokenStore.save_access_token`."""
+        fields = self._access_fields(user_id, access_token, expires_at)
+        if refresh_token:
+            fields[REFRESH_TOKEN] = self._seal(refresh_token, user_id)
+            fields["updated_at"] = now
+        self._document(user_id).update(fields)
+
+    def clear_access_token(self, user_id: str) -> None:
+        """See :meth:`TokenStore.clear_access_token`."""
+        self._document(user_id).update({ACCESS_TOKEN: None, ACCESS_TOKEN_EXPIRES_AT: None})
 
     def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
         """See :meth:`TokenStore.mark_reauth_required`."""
@@ -233,14 +273,23 @@ class FirestoreTokenStore:
         @firestore.transactional
         def reseal(transaction: firestore.Transaction, reference: Any) -> str:
             snapshot = reference.get(transaction=transaction)
-            sealed = (snapshot.to_dict() or {}).get(REFRESH_TOKEN) if snapshot.exists else None
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            sealed = data.get(REFRESH_TOKEN)
             if sealed is None or self._keyring.sealed_with_primary(sealed):
                 return "already_primary"
             try:
                 token = self._open(sealed, reference.id)
             except TokenUnreadable:
                 return "unreadable"
-            transaction.update(reference, {REFRESH_TOKEN: self._seal(token, reference.id)})
+            # The cached access token is dropped rather than re-sealed: it is short-lived anyway.
+            transaction.update(
+                reference,
+                {
+                    REFRESH_TOKEN: self._seal(token, reference.id),
+                    ACCESS_TOKEN: None,
+                    ACCESS_TOKEN_EXPIRES_AT: None,
+                },
+            )
             return "resealed"
 
         for snapshot in self._client.collection(self._collection).select([]).stream():
@@ -250,19 +299,37 @@ class FirestoreTokenStore:
     def _document(self, user_id: str) -> firestore.DocumentReference:
         return self._client.collection(self._collection).document(user_id)
 
-    def _seal(self, token: str, user_id: str) -> dict[str, Any]:
-        return self._keyring.seal(token, user_id=user_id, purpose=REFRESH_TOKEN)
+    def _seal(self, token: str, user_id: str, purpose: str = REFRESH_TOKEN) -> dict[str, Any]:
+        return self._keyring.seal(token, user_id=user_id, purpose=purpose)
 
-    def _open(self, sealed: object, user_id: str) -> str:
+    def _open(self, sealed: object, user_id: str, purpose: str = REFRESH_TOKEN) -> str:
         if isinstance(sealed, str):  # written before tokens were sealed; re-sealed on next write
             return sealed
-        return self._keyring.open(sealed, user_id=user_id, purpose=REFRESH_TOKEN)
+        return self._keyring.open(sealed, user_id=user_id, purpose=purpose)
+
+    def _access_fields(
+        self, user_id: str, token: str | None, expires_at: datetime | None
+    ) -> dict[str, Any]:
+        if not token or expires_at is None:
+            return {}
+        return {
+            ACCESS_TOKEN: self._seal(token, user_id, ACCESS_TOKEN),
+            ACCESS_TOKEN_EXPIRES_AT: expires_at,
+        }
 
     def _read(self, user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
         data = data or {}
         sealed = data.get(REFRESH_TOKEN)
         token = None if sealed is None else self._open(sealed, user_id)
-        return _credentials(user_id, data, token)
+        credentials = _credentials(user_id, data, token)
+        sealed_access, expires_at = data.get(ACCESS_TOKEN), data.get(ACCESS_TOKEN_EXPIRES_AT)
+        if sealed_access is None or expires_at is None:
+            return credentials
+        try:
+            access = self._open(sealed_access, user_id, ACCESS_TOKEN)
+        except TokenUnreadable:  # a cache: an unreadable entry is simply a miss
+            return credentials
+        return replace(credentials, access_token=access, access_token_expires_at=expires_at)
 
     def _read_leniently(self, user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
         """Like :meth:`_read`, but an unreadable token counts as none: a new consent replaces it."""

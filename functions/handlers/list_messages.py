@@ -12,9 +12,8 @@ import logging
 from typing import Any
 
 from functions.errors import AppError, MalformedRequest
-from functions.mailbox import list_mailbox
+from functions.mailbox import read_mailbox
 from functions.mailbox_request import parse_event
-from functions.results import ResultPublisher
 from functions.services import Services, get_services
 
 logger = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 def handle_list_messages(event: Any, services: Services | None = None) -> None:
     """Process one ``google.cloud.pubsub.topic.v1.messagePublished`` CloudEvent."""
     services = services or get_services()
-    topic = services.settings.results_topic_path()
+    services.settings.results_topic_path()  # a missing RESULTS_TOPIC fails every delivery
     try:
         request = parse_event(event.data)
     except MalformedRequest as error:
@@ -32,10 +31,9 @@ def handle_list_messages(event: Any, services: Services | None = None) -> None:
             extra={"json_fields": {"reason": str(error), "event_id": event.get("id")}},
         )
         return
-    results = ResultPublisher(services.publisher, topic, request.user_id, request.request_id)
     fields = {"user_id": request.user_id, "request_id": request.request_id}
     try:
-        list_mailbox(services, request, results)
+        read_mailbox(services, request, event_id=f"{event.get('source')}#{event.get('id')}")
     except AppError as error:
         if error.retryable:
             logger.warning(
@@ -47,4 +45,3 @@ def handle_list_messages(event: Any, services: Services | None = None) -> None:
             "mailbox request failed for good and was acknowledged",
             extra={"json_fields": {**fields, "error": error.code, "reason": str(error)}},
         )
-        results.error(error.code, str(error))

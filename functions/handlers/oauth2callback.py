@@ -102,6 +102,8 @@ def _complete(
             refresh_token=tokens.refresh_token,
             scopes=tokens.granted_scopes,
             now=services.now(),
+            access_token=tokens.access_token,
+            access_token_expires_at=tokens.expires_at,
         )
     except NeedsConsent as needs:
         if pending.reconsent:

@@ -112,6 +112,8 @@ def function_env(
         "AUTHORIZE_URL": "http://localhost:8081/",
         "TOKEN_ENCRYPTION_KEYS": str(sandbox.token_keys),
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
+        # Retries inside one invocation stop after this; longer waits are Pub/Sub's to make.
+        "WORK_BUDGET_SECONDS": "5",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -1,0 +1,154 @@
+"""Processing each Pub/Sub event once, and resuming it where it stopped.
+
+Pub/Sub delivers at least once, so the same mailbox request can arrive twice, even on two
+instances at the same time. Each event gets a marker document, keyed by a digest of the event
+ID, claimed in a transaction (the idempotency-key pattern of Powertools' idempotency utility):
+
+- no marker: this delivery creates it and does the work;
+- ``done``: the work was finished by an earlier delivery; nothing is published again;
+- ``running`` under a live lease: another delivery is working on it; this one is retried later
+  (acknowledging it could lose the request if the other one then fails);
+- ``running`` under an expired lease: the earlier attempt died; this one takes over from the
+  recorded checkpoint (the next page token), so a long listing never starts over.
+
+Markers carry ``expires_at`` for a Firestore TTL policy.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+LEASE = timedelta(minutes=2)
+"""How long a claim holds without progress; every checkpoint extends it."""
+RETENTION = timedelta(days=7)
+"""How long markers are kept (Pub/Sub retains unacknowledged messages for at most 7 days)."""
+TIMEOUT_SECONDS = 10.0
+"""Per-call Firestore timeout: an unreachable database fails the attempt, it does not hang it."""
+
+
+class Claim(enum.Enum):
+    """What a delivery may do with its event."""
+
+    WORK = "work"
+    DONE = "done"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the work got: the next page to fetch and what was published before it."""
+
+    page_token: str | None = None
+    pages: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The answer to a claim."""
+
+    claim: Claim
+    progress: Progress = Progress()
+
+
+class EventLedger(Protocol):
+    """Markers of processed events."""
+
+    def claim(self, event_id: str, owner: str, now: datetime) -> Claimed:
+        """Claim ``event_id`` for ``owner`` (see the module docstring)."""
+        ...
+
+    def checkpoint(self, event_id: str, owner: str, progress: Progress, now: datetime) -> None:
+        """Record progress and extend the lease."""
+
+    def finish(self, event_id: str, owner: str, outcome: str, now: datetime) -> None:
+        """Mark the event done for good."""
+
+    def release(self, event_id: str, owner: str) -> None:
+        """Give the claim up after a transient failure, so a redelivery can resume at once."""
+
+
+class FirestoreEventLedger:
+    """:class:`EventLedger` on a Firestore collection."""
+
+    def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._client = client
+        self._collection = collection
+
+    def claim(self, event_id: str, owner: str, now: datetime) -> Claimed:
+        """See :meth:`EventLedger.claim`."""
+        from google.cloud import firestore
+
+        reference = self._document(event_id)
+
+        @firestore.transactional
+        def claim(transaction: firestore.Transaction) -> Claimed:
+            snapshot = reference.get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+            data: dict[str, Any] = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            if data.get("status") == "done":
+                return Claimed(Claim.DONE)
+            if data and data.get("owner") != owner and data["lease_until"] > now:
+                return Claimed(Claim.BUSY)
+            progress = Progress(
+                page_token=data.get("page_token"),
+                pages=int(data.get("pages", 0)),
+                total=int(data.get("total", 0)),
+            )
+            transaction.set(
+                reference,
+                {
+                    "status": "running",
+                    "owner": owner,
+                    "lease_until": now + LEASE,
+                    "page_token": progress.page_token,
+                    "pages": progress.pages,
+                    "total": progress.total,
+                    "attempts": int(data.get("attempts", 0)) + 1,
+                    "expires_at": now + RETENTION,
+                },
+            )
+            return Claimed(Claim.WORK, progress)
+
+        claimed: Claimed = claim(self._client.transaction())
+        return claimed
+
+    def checkpoint(self, event_id: str, owner: str, progress: Progress, now: datetime) -> None:
+        """See :meth:`EventLedger.checkpoint`."""
+        self._document(event_id).update(
+            {
+                "page_token": progress.page_token,
+                "pages": progress.pages,
+                "total": progress.total,
+                "lease_until": now + LEASE,
+            },
+            timeout=TIMEOUT_SECONDS,
+        )
+
+    def finish(self, event_id: str, owner: str, outcome: str, now: datetime) -> None:
+        """See :meth:`EventLedger.finish`."""
+        self._document(event_id).update(
+            {"status": "done", "outcome": outcome, "finished_at": now, "page_token": None},
+            timeout=TIMEOUT_SECONDS,
+        )
+
+    def release(self, event_id: str, owner: str) -> None:
+        """See :meth:`EventLedger.release`."""
+        from datetime import UTC
+
+        self._document(event_id).update(
+            {"lease_until": datetime(1970, 1, 1, tzinfo=UTC)}, timeout=TIMEOUT_SECONDS
+        )
+
+    def _document(self, event_id: str) -> firestore.DocumentReference:
+        name = hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+        document: firestore.DocumentReference = self._client.collection(self._collection).document(
+            name
+        )
+        return document
