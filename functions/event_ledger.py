@@ -30,7 +30,8 @@ LEASE = timedelta(minutes=2)
 RETENTION = timedelta(days=7)
 """How long markers are kept (Pub/Sub retains unacknowledged messages for at most 7 days)."""
 TIMEOUT_SECONDS = 10.0
-"""Per-call Firestore timeout: an unreachable database fails the attempt, it does not hang it."""
+"""Per-call Firestore timeout, without the client's own retries: an unreachable database fails
+the attempt (and Pub/Sub redelivers it), it does not hang it."""
 
 
 class Claim(enum.Enum):
@@ -78,9 +79,10 @@ class EventLedger(Protocol):
 class FirestoreEventLedger:
     """:class:`EventLedger` on a Firestore collection."""
 
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(self, client: firestore.Client, collection: str, lease: timedelta = LEASE) -> None:
         self._client = client
         self._collection = collection
+        self._lease = lease
 
     def claim(self, event_id: str, owner: str, now: datetime) -> Claimed:
         """See :meth:`EventLedger.claim`."""
@@ -106,7 +108,7 @@ class FirestoreEventLedger:
                 {
                     "status": "running",
                     "owner": owner,
-                    "lease_until": now + LEASE,
+                    "lease_until": now + self._lease,
                     "page_token": progress.page_token,
                     "pages": progress.pages,
                     "total": progress.total,
@@ -126,8 +128,9 @@ class FirestoreEventLedger:
                 "page_token": progress.page_token,
                 "pages": progress.pages,
                 "total": progress.total,
-                "lease_until": now + LEASE,
+                "lease_until": now + self._lease,
             },
+            retry=None,
             timeout=TIMEOUT_SECONDS,
         )
 
@@ -135,6 +138,7 @@ class FirestoreEventLedger:
         """See :meth:`EventLedger.finish`."""
         self._document(event_id).update(
             {"status": "done", "outcome": outcome, "finished_at": now, "page_token": None},
+            retry=None,
             timeout=TIMEOUT_SECONDS,
         )
 
@@ -143,7 +147,7 @@ class FirestoreEventLedger:
         from datetime import UTC
 
         self._document(event_id).update(
-            {"lease_until": datetime(1970, 1, 1, tzinfo=UTC)}, timeout=TIMEOUT_SECONDS
+            {"lease_until": datetime(1970, 1, 1, tzinfo=UTC)}, retry=None, timeout=TIMEOUT_SECONDS
         )
 
     def _document(self, event_id: str) -> firestore.DocumentReference:
