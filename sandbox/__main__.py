@@ -49,6 +49,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--public-url", help="base URL to put in the client JSON (default: where it listens)"
     )
+    parser.add_argument(
+        "--pubsub-emulator-host",
+        default="",
+        metavar="HOST:PORT",
+        help="Pub/Sub emulator to publish Gmail push notifications to (default: none)",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     state = SandboxState()
+    try:
+        state.update_behaviour({"pubsub_emulator_host": args.pubsub_emulator_host})
+    except ValueError as exc:
+        print(f"--pubsub-emulator-host: {exc}", file=sys.stderr)
+        return 2
     client = state.register_client(args.redirect_uri, args.client_id, args.client_secret)
     stop = threading.Event()
 

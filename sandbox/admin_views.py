@@ -73,6 +73,55 @@ def seed_mailbox(email: str) -> flask.Response:
     return flask.jsonify({"emailAddress": address, "messagesTotal": len(messages)})
 
 
+@bp.post("/mailboxes/<email>/deliveries")
+def deliver_messages(email: str) -> flask.Response:
+    """New mail arrives: `{"count": 3, "labels": ["INBOX", "UNREAD"]}` (labels optional).
+
+    Pushes a Gmail notification when the user has a matching watch (see SandboxState).
+    """
+    address = identity.normalize_email(email)
+    body = _json()
+    count, labels = body.get("count"), body.get("labels", ["INBOX", "UNREAD"])
+    if address is None or not isinstance(count, int) or not isinstance(labels, list):
+        return _bad("expected a valid e-mail, an integer count and an optional list of labels")
+    state = current_state()
+    try:
+        added = state.deliver_messages(address, count, labels)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return flask.jsonify(
+        {
+            "emailAddress": address,
+            "historyId": str(state.mailbox(address).history_id),
+            "messages": [{"id": m.id, "threadId": m.thread_id} for m in added],
+        }
+    )
+
+
+@bp.post("/mailboxes/<email>/history/expire")
+def expire_history(email: str) -> flask.Response:
+    """Forget the mailbox's history: syncing from an older historyId now gets 404."""
+    address = identity.normalize_email(email)
+    if address is None:
+        return _bad("expected a valid e-mail")
+    state = current_state()
+    state.expire_history(address)
+    return flask.jsonify(
+        {"emailAddress": address, "historyId": str(state.mailbox(address).history_id)}
+    )
+
+
+@bp.get("/watches/<email>")
+def watch(email: str) -> flask.Response:
+    """The user's Gmail watch as stored, or 404 when there is none."""
+    found = current_state().watch(email)
+    if found is None:
+        response = flask.jsonify({"error": "no watch"})
+        response.status_code = 404
+        return response
+    return flask.jsonify(found.as_dict())
+
+
 @bp.post("/users/<email>/revoke")
 def revoke_user(email: str) -> flask.Response:
     """The user removes app access in their Google Account."""

@@ -2,7 +2,8 @@
 
 Point the product at it with the client JSON from `SandboxState.client_config`, `GMAIL_API_ROOT`
 = base URL + "/", `OIDC_USERINFO_URI` = base URL + "/v1/userinfo" and `OAUTH_REVOKE_URI` = base
-URL + "/revoke". The state is `app.config[STATE_KEY]` ("SANDBOX_STATE").
+URL + "/revoke". The state is `app.config[STATE_KEY]` ("SANDBOX_STATE"). Gmail batches go to
+base URL + "/batch/gmail/v1" (googleapiclient needs it as `BatchHttpRequest(batch_uri=...)`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import time
 
 import flask
 
-from sandbox import admin_views, consent_views, gmail_views, oauth_views, secret_views
+from sandbox import (
+    admin_views,
+    batch_views,
+    consent_views,
+    gmail_sync_views,
+    gmail_views,
+    oauth_views,
+    secret_views,
+)
 from sandbox.context import STATE_KEY, current_state
 from sandbox.errors import register_handlers
 from sandbox.state import SandboxState
@@ -29,6 +38,8 @@ def create_app(state: SandboxState | None = None) -> flask.Flask:
         consent_views.bp,
         oauth_views.bp,
         gmail_views.bp,
+        gmail_sync_views.bp,
+        batch_views.bp,
         secret_views.bp,
         admin_views.bp,
     ):
@@ -38,7 +49,15 @@ def create_app(state: SandboxState | None = None) -> flask.Flask:
 
 
 def _simulate_latency() -> None:
-    """The `latency_ms` knob: every answer except the test hooks is this much slower."""
+    """The `latency_ms` knob: every answer except the test hooks is this much slower.
+
+    A batch is one round trip: it waits once, and the calls inside it do not wait again.
+    """
     delay = current_state().behaviour.latency_ms
-    if delay and not flask.request.path.startswith("/_sandbox/"):
+    request = flask.request
+    if (
+        delay
+        and not request.path.startswith("/_sandbox/")
+        and not request.environ.get(batch_views.PART_ENVIRON_KEY)
+    ):
         time.sleep(delay / 1000)

@@ -79,6 +79,11 @@ def invalid_argument(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message, "invalidArgument")
 
 
+def not_found(message: str = "Requested entity was not found.") -> ApiError:
+    """404 for an unknown message or a history id too old to sync from."""
+    return ApiError(404, "NOT_FOUND", message, "notFound")
+
+
 def oauth_response(exc: OAuthError) -> flask.Response:
     """Render an OAuthError as `{"error", "error_description"}`."""
     body = {"error": exc.error, "error_description": exc.message}

@@ -1,4 +1,4 @@
-"""Gmail API v1 subset: users.messages.list and users.getProfile.
+"""Gmail API v1 reads: users.messages.list, users.messages.get and users.getProfile.
 
 Paths, parameters, errors and quota costs follow
 https://developers.google.com/gmail/api/reference/rest so googleapiclient's static discovery
@@ -7,80 +7,37 @@ document works against the sandbox with `client_options={"api_endpoint": base_ur
 
 from __future__ import annotations
 
+import re
+
 import flask
 
-from sandbox import gmail_list, gmail_query, scopes
+from sandbox import gmail_list, gmail_message, gmail_query
 from sandbox.context import current_state
-from sandbox.credentials import bearer_token
-from sandbox.errors import ApiError, invalid_argument, permission_denied, unauthenticated
-from sandbox.models import Token
+from sandbox.errors import invalid_argument, not_found, permission_denied
+from sandbox.gmail_request import authorize, flag, max_results, metadata_only
 
 bp = flask.Blueprint("gmail", __name__, url_prefix="/gmail/v1/users/<user_id>")
 LIST_COST = 5
+GET_COST = 5
 PROFILE_COST = 1
-
-
-def _authorize(endpoint: str, units: int, user_id: str) -> Token:
-    """Count the call, check token, scope and userId, then charge the user's quota."""
-    state = current_state()
-    state.count(endpoint)
-    value = bearer_token(flask.request)
-    token = state.access_token(value) if value else None
-    if token is None:
-        raise unauthenticated()
-    if not scopes.GMAIL_READ_SCOPES & set(token.scopes):
-        raise permission_denied(
-            "Request had insufficient authentication scopes.", "insufficientPermissions"
-        )
-    if user_id != "me" and user_id.lower() != token.email:
-        raise permission_denied(f"Delegation denied for {token.email}")
-    retry_after = state.charge_quota(token.email, units)
-    if retry_after is not None:
-        raise ApiError(
-            429,
-            "RESOURCE_EXHAUSTED",
-            f"User-rate limit exceeded. Retry after {retry_after} seconds.",
-            "rateLimitExceeded",
-            domain="usageLimits",
-            headers={"Retry-After": str(retry_after)},
-        )
-    return token
-
-
-def _flag(name: str) -> bool:
-    value = flask.request.args.get(name, "false").lower()
-    if value not in ("true", "false"):
-        raise invalid_argument(f"Invalid value for {name}: {value}")
-    return value == "true"
-
-
-def _max_results() -> int:
-    raw = flask.request.args.get("maxResults")
-    if raw is None:
-        return gmail_list.DEFAULT_PAGE_SIZE
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 1:
-        raise invalid_argument(f"Invalid maxResults: {raw}")
-    return min(value, gmail_list.MAX_PAGE_SIZE)
+_MESSAGE_ID = re.compile(r"^[0-9a-f]{1,16}$")
 
 
 @bp.get("/messages")
 def list_messages(user_id: str) -> flask.Response:
     """users.messages.list: ids and thread ids, newest first, paged."""
-    token = _authorize("gmail.messages.list", LIST_COST, user_id)
+    token = authorize("gmail.messages.list", LIST_COST, user_id)
     args = flask.request.args
     q = args.get("q", "")
-    if q and scopes.GMAIL_READ_SCOPES & set(token.scopes) == {scopes.GMAIL_METADATA}:
+    if q and metadata_only(token):
         raise permission_denied("Metadata scope does not support 'q' parameter")
     state = current_state()
     try:
         query = gmail_query.parse(q, state.clock())
     except gmail_query.QueryError as exc:
         raise invalid_argument("Invalid query") from exc
-    include_spam_trash, max_results = _flag("includeSpamTrash"), _max_results()
+    include_spam_trash = flag("includeSpamTrash")
+    size = max_results(gmail_list.DEFAULT_PAGE_SIZE, gmail_list.MAX_PAGE_SIZE)
     mailbox = state.mailbox(token.email)
     try:
         body = gmail_list.list_page(
@@ -88,7 +45,7 @@ def list_messages(user_id: str) -> flask.Response:
             query,
             args.getlist("labelIds"),
             include_spam_trash=include_spam_trash,
-            max_results=max_results,
+            max_results=size,
             page_token=args.get("pageToken"),
         )
     except gmail_list.PageTokenError as exc:
@@ -96,10 +53,28 @@ def list_messages(user_id: str) -> flask.Response:
     return flask.jsonify(body)
 
 
+@bp.get("/messages/<message_id>")
+def get_message(user_id: str, message_id: str) -> flask.Response:
+    """users.messages.get in `minimal`, `metadata`, `full` (the default) or `raw` format."""
+    token = authorize("gmail.messages.get", GET_COST, user_id)
+    args = flask.request.args
+    fmt = args.get("format", "full").lower()
+    if fmt not in gmail_message.FORMATS:
+        raise invalid_argument(f"Invalid format: {args.get('format')}")
+    if fmt in gmail_message.BODY_FORMATS and metadata_only(token):
+        raise permission_denied(f"Metadata scope doesn't allow format {fmt.upper()}")
+    if not _MESSAGE_ID.match(message_id):
+        raise invalid_argument("Invalid id value")
+    message = current_state().mailbox(token.email).message(message_id)
+    if message is None:
+        raise not_found()
+    return flask.jsonify(gmail_message.render(message, fmt, args.getlist("metadataHeaders")))
+
+
 @bp.get("/profile")
 def get_profile(user_id: str) -> flask.Response:
     """users.getProfile: address, totals and the current history id."""
-    token = _authorize("gmail.getProfile", PROFILE_COST, user_id)
+    token = authorize("gmail.getProfile", PROFILE_COST, user_id)
     mailbox = current_state().mailbox(token.email)
     return flask.jsonify(
         {

@@ -4,6 +4,10 @@ A mailbox depends only on (e-mail, seed, day): the same inputs give the same ids
 dates, so tests can assert on them. Dates spread over the two years before the start of the
 current (UTC) day of the state's clock; ids are 16 hex digits that grow with the date, like
 Gmail's, and a reply shares its thread's id, which is the id of the thread's first message.
+
+History (https://developers.google.com/workspace/gmail/api/guides/sync): each message carries the
+history id of the change that added it, and a mailbox keeps the records of changes after its
+`history_floor`. Generated messages predate the records: they get history ids up to the floor.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from functools import cached_property
 
 MAX_MESSAGES = 1_000_000
 _DAY_MS = 86_400_000
@@ -64,24 +69,53 @@ class Message:
     to: str
     subject: str
     snippet: str
+    history_id: int = 0  # the history record that added the message
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One change to a mailbox; the sandbox records one kind, a message being added."""
+
+    id: int
+    message: Message
+    kind: str = "messageAdded"
 
 
 @dataclass(frozen=True)
 class Mailbox:
-    """One user's messages, newest first (descending internal_date, then id)."""
+    """One user's messages, newest first (descending internal_date, then id), and their history.
+
+    `history` holds the records with ids in (`history_floor`, `history_id`], oldest first; a
+    sync from a history id below the floor cannot be answered (Gmail's 404 for stale history).
+    """
 
     email: str
     messages: tuple[Message, ...]
     history_id: int
+    history: tuple[HistoryRecord, ...] = ()
+    history_floor: int = 0
 
     @property
     def threads_total(self) -> int:
         """How many distinct threads the mailbox holds."""
         return len({m.thread_id for m in self.messages})
 
+    def message(self, message_id: str) -> Message | None:
+        """The message with this id, or None."""
+        return self._by_id.get(message_id)
 
-def generate(email: str, count: int, seed: int | None, now: float) -> tuple[Message, ...]:
-    """`count` messages for `email`, newest first; the same arguments give the same messages."""
+    @cached_property
+    def _by_id(self) -> dict[str, Message]:
+        return {m.id: m for m in self.messages}
+
+
+def generate(
+    email: str, count: int, seed: int | None, now: float, *, first_history_id: int = 1
+) -> tuple[Message, ...]:
+    """`count` messages for `email`, newest first; the same arguments give the same messages.
+
+    The oldest message gets history id `first_history_id`, each newer one the next id.
+    """
     if not 0 <= count <= MAX_MESSAGES:
         raise ValueError(f"count must be between 0 and {MAX_MESSAGES}")
     if seed is None:
@@ -121,7 +155,17 @@ def generate(email: str, count: int, seed: int | None, now: float) -> tuple[Mess
         sender, to = (email, counterpart) if kind == "SENT" else (counterpart, email)
         snippet = f"{subject.removeprefix('Re: ')} — sent {fill['day']} about the {fill['topic']}."
         out.append(
-            Message(msg_id, thread_id, frozenset(labels), date, sender, to, subject, snippet)
+            Message(
+                msg_id,
+                thread_id,
+                frozenset(labels),
+                date,
+                sender,
+                to,
+                subject,
+                snippet,
+                first_history_id + index,
+            )
         )
     out.reverse()
     return tuple(out)

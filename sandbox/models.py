@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,14 @@ class Behaviour:
     quota_units_per_minute: int = 15000
     latency_ms: int = 0
     demo_mailbox_size: int = 3000
+    #: `host:port` of a Pub/Sub emulator (as PUBSUB_EMULATOR_HOST); empty: no push notifications.
+    pubsub_emulator_host: str = ""
 
     def update(self, knobs: Mapping[str, object]) -> None:
         """Set several knobs at once, all or nothing.
 
         Raises:
-            ValueError: unknown knob, wrong type or negative number.
+            ValueError: unknown knob, wrong type, negative number or a host that is not host:port.
         """
         types = {f.name: f.type for f in dataclasses.fields(self)}
         for name, value in knobs.items():
@@ -87,6 +92,9 @@ class Behaviour:
             if types[name] == "bool":
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
+            elif types[name] == "str":
+                if not isinstance(value, str) or (value and not _HOST_PORT.match(value)):
+                    raise ValueError(f"{name} must be host:port or empty")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
         for name, value in knobs.items():

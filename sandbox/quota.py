@@ -1,8 +1,9 @@
 """Gmail's per-user rate limit as a sliding window of quota units.
 
 https://developers.google.com/gmail/api/reference/quota: each method costs units
-(messages.list 5, getProfile 1) and a user may spend a fixed number per minute. A refused call
-spends nothing and learns how long until enough units have aged out of the window.
+(messages.list 5, messages.get 5, history.list 2, watch 100, stop 1, getProfile 1; each call
+inside a batch is charged on its own) and a user may spend a fixed number per minute. A refused
+call spends nothing and learns how long until enough units have aged out of the window.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Request handlers and tests share one SandboxState; every method takes the lock, so the state
 is safe under Werkzeug's threaded server. The clock is injectable so tests can move time
-(token expiry, code expiry, the quota window) without sleeping.
+(token expiry, code expiry, the quota window, watch expiry) without sleeping. History ids come
+from one counter, so they only ever grow, per mailbox and across re-seeding.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
-from sandbox import mailbox
+from sandbox import delivery, mailbox, pubsub_push
+from sandbox.gmail_watch import Watch
 from sandbox.ledger import OAuthLedger
 from sandbox.mailbox import Mailbox, Message
 from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Token
@@ -36,7 +38,8 @@ class SandboxState:
         self._mailboxes: dict[str, Mailbox] = {}
         self._quota = SlidingQuota()
         self._secrets = SecretStore()
-        self._history = 1000
+        self._watches: dict[str, Watch] = {}
+        self._history = 1000  # the last history id handed out, in any mailbox
 
     # -- clients ---------------------------------------------------------------------------
     def register_client(
@@ -150,15 +153,73 @@ class SandboxState:
         """The user's mailbox, generating the demo one the first time the user is seen."""
         email = email.lower()
         with self._lock:
-            box = self._mailboxes.get(email)
-            if box is None:
-                box = self._seed(email, self.behaviour.demo_mailbox_size, None)
-            return box
+            return self._box(email)
 
     def seed_mailbox(self, email: str, count: int, seed: int | None = None) -> list[Message]:
         """Replace the user's mailbox with `count` generated messages, newest first."""
         with self._lock:
             return list(self._seed(email.lower(), count, seed).messages)
+
+    def deliver_messages(
+        self, email: str, count: int, labels: Iterable[str] = ("INBOX", "UNREAD")
+    ) -> list[Message]:
+        """Test hook: `count` new messages arrive, newest first, one messageAdded record each.
+
+        When the user has an active watch whose label filter wants any of them and
+        `pubsub_emulator_host` is set, one Gmail notification is published for the call;
+        a failed publish is logged, never raised.
+
+        Raises:
+            ValueError: `count` out of range or labels that are not label ids.
+        """
+        email = email.lower()
+        with self._lock:
+            box = self._box(email)
+            label_ids = (labels,) if isinstance(labels, str) else tuple(labels)
+            box = delivery.deliver(box, count, label_ids, self._history + 1, self.clock())
+            self._history = max(self._history, box.history_id)
+            self._mailboxes[email] = box
+            added = list(box.messages[:count])
+            push = self._push_for(email, box.history_id, added)
+        if push is not None:
+            pubsub_push.publish(*push)
+        return added
+
+    def expire_history(self, email: str) -> None:
+        """Test hook: forget every history record so far; older startHistoryIds now get 404."""
+        email = email.lower()
+        with self._lock:
+            box = self._box(email)
+            self._mailboxes[email] = delivery.expire(box)
+
+    def start_watch(self, email: str, watch: Watch) -> int:
+        """users.watch: store (or replace) the user's watch; returns the current history id."""
+        email = email.lower()
+        with self._lock:
+            box = self._box(email)
+            self._watches[email] = watch
+            return box.history_id
+
+    def stop_watch(self, email: str) -> bool:
+        """users.stop: remove the user's watch; False when there was none."""
+        with self._lock:
+            return self._watches.pop(email.lower(), None) is not None
+
+    def watch(self, email: str) -> Watch | None:
+        """The user's watch as stored (expired or not), or None."""
+        with self._lock:
+            return self._watches.get(email.lower())
+
+    def _push_for(
+        self, email: str, history_id: int, added: list[Message]
+    ) -> tuple[str, str, bytes] | None:
+        """(emulator host, topic, data) when this change is to be pushed, else None."""
+        host, watch = self.behaviour.pubsub_emulator_host, self._watches.get(email)
+        if not host or watch is None or not watch.active(self.clock()):
+            return None
+        if not any(watch.wants(m.label_ids) for m in added):
+            return None
+        return host, watch.topic_name, pubsub_push.notification(email, history_id)
 
     def charge_quota(self, email: str, units: int) -> int | None:
         """Spend Gmail quota units; None when allowed, else seconds until a retry may succeed."""
@@ -166,10 +227,18 @@ class SandboxState:
             limit = self.behaviour.quota_units_per_minute
             return self._quota.charge(email.lower(), units, limit, self.clock())
 
-    def _seed(self, email: str, count: int, seed: int | None) -> Mailbox:
-        self._history += 1
-        messages = mailbox.generate(email, count, seed, self.clock())
-        box = Mailbox(email, messages, self._history)
+    def _box(self, email: str) -> Mailbox:
+        """The stored mailbox, or the demo one generated now; call with the lock held."""
+        box = self._mailboxes.get(email)
+        return box if box is not None else self._seed(email, self.behaviour.demo_mailbox_size)
+
+    def _seed(self, email: str, count: int, seed: int | None = None) -> Mailbox:
+        """Generate and store a mailbox whose history is complete from its newest message on."""
+        first = self._history + 1
+        messages = mailbox.generate(email, count, seed, self.clock(), first_history_id=first)
+        newest = first + count - 1  # the generated messages took ids first..newest
+        self._history = newest + 1
+        box = Mailbox(email, messages, self._history, history_floor=newest)
         self._mailboxes[email] = box
         return box
 

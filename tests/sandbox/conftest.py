@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
 from werkzeug.test import TestResponse
 
 from sandbox import RunningServer, SandboxState, create_app, serve_in_thread
@@ -134,3 +137,34 @@ def live() -> Iterator[tuple[RunningServer, SandboxState]]:
     state = SandboxState()
     with serve_in_thread(create_app(state)) as server:
         yield server, state
+
+
+@pytest.fixture
+def access_token(tokens: Callable[..., dict[str, object]]) -> str:
+    """An access token of EMAIL with the default scopes (gmail.readonly among them)."""
+    return str(tokens()["access_token"])
+
+
+@pytest.fixture
+def bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+@pytest.fixture
+def served(app: Flask) -> Iterator[RunningServer]:
+    """The `app` fixture (fake clock) over real HTTP, for googleapiclient."""
+    with serve_in_thread(app) as server:
+        yield server
+
+
+@pytest.fixture
+def gmail(served: RunningServer, access_token: str) -> Any:
+    """googleapiclient's Gmail v1, as the product builds it, pointed at `served`."""
+    return build(
+        "gmail",
+        "v1",
+        credentials=Credentials(token=access_token),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": served.base_url + "/"},
+    )

@@ -14,11 +14,6 @@ SPAM_TRASH = {"SPAM", "TRASH"}
 
 
 @pytest.fixture
-def bearer(tokens):
-    return {"Authorization": f"Bearer {tokens()['access_token']}"}
-
-
-@pytest.fixture
 def mailbox(state):
     return state.seed_mailbox(EMAIL, 1234, seed=7)
 

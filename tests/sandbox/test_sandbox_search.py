@@ -23,8 +23,10 @@ def _message(n: int, days_ago: float, labels: set[str], **fields: str) -> Messag
         thread_id=f"{n:016x}",
         label_ids=frozenset(labels),
         internal_date=date,
+        sender=defaults["sender"],
+        to=defaults["to"],
+        subject=defaults["subject"],
         snippet="a short snippet",
-        **defaults,
     )
 
 

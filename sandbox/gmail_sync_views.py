@@ -1,0 +1,78 @@
+"""Gmail API v1 sync and push: users.history.list, users.watch and users.stop.
+
+Follows https://developers.google.com/workspace/gmail/api/reference/rest and the guides
+"Synchronizing clients with Gmail" and "Push notifications". Quota costs are Gmail's:
+history.list 2 units, watch 100, stop 1.
+"""
+
+from __future__ import annotations
+
+import re
+
+import flask
+
+from sandbox import gmail_history, gmail_watch
+from sandbox.context import current_state
+from sandbox.errors import invalid_argument, not_found
+from sandbox.gmail_list import PageTokenError
+from sandbox.gmail_request import authorize, max_results
+
+bp = flask.Blueprint("gmail_sync", __name__, url_prefix="/gmail/v1/users/<user_id>")
+HISTORY_COST = 2
+WATCH_COST = 100
+STOP_COST = 1
+_UINT64 = re.compile(r"^[0-9]{1,20}$")
+_MISSING_START = "Required parameter: startHistoryId"
+
+
+@bp.get("/history")
+def list_history(user_id: str) -> flask.Response:
+    """users.history.list: the changes after `startHistoryId`, or 404 when that is too old."""
+    token = authorize("gmail.history.list", HISTORY_COST, user_id)
+    args = flask.request.args
+    start = args.get("startHistoryId", "")
+    if not _UINT64.match(start) or int(start) >= 2**64:
+        raise invalid_argument(f"Invalid startHistoryId: {start!r}" if start else _MISSING_START)
+    types = []
+    for value in args.getlist("historyTypes"):
+        kind = gmail_history.history_type(value)
+        if kind is None:
+            raise invalid_argument(f"Invalid historyTypes: {value}")
+        types.append(kind)
+    size = max_results(gmail_history.DEFAULT_PAGE_SIZE, gmail_history.MAX_PAGE_SIZE)
+    mailbox = current_state().mailbox(token.email)
+    try:
+        body = gmail_history.history_page(
+            mailbox,
+            int(start),
+            history_types=types,
+            label_id=args.get("labelId") or None,
+            max_results=size,
+            page_token=args.get("pageToken"),
+        )
+    except gmail_history.HistoryExpired as exc:
+        raise not_found() from exc
+    except PageTokenError as exc:
+        raise invalid_argument("Invalid pageToken") from exc
+    return flask.jsonify(body)
+
+
+@bp.post("/watch")
+def watch(user_id: str) -> flask.Response:
+    """users.watch: push a notification to `topicName` when the mailbox changes, for 7 days."""
+    token = authorize("gmail.watch", WATCH_COST, user_id)
+    state = current_state()
+    try:
+        request = gmail_watch.parse(flask.request.get_json(silent=True), state.clock())
+    except gmail_watch.WatchRequestError as exc:
+        raise invalid_argument(str(exc)) from exc
+    history_id = state.start_watch(token.email, request)
+    return flask.jsonify({"historyId": str(history_id), "expiration": str(request.expiration_ms)})
+
+
+@bp.post("/stop")
+def stop(user_id: str) -> flask.Response:
+    """users.stop: no more notifications for this user; 204 whether or not a watch existed."""
+    token = authorize("gmail.stop", STOP_COST, user_id)
+    current_state().stop_watch(token.email)
+    return flask.Response(status=204)
