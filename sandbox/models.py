@@ -74,6 +74,8 @@ class Behaviour:
     omit_refresh_token: bool = False
     access_token_lifetime: int = 3600
     quota_units_per_minute: int = 15000
+    #: the quota's sliding window; Gmail's is a minute, tests shorten it to make storms quick.
+    quota_window_seconds: int = 60
     latency_ms: int = 0
     demo_mailbox_size: int = 3000
     #: `host:port` of a Pub/Sub emulator (as PUBSUB_EMULATOR_HOST); empty: no push notifications.

@@ -22,15 +22,18 @@ class SlidingQuota:
         self._spent: dict[str, deque[tuple[float, int]]] = {}
         self._totals: dict[str, int] = {}
 
-    def charge(self, key: str, units: int, limit: int, now: float) -> int | None:
-        """Spend `units` for `key` if the window allows it.
+    def charge(
+        self, key: str, units: int, limit: int, now: float, window: float | None = None
+    ) -> int | None:
+        """Spend `units` for `key` if the window (by default the constructor's) allows it.
 
         Returns:
             None when charged, else the whole seconds to wait before retrying (at least 1).
         """
+        window = self._window if window is None else window
         spent = self._spent.setdefault(key, deque())
         total = self._totals.get(key, 0)
-        while spent and spent[0][0] <= now - self._window:
+        while spent and spent[0][0] <= now - window:
             total -= spent.popleft()[1]
         self._totals[key] = total
         if total + units <= limit:
@@ -41,8 +44,8 @@ class SlidingQuota:
         for when, amount in spent:
             freed += amount
             if freed >= excess:
-                return max(1, math.ceil(when + self._window - now))
-        return math.ceil(self._window)
+                return max(1, math.ceil(when + window - now))
+        return math.ceil(window)
 
     def reset(self) -> None:
         """Forget everything spent."""

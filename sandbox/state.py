@@ -225,7 +225,8 @@ class SandboxState:
         """Spend Gmail quota units; None when allowed, else seconds until a retry may succeed."""
         with self._lock:
             limit = self.behaviour.quota_units_per_minute
-            return self._quota.charge(email.lower(), units, limit, self.clock())
+            window = self.behaviour.quota_window_seconds
+            return self._quota.charge(email.lower(), units, limit, self.clock(), window)
 
     def _box(self, email: str) -> Mailbox:
         """The stored mailbox, or the demo one generated now; call with the lock held."""
