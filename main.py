@@ -56,3 +56,27 @@ def list_messages(event: CloudEvent) -> None:
     from functions.handlers.list_messages import handle_list_messages
 
     handle_list_messages(event)
+
+
+@functions_framework.http
+def watch(request: flask.Request) -> flask.Response:
+    """POST {"user_id"}: have Gmail push the user's changes to GMAIL_PUSH_TOPIC (IAM callers)."""
+    from functions.handlers.watch import handle_watch
+
+    return handle_watch(request)
+
+
+@functions_framework.http
+def renew_watches(request: flask.Request) -> flask.Response:
+    """POST (Cloud Scheduler, daily): renew every active user's watch."""
+    from functions.handlers.watch import handle_renew_watches
+
+    return handle_renew_watches(request)
+
+
+@functions_framework.cloud_event
+def gmail_push(event: CloudEvent) -> None:
+    """Pub/Sub (Gmail push): publish the messages added since the last notification."""
+    from functions.handlers.gmail_push import handle_gmail_push
+
+    handle_gmail_push(event)

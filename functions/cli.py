@@ -5,6 +5,8 @@
     python -m functions.cli list-users
     python -m functions.cli disconnect USER_ID      # revoke at the provider, then delete
     python -m functions.cli reseal                  # after adding a new primary token key
+    python -m functions.cli watch USER_ID           # Gmail push notifications for a user
+    python -m functions.cli renew-watches           # what Cloud Scheduler runs daily
 
 It talks to whatever the standard variables point at: the emulators on a laptop
 (``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``; ``source .dev/env``) or the real project.
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions import config
-from functions.errors import ConfigError
+from functions.errors import AppError, ConfigError
 
 DEFAULT_REQUESTS_TOPIC = "mailbox-requests"
 DEFAULT_RESULTS_SUBSCRIPTION = "mailbox-results-cli"
@@ -42,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
+    except AppError as error:
+        print(f"{error.code}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -147,6 +152,26 @@ def reseal(args: argparse.Namespace, project: str) -> int:
     return 1 if report.unreadable else 0
 
 
+def watch(args: argparse.Namespace, project: str) -> int:
+    """Start (or renew) one user's Gmail push notifications, as the ``watch`` function does."""
+    from functions.services import get_services
+    from functions.watch import start_watch
+
+    state = start_watch(get_services(), args.user_id)
+    print(json.dumps({"history_id": state.history_id, "expiration": state.expiration.isoformat()}))
+    return 0
+
+
+def renew_watches(args: argparse.Namespace, project: str) -> int:
+    """Renew every active user's watch, as the daily ``renew_watches`` function does."""
+    from functions.services import get_services
+    from functions.watch import renew_watches as renew
+
+    report = renew(get_services())
+    print(json.dumps(report.as_json()))
+    return 1 if report.failed else 0
+
+
 def _collection(project: str) -> Any:
     from google.cloud import firestore
 
@@ -196,6 +221,13 @@ def _parser() -> argparse.ArgumentParser:
 
     rotate = commands.add_parser("reseal", help="re-seal every token under the primary key")
     rotate.set_defaults(run=reseal)
+
+    watching = commands.add_parser("watch", help="have Gmail push a user's changes")
+    watching.add_argument("user_id")
+    watching.set_defaults(run=watch)
+
+    renewing = commands.add_parser("renew-watches", help="renew every active user's watch")
+    renewing.set_defaults(run=renew_watches)
     return parser
 
 

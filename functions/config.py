@@ -42,6 +42,10 @@ REAUTH_TOPIC = "REAUTH_TOPIC"
 """Pub/Sub topic (ID or full name) told when a user must consent again; unset: not published."""
 AUTHORIZE_URL = "AUTHORIZE_URL"
 """Public URL of the ``authorize`` function, sent to people who must consent again."""
+GMAIL_PUSH_TOPIC = "GMAIL_PUSH_TOPIC"
+"""Full name of the topic Gmail publishes change notifications to (``users.watch``)."""
+WATCH_LABEL_IDS = "WATCH_LABEL_IDS"
+"""Comma-separated label IDs whose changes Gmail reports; the default is the inbox."""
 RESULTS_TOPIC = "RESULTS_TOPIC"
 """Pub/Sub topic (ID or full name) that receives listing results."""
 ALLOWED_RETURN_TO = "ALLOWED_RETURN_TO"
@@ -84,6 +88,8 @@ class Settings:
     token_keys: str
     reauth_topic: str | None
     authorize_url: str | None
+    gmail_push_topic: str | None = None
+    watch_label_ids: tuple[str, ...] = ("INBOX",)
 
     @property
     def secure_cookies(self) -> bool:
@@ -97,6 +103,14 @@ class Settings:
             ConfigError: when the topic (or, for a bare ID, the project) is not configured.
         """
         return topic_path(self.results_topic, self.project, RESULTS_TOPIC)
+
+    def gmail_push_topic_path(self) -> str:
+        """The full name of ``GMAIL_PUSH_TOPIC`` (Gmail needs the full name).
+
+        Raises:
+            ConfigError: it is not configured.
+        """
+        return topic_path(self.gmail_push_topic, self.project, GMAIL_PUSH_TOPIC)
 
     def reauth_topic_path(self) -> str | None:
         """The full name of ``REAUTH_TOPIC``, or ``None`` when re-auth events are not wanted."""
@@ -198,6 +212,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         token_keys=token_keys,
         reauth_topic=reauth_topic,
         authorize_url=authorize_url,
+        gmail_push_topic=get(GMAIL_PUSH_TOPIC) or None,
+        watch_label_ids=tuple(
+            label.strip() for label in get(WATCH_LABEL_IDS, "INBOX").split(",") if label.strip()
+        ),
     )
 
 

@@ -136,6 +136,10 @@ class GmailRequestRejected(AppError):
 
     code = "gmail_rejected"
 
+    def __init__(self, message: str, *, http_status: int = 0) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
 
 class TransientError(AppError):
     """Google, Firestore or Pub/Sub failed in a way that may pass: let Pub/Sub redeliver."""

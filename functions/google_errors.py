@@ -63,7 +63,7 @@ def _classify_http(error: object) -> AppError:
         return ReauthRequired("the grant lacks a Gmail scope (403)", reason="missing_scope")
     if status == 429 or status >= 500 or (status == 403 and reasons & _RATE_REASONS):
         return TransientError(f"Gmail answered {status}")
-    return GmailRequestRejected(f"Gmail refused the request ({status})")
+    return GmailRequestRejected(f"Gmail refused the request ({status})", http_status=status)
 
 
 def _reasons(content: object) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 
 import flask
 
@@ -59,7 +60,7 @@ def redirect(location: str, status: int = 302) -> flask.Response:
     return response
 
 
-def json_response(body: dict[str, object], status: int = 200) -> flask.Response:
+def json_response(body: Mapping[str, object], status: int = 200) -> flask.Response:
     """A JSON answer for the internal (IAM-invoked) functions."""
     return flask.Response(json.dumps(body), status=status, mimetype="application/json")
 

@@ -11,6 +11,7 @@ never resurrected.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,6 +42,16 @@ ACCESS_TOKEN_EXPIRES_AT = "access_token_expires_at"  # noqa: S105 - a field name
 
 
 @dataclass(frozen=True)
+class WatchState:
+    """The user's Gmail push subscription (``users.watch``) and how far its changes were read."""
+
+    history_id: str
+    expiration: datetime
+    topic: str
+    label_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ResealReport:
     """What re-sealing the collection under the primary key did."""
 
@@ -64,6 +75,7 @@ class StoredCredentials:
     reauth_notified: bool = True
     access_token: str | None = None
     access_token_expires_at: datetime | None = None
+    watch: WatchState | None = None
 
     def __repr__(self) -> str:
         return (
@@ -133,6 +145,20 @@ class TokenStore(Protocol):
 
     def delete(self, user_id: str) -> None:
         """Forget the user entirely."""
+
+    def find_by_email(self, email: str) -> StoredCredentials | None:
+        """The user whose account is ``email`` (Gmail push notifications name only that)."""
+        ...
+
+    def users(self) -> Iterator[StoredCredentials]:
+        """Every stored user."""
+        ...
+
+    def save_watch(self, user_id: str, watch: WatchState) -> None:
+        """Record a (renewed) watch, keeping how far changes were already read."""
+
+    def advance_history(self, user_id: str, history_id: str) -> None:
+        """Move the read position forward to ``history_id`` (never backwards)."""
 
     def reseal_all(self) -> ResealReport:
         """Re-seal every stored token under the primary key (after a key rotation)."""
@@ -264,6 +290,60 @@ class FirestoreTokenStore:
         """See :meth:`TokenStore.delete`."""
         self._document(user_id).delete()
 
+    def find_by_email(self, email: str) -> StoredCredentials | None:
+        """See :meth:`TokenStore.find_by_email`."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
+        for snapshot in query.stream():
+            return self._read_leniently(snapshot.id, snapshot.to_dict())
+        return None
+
+    def users(self) -> Iterator[StoredCredentials]:
+        """See :meth:`TokenStore.users`."""
+        for snapshot in self._collection_ref().stream():
+            yield self._read_leniently(snapshot.id, snapshot.to_dict())
+
+    def save_watch(self, user_id: str, watch: WatchState) -> None:
+        """See :meth:`TokenStore.save_watch`."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def save(transaction: firestore.Transaction) -> None:
+            snapshot = reference.get(transaction=transaction)
+            known = _watch((snapshot.to_dict() or {}).get("watch")) if snapshot.exists else None
+            history_id = known.history_id if known else watch.history_id
+            transaction.update(
+                reference,
+                {
+                    "watch": {
+                        "history_id": history_id,
+                        "expiration": watch.expiration,
+                        "topic": watch.topic,
+                        "label_ids": list(watch.label_ids),
+                    }
+                },
+            )
+
+        save(self._client.transaction())
+
+    def advance_history(self, user_id: str, history_id: str) -> None:
+        """See :meth:`TokenStore.advance_history`."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def advance(transaction: firestore.Transaction) -> None:
+            snapshot = reference.get(transaction=transaction)
+            known = _watch((snapshot.to_dict() or {}).get("watch")) if snapshot.exists else None
+            if known is not None and int(history_id) > int(known.history_id):
+                transaction.update(reference, {"watch.history_id": history_id})
+
+        advance(self._client.transaction())
+
     def reseal_all(self) -> ResealReport:
         """See :meth:`TokenStore.reseal_all`. Each document is re-sealed in its own transaction."""
         from google.cloud import firestore
@@ -295,6 +375,9 @@ class FirestoreTokenStore:
         for snapshot in self._client.collection(self._collection).select([]).stream():
             counts[reseal(self._client.transaction(), snapshot.reference)] += 1
         return ResealReport(**counts)
+
+    def _collection_ref(self) -> firestore.CollectionReference:
+        return self._client.collection(self._collection)
 
     def _document(self, user_id: str) -> firestore.DocumentReference:
         return self._client.collection(self._collection).document(user_id)
@@ -354,4 +437,16 @@ def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> Store
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
         reauth_notified=bool(data.get("reauth_notified", True)),
+        watch=_watch(data.get("watch")),
+    )
+
+
+def _watch(data: object) -> WatchState | None:
+    if not isinstance(data, dict) or not data.get("history_id"):
+        return None
+    return WatchState(
+        history_id=str(data["history_id"]),
+        expiration=data["expiration"],
+        topic=str(data.get("topic", "")),
+        label_ids=tuple(data.get("label_ids") or ()),
     )

@@ -7,18 +7,14 @@ the revocation and the document, 404 for an unknown user, 4xx for a malformed re
 
 from __future__ import annotations
 
-import json
-
 import flask
 
 from functions.disconnect import disconnect_user
-from functions.errors import BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from functions.errors import MethodNotAllowed
+from functions.handlers.json_body import user_id_from
 from functions.http_responses import json_error_response, json_response, secure
-from functions.identify import is_user_id
 from functions.logging_setup import request_context
 from functions.services import Services, get_services
-
-MAX_BODY_BYTES = 4096
 
 
 def handle_disconnect(request: flask.Request, services: Services | None = None) -> flask.Response:
@@ -26,7 +22,7 @@ def handle_disconnect(request: flask.Request, services: Services | None = None) 
     services = services or get_services()
     with request_context(request, services.settings.project):
         try:
-            user_id = _user_id(request)
+            user_id = user_id_from(request)
             result = disconnect_user(services, user_id)
             response = json_response(result.as_json(), 200 if result.found else 404)
         except Exception as error:  # every failure becomes a JSON answer
@@ -34,22 +30,3 @@ def handle_disconnect(request: flask.Request, services: Services | None = None) 
             if isinstance(error, MethodNotAllowed):
                 response.headers["Allow"] = "POST"
         return secure(response, https=True)
-
-
-def _user_id(request: flask.Request) -> str:
-    if request.method != "POST":
-        raise MethodNotAllowed(f"{request.method} is not allowed")
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("the body must be application/json")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes")
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(body, dict) or set(body) != {"user_id"} or not is_user_id(body["user_id"]):
-        raise BadRequest('the body must be {"user_id": "<the user\'s ID>"}')
-    return str(body["user_id"])

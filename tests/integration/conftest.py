@@ -31,6 +31,7 @@ from tests.integration.flow import REDIRECT_URI
 REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "main.py")
 REAUTH_TOPIC = "reauth-events"
+GMAIL_PUSH_TOPIC = "gmail-push"
 
 
 @dataclass
@@ -114,6 +115,7 @@ def function_env(
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
         # Retries inside one invocation stop after this; longer waits are Pub/Sub's to make.
         "WORK_BUDGET_SECONDS": "5",
+        "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -136,12 +138,18 @@ def apps(function_env: dict[str, str]) -> Any:
 
     @dataclass
     class Apps:
+        watch: Any
+        renew_watches: Any
+        gmail_push: Any
         disconnect: Any
         authorize: Any
         oauth2callback: Any
         list_messages: Any
 
     return Apps(
+        watch=functions_framework.create_app("watch", MAIN, "http").test_client(),
+        renew_watches=functions_framework.create_app("renew_watches", MAIN, "http").test_client(),
+        gmail_push=functions_framework.create_app("gmail_push", MAIN, "cloudevent").test_client(),
         disconnect=functions_framework.create_app("disconnect", MAIN, "http").test_client(),
         authorize=functions_framework.create_app("authorize", MAIN, "http").test_client(
             use_cookies=False

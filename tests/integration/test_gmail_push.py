@@ -1,0 +1,136 @@
+"""Gmail push notifications through the real ``watch``, ``gmail_push`` and ``renew_watches``
+entry points, against the emulators and the sandbox's history and watch endpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.consent_browser import ConsentBrowser
+from tests.integration.flow import connect
+from tests.integration.results import (
+    cloud_event,
+    pull_nothing,
+    pull_until_closed,
+    results_subscription,
+)
+
+pytestmark = pytest.mark.integration
+
+EMAIL = "barbara@example.com"
+
+
+def connected(apps, firestore_client, email):
+    assert connect(apps, ConsentBrowser(), email).final.status_code == 200
+    [document] = [
+        doc
+        for doc in firestore_client.collection("gmail_credentials").stream()
+        if doc.to_dict()["email"] == email
+    ]
+    return document
+
+
+def watched(apps, firestore_client, email):
+    user = connected(apps, firestore_client, email)
+    response = apps.watch.post("/", json={"user_id": user.id})
+    assert response.status_code == 200, response.get_json()
+    return user
+
+
+def notify(apps, sandbox, email):
+    history_id = sandbox.state.mailbox(email).history_id
+    payload = {"emailAddress": email, "historyId": history_id}
+    return apps.gmail_push.post("/", **cloud_event(payload)), history_id
+
+
+def test_watch_asks_gmail_to_push_to_the_configured_topic(apps, firestore_client, sandbox):
+    user = watched(apps, firestore_client, EMAIL)
+
+    stored = user.reference.get().to_dict()["watch"]
+    gmail_side = sandbox.state.watch(EMAIL)
+    assert gmail_side.topic_name == "projects/demo-gmail-auth/topics/gmail-push"
+    assert stored["topic"] == gmail_side.topic_name
+    assert stored["label_ids"] == ["INBOX"]
+    assert int(stored["history_id"]) == sandbox.state.mailbox(EMAIL).history_id
+
+
+def test_a_notification_publishes_exactly_the_new_messages(
+    apps, firestore_client, sandbox, subscriber, emulator_env
+):
+    user = watched(apps, firestore_client, EMAIL)
+    results = results_subscription(emulator_env)
+
+    # GIVEN seven new messages in the inbox and two that skip it
+    new = sandbox.state.deliver_messages(EMAIL, 7)
+    sandbox.state.deliver_messages(EMAIL, 2, labels=("SENT",))
+
+    response, history_id = notify(apps, sandbox, EMAIL)
+
+    assert response.status_code == 200
+    published = pull_until_closed(subscriber, results)
+    ids = [
+        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
+    ]
+    assert sorted(ids) == sorted(message.id for message in new)
+    assert published[-1]["request_id"] == f"push:{history_id}"
+    assert user.reference.get().to_dict()["watch"]["history_id"] == str(history_id)
+
+    # AND the same notification again publishes nothing new
+    sandbox.state.reset_calls()
+    assert notify(apps, sandbox, EMAIL)[0].status_code == 200
+    pull_nothing(subscriber, results)
+    assert sandbox.state.call_counts().get("gmail.history.list", 0) == 0
+
+
+def test_a_stale_history_id_recovers_through_a_full_listing(
+    apps, firestore_client, sandbox, subscriber, emulator_env
+):
+    user = watched(apps, firestore_client, EMAIL)
+    results = results_subscription(emulator_env)
+    sandbox.state.deliver_messages(EMAIL, 3)
+    sandbox.state.expire_history(EMAIL)  # the stored position is now too old: 404
+
+    response, _ = notify(apps, sandbox, EMAIL)
+
+    assert response.status_code == 200
+    published = pull_until_closed(subscriber, results, timeout=60)
+    ids = {
+        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
+    }
+    inbox = {m.id for m in sandbox.state.mailbox(EMAIL).messages if "INBOX" in m.label_ids}
+    assert ids == inbox
+    stored = user.reference.get().to_dict()["watch"]["history_id"]
+    assert stored == str(sandbox.state.mailbox(EMAIL).history_id)
+
+
+def test_renew_watches_renews_every_active_user_and_skips_the_others(
+    apps, firestore_client, sandbox
+):
+    active = [watched(apps, firestore_client, f"active{n}@example.com") for n in range(2)]
+    lapsed = watched(apps, firestore_client, "lapsed@example.com")
+    lapsed.reference.update({"status": "reauth_required", "status_reason": "invalid_grant"})
+    connected(apps, firestore_client, "unwatched@example.com")
+    before = {user.id: user.reference.get().to_dict()["watch"] for user in active}
+    sandbox.state.reset_calls()
+
+    response = apps.renew_watches.post("/")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"renewed": 2, "skipped": 2, "failed": 0}
+    assert sandbox.state.call_counts().get("gmail.watch", 0) == 2
+    for user in active:
+        after = user.reference.get().to_dict()["watch"]
+        assert after["expiration"] >= before[user.id]["expiration"]
+        assert after["history_id"] == before[user.id]["history_id"]  # position kept
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"emailAddress": "nobody@example.com", "historyId": 5},
+        {"emailAddress": EMAIL},
+        {"historyId": "x"},
+        b"not json",
+    ],
+)
+def test_notifications_for_nobody_or_malformed_are_acknowledged(apps, payload):
+    assert apps.gmail_push.post("/", **cloud_event(payload)).status_code == 200
