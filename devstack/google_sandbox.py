@@ -33,8 +33,11 @@ def start_sandbox(
     *,
     repo_root: Path = REPO_ROOT,
     python: str = sys.executable,
+    pubsub_emulator_host: str = "",
 ) -> ManagedProcess:
     """Launch ``python -m sandbox`` without waiting; see :func:`wait_for_sandbox`.
+
+    With ``pubsub_emulator_host``, the sandbox publishes Gmail push notifications there.
 
     A client JSON left from an earlier run is removed first, so waiting sees only this run's.
     """
@@ -50,6 +53,7 @@ def start_sandbox(
             f"--port={port}",
             f"--redirect-uri={redirect_uri}",
             f"--write-client-json={client_json}",
+            *([f"--pubsub-emulator-host={pubsub_emulator_host}"] if pubsub_emulator_host else []),
         ],
         log_path=log_dir / "sandbox.log",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -46,6 +46,9 @@ FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("oauth2callback", "http"),
     ("list_messages", "cloudevent"),
     ("disconnect", "http"),
+    ("watch", "http"),
+    ("renew_watches", "http"),
+    ("gmail_push", "cloudevent"),
 )
 """Every entry point of ``main.py`` with its functions-framework signature type."""
 
@@ -60,6 +63,9 @@ class StackPorts:
     oauth2callback: int = 8082
     list_messages: int = 8083
     disconnect: int = 8084
+    watch: int = 8087
+    renew_watches: int = 8088
+    gmail_push: int = 8089
     pubsub: int = 8085
     firestore: int = 8086
     sandbox: int = 8090
@@ -94,9 +100,11 @@ class Topology:
     requests_topic: str = "mailbox-requests"
     results_topic: str = "mailbox-results"
     reauth_topic: str = "reauth-events"
+    gmail_push_topic: str = "gmail-push"
     requests_push_subscription: str = "mailbox-requests-push"
     results_pull_subscription: str = "mailbox-results-cli"
     reauth_pull_subscription: str = "reauth-events-cli"
+    gmail_push_subscription: str = "gmail-push-push"
 
 
 class LocalStack:
@@ -149,6 +157,12 @@ class LocalStack:
             pubsub_host=self.pubsub_host,
             results_topic=self.topology.results_topic,
             reauth_topic=self.topology.reauth_topic,
+            # Real Gmail cannot publish to the local emulator: push stays off against Google.
+            gmail_push_topic=(
+                f"projects/{self.project}/topics/{self.topology.gmail_push_topic}"
+                if real_google is None
+                else ""
+            ),
             authorize_url=self.authorize_url,
             client_secrets=self.client_secrets,
             redirect_uri=self.redirect_uri,
@@ -324,6 +338,7 @@ class LocalStack:
                 self.log_dir,
                 repo_root=self.repo_root,
                 python=self.python,
+                pubsub_emulator_host=self.pubsub_host,
             )
         for emulator in (self._firestore, self._pubsub):
             if emulator is not None:
@@ -358,6 +373,7 @@ class LocalStack:
             ensure_topic(publisher, self.project, names.requests_topic)
             ensure_topic(publisher, self.project, names.results_topic)
             ensure_topic(publisher, self.project, names.reauth_topic)
+            ensure_topic(publisher, self.project, names.gmail_push_topic)
         with subscriber_client(self.pubsub_host) as subscriber:
             ensure_push_subscription(
                 subscriber,
@@ -371,6 +387,13 @@ class LocalStack:
             )
             ensure_pull_subscription(
                 subscriber, self.project, names.reauth_topic, names.reauth_pull_subscription
+            )
+            ensure_push_subscription(
+                subscriber,
+                self.project,
+                names.gmail_push_topic,
+                names.gmail_push_subscription,
+                function_url(self.ports.gmail_push),
             )
         log.info(
             "Pub/Sub: %s pushes to %s; %s pulls %s.",
@@ -394,6 +417,9 @@ class LocalStack:
             "oauth2callback function": self.ports.oauth2callback,
             "list_messages function": self.ports.list_messages,
             "disconnect function": self.ports.disconnect,
+            "watch function": self.ports.watch,
+            "renew_watches function": self.ports.renew_watches,
+            "gmail_push function": self.ports.gmail_push,
         }
         if self._external is None:
             wanted["Firestore emulator"] = self.ports.firestore

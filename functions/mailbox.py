@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -133,7 +133,11 @@ def _pages(
                 gmail.list_request, request=request, page_token=token, remaining=remaining
             )
         )
-        page = gmail.message_refs(response)[:remaining]
+        page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
+        if page and request.format == "metadata":
+            from functions.metadata import describe
+
+            page = describe(session, page)
         next_token = response.get("nextPageToken") or None
         if page:
             results.batch(progress.pages + 1, page)
@@ -159,9 +163,46 @@ class GmailSession:
 
     def execute(self, make_call: Callable[[Any], Any]) -> Any:
         """Build the call on the service and execute it, as the rules above say."""
+        return self._refreshing(lambda: self._once(make_call))
+
+    def execute_batch(self, make_calls: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+        """Run the calls (at most 100) as one batch request; retry failed ones within the budget.
+
+        Returns:
+            Each call's response by key; ``None`` for a message Gmail no longer has (404).
+        """
+        from googleapiclient.http import BatchHttpRequest
+
+        done: dict[str, Any] = {}
+        batch_uri = self._services.settings.gmail_api_root.rstrip("/") + "/" + gmail.BATCH_PATH
+
+        def attempt() -> None:
+            failures: dict[str, Exception] = {}
+
+            def collect(key: str, response: Any, exception: Exception | None) -> None:
+                if exception is None:
+                    done[key] = response
+                elif getattr(getattr(exception, "resp", None), "status", 0) == 404:
+                    done[key] = None
+                else:
+                    failures[key] = exception
+
+            batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
+            for key, make_call in make_calls.items():
+                if key not in done:
+                    batch.add(make_call(self._service), request_id=key)
+            with gmail_slot(self._user.user_id):
+                batch.execute()
+            if failures:  # the first one decides: retried if transient, raised otherwise
+                raise next(iter(failures.values()))
+
+        self._refreshing(attempt)
+        return done
+
+    def _refreshing(self, action: Callable[[], Any]) -> Any:
         for attempt in range(2):
             try:
-                return retry.call(lambda: self._once(make_call), budget=self._budget)
+                return retry.call(action, budget=self._budget)
             except ReauthRequired as refused:
                 if refused.reason != "unauthorized" or attempt:
                     raise

@@ -19,8 +19,10 @@ MAX_QUERY_LENGTH = 2048
 MAX_LABELS = 100
 MAX_MESSAGES_CAP = 1_000_000
 _KEYS = frozenset(
-    {"user_id", "query", "label_ids", "max_messages", "include_spam_trash", "request_id"}
+    {"user_id", "query", "label_ids", "max_messages", "include_spam_trash", "request_id", "format"}
 )
+FORMATS = ("minimal", "metadata")
+"""``minimal``: message and thread IDs only; ``metadata``: also From, Subject, Date, snippet."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class MailboxRequest:
     label_ids: tuple[str, ...] = ()
     max_messages: int | None = None
     include_spam_trash: bool = False
+    format: str = "minimal"
 
 
 def parse_event(event_data: Any) -> MailboxRequest:
@@ -83,7 +86,16 @@ def parse_request(payload: bytes, *, default_request_id: str | None = None) -> M
         label_ids=_labels(body.get("label_ids")),
         max_messages=_max_messages(body.get("max_messages")),
         include_spam_trash=_flag(body.get("include_spam_trash")),
+        format=_format(body.get("format")),
     )
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "minimal"
+    if value not in FORMATS:
+        raise MalformedRequest(f"format must be one of {', '.join(FORMATS)}")
+    return str(value)
 
 
 def _optional_text(body: dict[str, Any], key: str, max_length: int) -> str | None:

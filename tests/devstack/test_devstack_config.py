@@ -28,6 +28,7 @@ def test_make_dev_ports_are_the_documented_ones() -> None:
 def test_zero_ports_become_distinct_free_ports() -> None:
     ports = StackPorts.any_free().resolved()
     values = [ports.authorize, ports.oauth2callback, ports.list_messages, ports.disconnect]
+    values += [ports.watch, ports.renew_watches, ports.gmail_push]
     values += [ports.pubsub, ports.firestore, ports.sandbox]
     assert all(values)
     assert len(set(values)) == len(values)
@@ -46,6 +47,7 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "OAUTH_REDIRECT_URI": "http://localhost:8082/",
         "RESULTS_TOPIC": "mailbox-results",
         "REAUTH_TOPIC": "reauth-events",
+        "GMAIL_PUSH_TOPIC": "projects/demo-gmail-auth/topics/gmail-push",
         "AUTHORIZE_URL": "http://localhost:8081/",
         "ALLOWED_RETURN_TO": "",
         "PYTHONUNBUFFERED": "1",

@@ -61,6 +61,21 @@ def disconnect(request):
     return "disconnect stub", 200
 
 
+@functions_framework.http
+def watch(request):
+    return "watch stub", 200
+
+
+@functions_framework.http
+def renew_watches(request):
+    return "renew stub", 200
+
+
+@functions_framework.cloud_event
+def gmail_push(event):
+    return None
+
+
 @functions_framework.cloud_event
 def list_messages(event):
     record = {"type": event["type"], "source": event["source"], "data": event.data}
@@ -78,6 +93,7 @@ parser.add_argument("--host")
 parser.add_argument("--port", type=int)
 parser.add_argument("--redirect-uri")
 parser.add_argument("--write-client-json")
+parser.add_argument("--pubsub-emulator-host")
 args = parser.parse_args()
 base = f"http://{args.host}:{args.port}"
 web = {"client_id": "stub", "client_secret": "stub", "redirect_uris": [args.redirect_uri],

@@ -35,6 +35,10 @@ TOPOLOGY = Topology(
     results_topic="stack-results",
     requests_push_subscription="stack-requests-push",
     results_pull_subscription="stack-results-cli",
+    reauth_topic="stack-reauth",
+    reauth_pull_subscription="stack-reauth-cli",
+    gmail_push_topic="stack-gmail-push",
+    gmail_push_subscription="stack-gmail-push-push",
 )
 
 
@@ -121,15 +125,24 @@ def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulato
     )
     assert "complete: 2345 messages in 5 page(s)" in read
 
+    # WHEN the user is watched and new mail arrives, Gmail's push reaches gmail_push
+    results = _results_subscription(emulator_env, "stack-results-push")
+    watched = requests.post(stack.function_urls["watch"], json={"user_id": user_id}, timeout=30)
+    assert watched.status_code == 200, watched.text
+    arrived = requests.post(
+        f"{sandbox}/_sandbox/mailboxes/{EMAIL}/deliveries", json={"count": 4}, timeout=10
+    ).json()["messages"]
+    pushed = pull_until_closed(subscriber_client(emulator_env.pubsub_host), results, timeout=90)
+    new_ids = {i["id"] for body in pushed if body["type"] == "messages" for i in body["messages"]}
+    assert new_ids == {message["id"] for message in arrived}
+    assert pushed[-1]["request_id"].startswith("push:")
 
-def _results_subscription(emulators: Any) -> str:
+
+def _results_subscription(emulators: Any, name: str = "stack-results-test") -> str:
     from devstack.pubsub_setup import ensure_pull_subscription, subscriber_client
 
     return ensure_pull_subscription(
-        subscriber_client(emulators.pubsub_host),
-        emulators.project,
-        TOPOLOGY.results_topic,
-        "stack-results-test",
+        subscriber_client(emulators.pubsub_host), emulators.project, TOPOLOGY.results_topic, name
     )
 
 

@@ -138,7 +138,9 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
         run = threading.Thread(target=_capture(failure, read_mailbox, services, request, "e-1"))
         run.start()
         seen = _pull_pages(subscriber, results, at_least=2)
-        os.killpg(own.process.pid, signal.SIGSTOP)
+        stopped = own.process.pid
+        assert stopped is not None
+        os.killpg(stopped, signal.SIGSTOP)
         run.join(timeout=90)
 
         # THEN that attempt fails as transient (Pub/Sub will redeliver) ...
@@ -147,7 +149,7 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
         assert isinstance(failure[0], TransientError)
 
         # ... AND the redelivery after the restart resumes and completes
-        os.killpg(own.process.pid, signal.SIGCONT)
+        os.killpg(stopped, signal.SIGCONT)
         time.sleep(3.5)  # the interrupted attempt's claim lapses
         sandbox.state.update_behaviour({"latency_ms": 0})
         read_mailbox(services, request, "e-1")
@@ -160,7 +162,7 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
     pages = [body for body in seen if body["type"] == "messages"]
     ids = {item["id"] for body in pages for item in body["messages"]}
     assert ids == {message.id for message in mailbox}  # none lost
-    by_result = {}
+    by_result: dict[str, list[dict[str, str]]] = {}
     for body in pages:  # a page sent twice is the same page, under the same result ID
         by_result.setdefault(body["result_id"], body["messages"])
         assert by_result[body["result_id"]] == body["messages"]
@@ -240,3 +242,29 @@ def resume(emulator):
     """Let a stopped emulator run again so that it can be stopped."""
     with contextlib.suppress(ProcessLookupError, TypeError):
         os.killpg(emulator.process.pid, signal.SIGCONT)
+
+
+def test_metadata_comes_in_batches_of_at_most_fifty(apps, sandbox, subscriber, emulator_env, user):
+    mailbox = sandbox.state.seed_mailbox(EMAIL, 120)
+    results = results_subscription(emulator_env)
+    sandbox.state.reset_calls()
+
+    response = apps.list_messages.post(
+        "/",
+        **cloud_event({"user_id": user.id, "format": "metadata", "include_spam_trash": True}),
+    )
+
+    assert response.status_code == 200
+    published = pull_until_closed(subscriber, results)
+    items = [item for body in published if body["type"] == "messages" for item in body["messages"]]
+    by_id = {message.id: message for message in mailbox}
+    assert len(items) == 120
+    for item in items:
+        message = by_id[item["id"]]
+        assert item["subject"] == message.subject
+        assert item["from"] == message.sender
+        assert item["snippet"] == message.snippet
+        assert item["date"]
+    calls = sandbox.state.call_counts()
+    assert calls.get("gmail.batch", 0) == 3  # 50 + 50 + 20
+    assert calls.get("gmail.messages.get", 0) == 120
