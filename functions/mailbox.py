@@ -1,8 +1,9 @@
 """Listing a user's mailbox while they are offline: stored grant → Gmail → results.
 
-Each mailbox request runs once (``functions.event_ledger``), page by page: a page is published,
-then the next page token is checkpointed, so a run cut short by a crash or an outage resumes
-where it stopped when Pub/Sub redelivers, and a page published twice carries the same result ID.
+Each mailbox request runs once (``functions.event_ledger``), page by page: pages are published,
+and every couple of seconds, once they are all accepted, the next page token is checkpointed, so
+a run cut short by a crash or an outage resumes close to where it stopped when Pub/Sub
+redelivers, and a page published twice carries the same result ID.
 Gmail calls use the shared access token (``functions.access_tokens``), retry transient failures
 within the invocation's budget (``functions.retry``), and take a per-user slot
 (``functions.user_limits``). A grant that no longer works marks the user ``reauth_required`` and
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -31,6 +33,11 @@ from functions.token_store import Status, StoredCredentials
 from functions.user_limits import gmail_slot
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 2.0
+"""How often a long listing records its progress. A resumed run republishes at most the pages
+of the last two seconds, under the same result IDs; checkpointing every page would add a
+Firestore write to every Gmail round trip."""
 
 
 def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> None:
@@ -123,14 +130,17 @@ def _pages(
     listed_before = progress.pages > 0 and progress.page_token is None
     if listed_before:  # an earlier attempt listed everything but did not complete
         return progress
+    last_checkpoint = time.monotonic()
     while True:
         remaining = None if request.max_messages is None else request.max_messages - progress.total
         if remaining == 0:
             return progress
-        token = progress.page_token
         response = session.execute(
             functools.partial(
-                gmail.list_request, request=request, page_token=token, remaining=remaining
+                gmail.list_request,
+                request=request,
+                page_token=progress.page_token,
+                remaining=remaining,
             )
         )
         page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
@@ -141,13 +151,15 @@ def _pages(
         next_token = response.get("nextPageToken") or None
         if page:
             results.batch(progress.pages + 1, page)
-            results.flush()  # published before the checkpoint moves past it
             progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
         else:
             progress = replace(progress, page_token=next_token)
         if next_token is None:
             return progress
-        checkpoint(progress)
+        if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+            results.flush()  # everything before the checkpoint is published first
+            checkpoint(progress)
+            last_checkpoint = time.monotonic()
 
 
 class GmailSession:

@@ -47,6 +47,7 @@ def list_messages(user_id: str) -> flask.Response:
             include_spam_trash=include_spam_trash,
             max_results=size,
             page_token=args.get("pageToken"),
+            cache_key=(q, int(state.clock())),
         )
     except gmail_list.PageTokenError as exc:
         raise invalid_argument("Invalid pageToken") from exc
