@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck security unit deploy clean
+.PHONY: install dev test lint typecheck security unit bench deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ security: install
 ## unit: the fast tests only, no emulators
 unit: install
 	$(BIN)/python -m pytest tests/unit
+
+## bench: cold starts, round trips and refresh storms against baselines; writes docs/benchmark.*
+bench: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python -m bench
 
 ## deploy: deploy with gcloud alone (PROJECT=... REGION=...); see docs/deploying.md
 deploy:

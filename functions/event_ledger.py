@@ -85,10 +85,22 @@ class FirestoreEventLedger:
         self._lease = lease
 
     def claim(self, event_id: str, owner: str, now: datetime) -> Claimed:
-        """See :meth:`EventLedger.claim`."""
+        """See :meth:`EventLedger.claim`.
+
+        The usual case, a first delivery, is one ``create()`` with its exists-precondition;
+        only a marker that already exists needs the transaction.
+        """
+        from google.api_core.exceptions import AlreadyExists
         from google.cloud import firestore
 
         reference = self._document(event_id)
+        try:
+            reference.create(
+                self._running(owner, now, Progress(), attempts=1), timeout=TIMEOUT_SECONDS
+            )
+            return Claimed(Claim.WORK)
+        except AlreadyExists:
+            pass
 
         @firestore.transactional
         def claim(transaction: firestore.Transaction) -> Claimed:
@@ -103,23 +115,26 @@ class FirestoreEventLedger:
                 pages=int(data.get("pages", 0)),
                 total=int(data.get("total", 0)),
             )
-            transaction.set(
-                reference,
-                {
-                    "status": "running",
-                    "owner": owner,
-                    "lease_until": now + self._lease,
-                    "page_token": progress.page_token,
-                    "pages": progress.pages,
-                    "total": progress.total,
-                    "attempts": int(data.get("attempts", 0)) + 1,
-                    "expires_at": now + RETENTION,
-                },
-            )
+            attempts = int(data.get("attempts", 0)) + 1
+            transaction.set(reference, self._running(owner, now, progress, attempts))
             return Claimed(Claim.WORK, progress)
 
         claimed: Claimed = claim(self._client.transaction())
         return claimed
+
+    def _running(
+        self, owner: str, now: datetime, progress: Progress, attempts: int
+    ) -> dict[str, Any]:
+        return {
+            "status": "running",
+            "owner": owner,
+            "lease_until": now + self._lease,
+            "page_token": progress.page_token,
+            "pages": progress.pages,
+            "total": progress.total,
+            "attempts": attempts,
+            "expires_at": now + RETENTION,
+        }
 
     def checkpoint(self, event_id: str, owner: str, progress: Progress, now: datetime) -> None:
         """See :meth:`EventLedger.checkpoint`."""

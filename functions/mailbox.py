@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -127,39 +128,55 @@ def _pages(
     progress: Progress,
     checkpoint: Callable[[Progress], None],
 ) -> Progress:
+    """Fetch, publish and checkpoint pages from ``progress`` on.
+
+    The next page is requested before the current one is published, so publishing overlaps the
+    Gmail round trip (except with ``format=metadata``, whose batch calls share the session).
+    """
     listed_before = progress.pages > 0 and progress.page_token is None
     if listed_before:  # an earlier attempt listed everything but did not complete
         return progress
-    last_checkpoint = time.monotonic()
-    while True:
-        remaining = None if request.max_messages is None else request.max_messages - progress.total
-        if remaining == 0:
-            return progress
-        response = session.execute(
+    limit = request.max_messages
+
+    def fetch(page_token: str | None, remaining: int | None) -> Any:
+        return session.execute(
             functools.partial(
-                gmail.list_request,
-                request=request,
-                page_token=progress.page_token,
-                remaining=remaining,
+                gmail.list_request, request=request, page_token=page_token, remaining=remaining
             )
         )
-        page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
-        if page and request.format == "metadata":
-            from functions.metadata import describe
 
-            page = describe(session, page)
-        next_token = response.get("nextPageToken") or None
-        if page:
-            results.batch(progress.pages + 1, page)
-            progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
-        else:
-            progress = replace(progress, page_token=next_token)
-        if next_token is None:
+    prefetch = request.format != "metadata"
+    last_checkpoint = time.monotonic()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gmail-prefetch") as pool:
+        remaining = None if limit is None else limit - progress.total
+        if remaining == 0:
             return progress
-        if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-            results.flush()  # everything before the checkpoint is published first
-            checkpoint(progress)
-            last_checkpoint = time.monotonic()
+        upcoming: Future[Any] = pool.submit(fetch, progress.page_token, remaining)
+        while True:
+            response = upcoming.result()
+            page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
+            next_token = response.get("nextPageToken") or None
+            remaining = None if limit is None else limit - progress.total - len(page)
+            more = next_token is not None and remaining != 0
+            if more and prefetch:
+                upcoming = pool.submit(fetch, next_token, remaining)
+            if page and request.format == "metadata":
+                from functions.metadata import describe
+
+                page = describe(session, page)
+            if page:
+                results.batch(progress.pages + 1, page)
+                progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
+            else:
+                progress = replace(progress, page_token=next_token)
+            if not more:
+                return progress
+            if not prefetch:
+                upcoming = pool.submit(fetch, next_token, remaining)
+            if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                results.flush()  # everything before the checkpoint is published first
+                checkpoint(progress)
+                last_checkpoint = time.monotonic()
 
 
 class GmailSession:

@@ -39,8 +39,11 @@ class ResultPublisher:
         self._send("messages", str(page), {"page": page, "messages": list(messages)})
 
     def complete(self, *, total: int, pages: int, truncated: bool) -> None:
-        """Wait for every batch, then publish the completion message with the total."""
-        self.flush()
+        """Publish the completion message with the total, and wait until all is accepted.
+
+        Pub/Sub does not keep order without ordering keys, so the completion is not held back
+        behind the batches: consumers count against ``total`` and de-duplicate by result ID.
+        """
         self._send("complete", "complete", {"total": total, "pages": pages, "truncated": truncated})
         self.flush()
 

@@ -113,9 +113,7 @@ class Services:
     def publisher(self) -> PublisherClient:
         """The Pub/Sub publisher (honours ``PUBSUB_EMULATOR_HOST``)."""
         if self._publisher is None:
-            from google.cloud.pubsub_v1 import PublisherClient
-
-            self._publisher = PublisherClient()
+            self._publisher = make_publisher()
         return self._publisher
 
     @functools.cached_property
@@ -126,6 +124,15 @@ class Services:
 
             self._http = requests.Session()
         return self._http
+
+
+def make_publisher() -> PublisherClient:
+    """A publisher that sends within a millisecond: a request publishes a few large messages and
+    then waits for them, so the default 10 ms batching delay would only add latency."""
+    from google.cloud.pubsub_v1 import PublisherClient
+    from google.cloud.pubsub_v1.types import BatchSettings
+
+    return PublisherClient(batch_settings=BatchSettings(max_latency=0.001))
 
 
 @functools.cache

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.integration.consent_browser import ConsentBrowser, query_of
+from devstack.consent_browser import ConsentBrowser, query_of
 
 REDIRECT_URI = "http://localhost:8082/"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.consent_browser import ConsentBrowser
 from devstack.ports import free_port
-from tests.integration.consent_browser import ConsentBrowser
 from tests.integration.flow import connect
 
 pytestmark = pytest.mark.integration

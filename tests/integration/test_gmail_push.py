@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.consent_browser import ConsentBrowser
+from devstack.consent_browser import ConsentBrowser
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,

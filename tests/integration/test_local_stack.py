@@ -20,10 +20,10 @@ import requests
 from google.cloud import firestore
 from google.pubsub_v1 import PubsubMessage
 
+from devstack.consent_browser import ConsentBrowser
 from devstack.emulators import reset_firestore
 from devstack.pubsub_setup import publisher_client
 from devstack.stack import LocalStack, StackPorts, Topology
-from tests.integration.consent_browser import ConsentBrowser
 from tests.integration.results import pull_until_closed
 
 pytestmark = pytest.mark.integration

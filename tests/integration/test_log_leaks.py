@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.consent_browser import ConsentBrowser, query_of
 from functions.logging_setup import JsonFormatter
-from tests.integration.consent_browser import ConsentBrowser, query_of
 from tests.integration.flow import callback, connect, start
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
+from devstack.consent_browser import ConsentBrowser
 from devstack.emulators import start_firestore
 from devstack.ports import free_port
 from functions.config import get_settings
@@ -24,7 +25,6 @@ from functions.event_ledger import FirestoreEventLedger
 from functions.mailbox import read_mailbox
 from functions.mailbox_request import MailboxRequest
 from functions.services import Services
-from tests.integration.consent_browser import ConsentBrowser
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,

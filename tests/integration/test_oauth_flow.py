@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
+from devstack.consent_browser import ConsentBrowser, query_of
 from functions import state
 from functions.token_crypto import parse_keyring
-from tests.integration.consent_browser import ConsentBrowser, query_of
 from tests.integration.flow import callback, connect, start
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.consent_browser import ConsentBrowser
+from devstack.consent_browser import ConsentBrowser
 from tests.integration.flow import connect
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 

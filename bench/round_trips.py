@@ -1,0 +1,184 @@
+"""Round trips per mailbox request, the refresh storm, and the callback's latency breakdown."""
+
+from __future__ import annotations
+
+import collections
+import functools
+import statistics
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from bench.seed_style import seed_list
+from bench.world import World
+from functions.config import get_settings
+from functions.mailbox import read_mailbox
+from functions.mailbox_request import MailboxRequest
+from functions.services import Services
+
+LATENCY_MS = 30
+SIZES = (100, 2_000, 20_000)
+STORM = 50
+
+
+class _Counting:
+    """Counts calls of a store's methods: the Firestore operations a request makes."""
+
+    def __init__(self, inner: Any, counts: collections.Counter[str]) -> None:
+        self._inner, self._counts = inner, counts
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._counts[name] += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+class CountingServices(Services):
+    """Services whose Firestore-backed stores count their operations."""
+
+    def __init__(self, counts: collections.Counter[str], **kwargs: Any) -> None:
+        super().__init__(get_settings(), **kwargs)
+        self.counts = counts
+
+    @functools.cached_property
+    def token_store(self) -> Any:
+        return _Counting(super().token_store, self.counts)
+
+    @functools.cached_property
+    def event_ledger(self) -> Any:
+        return _Counting(super().event_ledger, self.counts)
+
+    @functools.cached_property
+    def refresh_lease(self) -> Any:
+        return _Counting(super().refresh_lease, self.counts)
+
+
+def _calls(world: World) -> dict[str, int]:
+    calls = world.sandbox.call_counts()
+    return {
+        "gmail": calls.get("gmail.messages.list", 0),
+        "token": calls.get("token.refresh_token", 0),
+    }
+
+
+def mailbox_round_trips(world: World, user_id: str, email: str) -> list[dict[str, Any]]:
+    """Ours and the seed's, for each mailbox size, with ``LATENCY_MS`` on every Google call.
+
+    Both run as a warm instance would: the Firestore and Pub/Sub clients already exist.
+    """
+    from google.cloud import firestore
+
+    from functions.services import make_publisher
+
+    database = firestore.Client(project=world.env["GOOGLE_CLOUD_PROJECT"])
+    publisher = make_publisher()
+    rows = []
+    world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
+    try:
+        for size in SIZES:
+            world.sandbox.seed_mailbox(email, size)
+            for approach in ("ours", "seed"):
+                counts: collections.Counter[str] = collections.Counter()
+                services = CountingServices(counts, firestore_client=database, publisher=publisher)
+                world.sandbox.reset_calls()
+                started = time.perf_counter()
+                if approach == "ours":
+                    request = MailboxRequest(
+                        user_id=user_id, request_id=uuid.uuid4().hex, include_spam_trash=True
+                    )
+                    read_mailbox(services, request, event_id=uuid.uuid4().hex)
+                else:
+                    assert seed_list(services, user_id) == size
+                wall = time.perf_counter() - started
+                calls = _calls(world)
+                rows.append(
+                    {
+                        "approach": approach,
+                        "messages": size,
+                        "gmail_calls": calls["gmail"],
+                        "token_calls": calls["token"],
+                        "store_ops": sum(counts.values()),
+                        "wall_s": wall,
+                        "floor_s": calls["gmail"] * LATENCY_MS / 1000,
+                    }
+                )
+    finally:
+        world.sandbox.update_behaviour({"latency_ms": 0})
+    return rows
+
+
+def refresh_storm(world: World, user_id: str) -> dict[str, int]:
+    """Token-endpoint calls when ``STORM`` requests for a user with an expired token arrive."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=world.env["GOOGLE_CLOUD_PROJECT"])
+    result = {}
+    for approach in ("ours", "seed"):
+        client.collection("gmail_credentials").document(user_id).update(
+            {"access_token_expires_at": datetime(2000, 1, 1, tzinfo=UTC)}
+        )
+        world.sandbox.reset_calls()
+
+        def one(_: int, approach: str = approach) -> None:
+            services = Services(get_settings(), firestore_client=client)
+            if approach == "ours":
+                request = MailboxRequest(
+                    user_id=user_id, request_id=uuid.uuid4().hex, max_messages=5
+                )
+                read_mailbox(services, request, event_id=uuid.uuid4().hex)
+            else:
+                seed_list(services, user_id, max_pages=1)
+
+        with ThreadPoolExecutor(max_workers=STORM) as pool:
+            list(pool.map(one, range(STORM)))
+        result[approach] = _calls(world)["token"]
+    return result
+
+
+def callback_breakdown(world: World, runs: int = 5) -> dict[str, float]:
+    """Median milliseconds of the callback's steps, with ``LATENCY_MS`` on every provider call."""
+    from functions.exchange import exchange_code
+    from functions.identify import fetch_userinfo
+
+    steps: dict[str, list[float]] = {"exchange": [], "userinfo": [], "firestore_write": []}
+    world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
+    try:
+        for n in range(runs):
+            query, cookies = world.pending_callback(f"callback-{n}@example.com")
+            params = dict(parse_qsl(query))
+            binding = cookies["Cookie"].split("=", 1)[1]
+            services = Services(get_settings())
+            settings = services.settings
+            pending = services.state_store.consume(params["state"], binding, services.now())
+            t0 = time.perf_counter()
+            tokens = exchange_code(
+                services.oauth_client, pending, params["code"], settings.redirect_uri
+            )
+            t1 = time.perf_counter()
+            user = fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
+            t2 = time.perf_counter()
+            services.token_store.save_grant(
+                user_id=user.sub,
+                email=user.email,
+                refresh_token=tokens.refresh_token,
+                scopes=tokens.granted_scopes,
+                now=services.now(),
+                access_token=tokens.access_token,
+                access_token_expires_at=tokens.expires_at,
+            )
+            t3 = time.perf_counter()
+            steps["exchange"].append((t1 - t0) * 1000)
+            steps["userinfo"].append((t2 - t1) * 1000)
+            steps["firestore_write"].append((t3 - t2) * 1000)
+    finally:
+        world.sandbox.update_behaviour({"latency_ms": 0})
+    return {step: statistics.median(values) for step, values in steps.items()}

@@ -1,0 +1,152 @@
+"""The local world a benchmark runs in: emulators, the sandbox, a connected user, each process
+separate as Google and the databases are."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from devstack.consent_browser import ConsentBrowser, query_of
+from devstack.emulators import DEFAULT_PROJECT, start_emulators
+from devstack.google_sandbox import sandbox_url, start_sandbox, wait_for_sandbox
+from devstack.ports import free_port
+from devstack.processes import stop_together
+from devstack.pubsub_setup import (
+    ensure_pull_subscription,
+    ensure_topic,
+    publisher_client,
+    subscriber_client,
+)
+from devstack.token_keys import ensure_token_keys
+
+REDIRECT_URI = "http://localhost:8082/"
+RESULTS_TOPIC = "bench-results"
+
+
+class RemoteSandbox:
+    """The sandbox in its own process, as Google is: driven through its ``/_sandbox/`` hooks."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._http = requests.Session()
+
+    def seed_mailbox(self, email: str, count: int) -> None:
+        """Replace the user's mailbox with ``count`` messages."""
+        self._post(f"/_sandbox/mailboxes/{email}", {"count": count})
+
+    def update_behaviour(self, knobs: dict[str, object]) -> None:
+        """Set behaviour knobs (latency, quota, ...)."""
+        self._post("/_sandbox/behaviour", knobs)
+
+    def reset_calls(self) -> None:
+        """Zero the call counters."""
+        self._post("/_sandbox/calls/reset", {})
+
+    def call_counts(self) -> dict[str, int]:
+        """Calls per endpoint since the last reset."""
+        response = self._http.get(f"{self.base_url}/_sandbox/calls", timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def _post(self, path: str, body: dict[str, object]) -> None:
+        self._http.post(f"{self.base_url}{path}", json=body, timeout=30).raise_for_status()
+
+
+@dataclass
+class World:
+    """Everything a measurement needs to reach."""
+
+    sandbox: RemoteSandbox
+    sandbox_url: str
+    env: dict[str, str]
+    """The functions' configuration (as ``make dev`` would set it)."""
+
+    def apply(self) -> None:
+        """Make this process's client libraries and ``functions.config`` use the world."""
+        os.environ.update(self.env)
+        from functions import config, services
+
+        config.get_settings.cache_clear()
+        services.get_services.cache_clear()
+
+    def pending_callback(self, email: str) -> tuple[str, dict[str, str]]:
+        """Run authorize and consent; return the callback query and the browser's cookie header.
+
+        The callback itself is left for the measurement to serve.
+        """
+        import functions_framework
+
+        browser = ConsentBrowser()
+        authorize = functions_framework.create_app("authorize", "main.py").test_client(
+            use_cookies=False
+        )
+        first = authorize.get(f"/?login_hint={email}")
+        browser.remember(first.headers.getlist("Set-Cookie"))
+        page = browser.open_consent(first.headers["Location"])
+        location = browser.answer(page, email=email)
+        query = "&".join(f"{k}={v}" for k, v in query_of(location).items())
+        return query, browser.cookie_header()
+
+    def connect(self, email: str) -> str:
+        """A stored user for ``email``; returns their user ID."""
+        import functions_framework
+
+        query, cookies = self.pending_callback(email)
+        callback = functions_framework.create_app("oauth2callback", "main.py").test_client(
+            use_cookies=False
+        )
+        answered = callback.get(f"/?{query}", headers=cookies)
+        assert answered.status_code == 303, answered.get_data(as_text=True)
+        from google.cloud import firestore
+
+        client = firestore.Client(project=self.env["GOOGLE_CLOUD_PROJECT"])
+        for document in client.collection("gmail_credentials").stream():
+            if (document.to_dict() or {}).get("email") == email:
+                return document.id
+        raise AssertionError(f"{email} was not stored")
+
+
+@contextmanager
+def local_world() -> Iterator[World]:
+    """Start the emulators and the sandbox (each in its own process); stop them afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        folder = Path(scratch)
+        port = free_port()
+        client_json = folder / "client.json"
+        google = start_sandbox(port, REDIRECT_URI, client_json, folder)
+        firestore_emulator, pubsub_emulator = start_emulators(
+            free_port(), free_port(), DEFAULT_PROJECT, folder
+        )
+        try:
+            wait_for_sandbox(google, port, client_json, 60)
+            base_url = sandbox_url(port)
+            sandbox = RemoteSandbox(base_url)
+            sandbox.update_behaviour({"quota_units_per_minute": 10**9})  # round trips, not quota
+            env = {
+                "GOOGLE_CLOUD_PROJECT": DEFAULT_PROJECT,
+                "FIRESTORE_EMULATOR_HOST": firestore_emulator.host_port,
+                "PUBSUB_EMULATOR_HOST": pubsub_emulator.host_port,
+                "OAUTH_CLIENT_SECRETS": str(client_json),
+                "OAUTH_REDIRECT_URI": REDIRECT_URI,
+                "TOKEN_ENCRYPTION_KEYS": str(ensure_token_keys(folder / "keys.json")),
+                "OIDC_USERINFO_URI": f"{base_url}/v1/userinfo",
+                "OAUTH_REVOKE_URI": f"{base_url}/revoke",
+                "GMAIL_API_ROOT": f"{base_url}/",
+                "RESULTS_TOPIC": RESULTS_TOPIC,
+                "OAUTHLIB_INSECURE_TRANSPORT": "1",
+            }
+            with publisher_client(pubsub_emulator.host_port) as publisher:
+                ensure_topic(publisher, DEFAULT_PROJECT, RESULTS_TOPIC)
+            with subscriber_client(pubsub_emulator.host_port) as subscriber:
+                ensure_pull_subscription(subscriber, DEFAULT_PROJECT, RESULTS_TOPIC, "bench-sink")
+            world = World(sandbox, base_url, env)
+            world.apply()
+            yield world
+        finally:
+            stop_together([google, firestore_emulator, pubsub_emulator])
