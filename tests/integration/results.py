@@ -32,22 +32,29 @@ def pull_all(subscriber: Any, subscription: str, *, wait: float = 3.0) -> list[d
     received: list[dict[str, Any]] = []
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        response = subscriber.pull(
-            request={"subscription": subscription, "max_messages": 100}, timeout=5
-        )
-        if response.received_messages:
-            subscriber.acknowledge(
-                request={
-                    "subscription": subscription,
-                    "ack_ids": [m.ack_id for m in response.received_messages],
-                }
-            )
-        for item in response.received_messages:
-            body = json.loads(item.message.data)
-            body["_attributes"] = dict(item.message.attributes)
-            received.append(body)
+        received += pull_once(subscriber, subscription)
         time.sleep(0.3)
     return received
+
+
+def pull_once(subscriber: Any, subscription: str) -> list[dict[str, Any]]:
+    """One pull: the messages waiting now, acknowledged, each body with its ``_attributes``."""
+    response = subscriber.pull(
+        request={"subscription": subscription, "max_messages": 100}, timeout=10
+    )
+    if response.received_messages:
+        subscriber.acknowledge(
+            request={
+                "subscription": subscription,
+                "ack_ids": [m.ack_id for m in response.received_messages],
+            }
+        )
+    bodies = []
+    for item in response.received_messages:
+        body = json.loads(item.message.data)
+        body["_attributes"] = dict(item.message.attributes)
+        bodies.append(body)
+    return bodies
 
 
 def pull_until_closed(
@@ -57,20 +64,7 @@ def pull_until_closed(
     received: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = subscriber.pull(
-            request={"subscription": subscription, "max_messages": 100}, timeout=10
-        )
-        if response.received_messages:
-            subscriber.acknowledge(
-                request={
-                    "subscription": subscription,
-                    "ack_ids": [m.ack_id for m in response.received_messages],
-                }
-            )
-        for item in response.received_messages:
-            body = json.loads(item.message.data)
-            body["_attributes"] = dict(item.message.attributes)
-            received.append(body)
+        received += pull_once(subscriber, subscription)
         if any(body["type"] in ("complete", "error") for body in received):
             return received
     raise AssertionError(f"no closing result within {timeout} s; got {len(received)} messages")
