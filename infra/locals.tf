@@ -184,6 +184,8 @@ locals {
   # Documents that expire: collection group => timestamp field of its TTL policy.
   ttl_fields = {
     (var.auth_sessions_collection) = "expires_at"
+    (var.events_collection)        = "expires_at"
+    leases                         = "expires_at" # per-user refresh leases, a subcollection
   }
 
   # The source upload honours .gcloudignore as `gcloud functions deploy` does. gitignore

@@ -74,6 +74,12 @@ variable "credentials_collection" {
   default     = "gmail_credentials"
 }
 
+variable "events_collection" {
+  description = "EVENTS_COLLECTION: Firestore collection of processed-event markers (TTL on expires_at)."
+  type        = string
+  default     = "processed_events"
+}
+
 variable "auth_sessions_collection" {
   description = "AUTH_SESSIONS_COLLECTION: Firestore collection of pending authorizations (TTL on expires_at)."
   type        = string

@@ -68,6 +68,7 @@ OAUTH_SCOPES="${OAUTH_SCOPES:-}"
 
 CREDENTIALS_COLLECTION=gmail_credentials
 AUTH_SESSIONS_COLLECTION=oauth_sessions
+EVENTS_COLLECTION=processed_events
 FUNCTIONS_HOST="https://${REGION}-${PROJECT}.cloudfunctions.net"
 BUILD_SA="functions-build@${PROJECT}.iam.gserviceaccount.com"
 PUSH_SA="pubsub-push-invoker@${PROJECT}.iam.gserviceaccount.com"
@@ -210,14 +211,16 @@ for secret in "$OAUTH_CLIENT_SECRET_ID" "$TOKEN_KEYS_SECRET_ID"; do
   fi
 done
 
-step "Firestore: database, TTL on ${AUTH_SESSIONS_COLLECTION}.expires_at, deny-all client rules"
+step "Firestore: database, TTL on expires_at of ${AUTH_SESSIONS_COLLECTION} and ${EVENTS_COLLECTION}, deny-all client rules"
 exists gcloud firestore databases describe --database='(default)' "${G[@]}" ||
   run gcloud firestore databases create --database='(default)' --location="$FIRESTORE_LOCATION" \
     --type=firestore-native --delete-protection --enable-pitr "${G[@]}"
-run gcloud firestore fields ttls update expires_at --collection-group="$AUTH_SESSIONS_COLLECTION" \
-  --enable-ttl --async "${G[@]}"
-run gcloud firestore indexes fields update expires_at \
-  --collection-group="$AUTH_SESSIONS_COLLECTION" --disable-indexes --async "${G[@]}"
+for collection in "$AUTH_SESSIONS_COLLECTION" "$EVENTS_COLLECTION" leases; do
+  run gcloud firestore fields ttls update expires_at --collection-group="$collection" \
+    --enable-ttl --async "${G[@]}"
+  run gcloud firestore indexes fields update expires_at \
+    --collection-group="$collection" --disable-indexes --async "${G[@]}"
+done
 
 # Security rules have no gcloud command: the Firebase Rules REST API, as the gcloud account.
 release_rules() {
