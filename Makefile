@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck security unit bench deploy clean
+.PHONY: install chromium dev test lint typecheck security unit bench deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,12 +13,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+## chromium: Debian's Chromium for the browser tests, installed with apt when missing
+chromium:
+	@scripts/ensure-chromium.sh
+
 ## dev: the whole local stack (emulators, Google sandbox, the three functions); Ctrl-C stops it
 dev: install
 	$(BIN)/python -m devstack
 
 ## test: lint, type-check, then every test (the suite starts the emulators itself)
-test: lint typecheck security
+test: lint typecheck security chromium
 	$(BIN)/python -m pytest
 
 lint: install

@@ -49,8 +49,11 @@ def secure(response: flask.Response, *, https: bool) -> flask.Response:
 
 
 def page(page_: pages.Page) -> flask.Response:
-    """A rendered page as a response."""
-    return flask.Response(page_.html, status=page_.status, mimetype="text/html")
+    """A rendered page as a response, in the language ``Accept-Language`` chose for it."""
+    response = flask.Response(page_.html, status=page_.status, mimetype="text/html")
+    response.headers["Content-Language"] = page_.language
+    response.vary.add("Accept-Language")
+    return response
 
 
 def redirect(location: str, status: int = 302) -> flask.Response:
