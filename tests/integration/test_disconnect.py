@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import requests
 
 from devstack.consent_browser import ConsentBrowser
 from devstack.ports import free_port
+from tests.integration.cli import run_cli
 from tests.integration.flow import connect
 
 pytestmark = pytest.mark.integration
@@ -120,16 +119,7 @@ def test_bad_calls_get_a_json_4xx_and_touch_nothing(apps, user, method, kwargs, 
 
 
 def test_the_cli_disconnects_too(apps, sandbox, user, function_env):
-    completed = subprocess.run(
-        [sys.executable, "-m", "functions.cli", "disconnect", user.id],
-        cwd=REPO,
-        env={**os.environ, **function_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    output = run_cli({**os.environ, **function_env}, "disconnect", user.id)
 
-    assert completed.returncode == 0, completed.stderr
-    assert '"revocation": "revoked"' in completed.stdout
+    assert '"revocation": "revoked"' in output
     assert not user.reference.get().exists

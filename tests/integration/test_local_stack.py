@@ -24,6 +24,7 @@ from devstack.consent_browser import ConsentBrowser
 from devstack.emulators import reset_firestore
 from devstack.pubsub_setup import publisher_client
 from devstack.stack import LocalStack, StackPorts, Topology
+from tests.integration.cli import run_cli
 from tests.integration.results import pull_until_closed
 
 pytestmark = pytest.mark.integration
@@ -110,10 +111,10 @@ def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulato
 
     # AND the operator's CLI does the same and shows the stored user
     env = {**os.environ, **stack.client_env, "RESULTS_SUBSCRIPTION": "stack-results-cli"}
-    shown = _cli(env, "show-user", user_id)
+    shown = run_cli(env, "show-user", user_id)
     assert EMAIL in shown
     assert "sbx-rt-" not in shown  # the refresh token is masked
-    read = _cli(
+    read = run_cli(
         env,
         "read-mailbox",
         user_id,
@@ -144,20 +145,6 @@ def _results_subscription(emulators: Any, name: str = "stack-results-test") -> s
     return ensure_pull_subscription(
         subscriber_client(emulators.pubsub_host), emulators.project, TOPOLOGY.results_topic, name
     )
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "functions.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
 
 
 def test_make_dev_comes_up_and_stops_cleanly(tmp_path):

@@ -6,13 +6,12 @@ import base64
 import json
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from devstack.consent_browser import ConsentBrowser
+from tests.integration.cli import run_cli
 from tests.integration.flow import connect
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
@@ -83,9 +82,9 @@ def test_rotation_keeps_old_tokens_readable_and_reseal_moves_them(
 
     # WHEN the operator re-seals THEN every document is under the new key
     env = {**os.environ, **function_env, "TOKEN_ENCRYPTION_KEYS": str(rotated)}
-    first = _cli(env, "reseal")
+    first = run_cli(env, "reseal")
     assert "resealed 1," in first
-    assert "resealed 0, already under the primary key 1" in _cli(env, "reseal")
+    assert "resealed 0, already under the primary key 1" in run_cli(env, "reseal")
     sealed = user.reference.get().to_dict()["refresh_token"]
     assert sealed["key_id"] == "next" != old_key_id
 
@@ -112,17 +111,3 @@ def _reloaded_apps():
         ).test_client()
 
     return Apps
-
-
-def _cli(env, *args):
-    completed = subprocess.run(
-        [sys.executable, "-m", "functions.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout

@@ -1,0 +1,24 @@
+"""Running the operator CLI (``python -m functions.cli``) as an operator would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run one CLI command in a child process; return its output, failing the test otherwise."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "functions.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
