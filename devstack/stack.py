@@ -214,8 +214,8 @@ class LocalStack:
     def authorize_url(self) -> str:
         """The URL to open in a browser.
 
-        Its host is the callback's, because cookies are per host (not per port): the state
-        binding set by ``authorize`` must reach ``oauth2callback``.
+        Its host is the callback's, because cookies are per host (not per port): the sealed
+        flow cookie set by ``authorize`` must reach ``oauth2callback``.
         """
         host = urlsplit(self.redirect_uri).hostname
         return f"http://{host if host in _LOOPBACK_NAMES else 'localhost'}:{self.ports.authorize}/"

@@ -35,7 +35,7 @@ EVENTS_COLLECTION = "EVENTS_COLLECTION"
 WORK_BUDGET_SECONDS = "WORK_BUDGET_SECONDS"
 """Seconds one invocation may spend retrying Google before leaving the rest to Pub/Sub."""
 AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
-"""Firestore collection holding pending authorizations (state, PKCE verifier), ten minutes each."""
+"""Firestore collection of used consent links (digest of the state), ten minutes each."""
 TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name, not a key
 """Secret Manager version name or file path of the keys that seal tokens at rest."""
 REAUTH_TOPIC = "REAUTH_TOPIC"

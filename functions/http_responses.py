@@ -12,6 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import flask
 
@@ -26,6 +27,9 @@ from functions.errors import (
     ProviderError,
     ReturnToNotAllowed,
 )
+
+if TYPE_CHECKING:
+    from functions.flow_cookies import Cookie
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,21 @@ def redirect(location: str, status: int = 302) -> flask.Response:
     """A redirect with an empty body."""
     response = flask.Response("", status=status)
     response.headers["Location"] = location
+    return response
+
+
+def set_cookie(response: flask.Response, cookie: Cookie, *, secure: bool) -> flask.Response:
+    """Set (or, with ``max_age`` 0, delete) one of our cookies: host-only, path ``/``, HttpOnly,
+    SameSite=Lax so the provider's top-level redirect back carries it."""
+    response.set_cookie(
+        cookie.name,
+        cookie.value,
+        max_age=cookie.max_age,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="Lax",
+    )
     return response
 
 

@@ -5,7 +5,7 @@ Cloud Logging lifts ``severity`` and ``message`` out of a JSON line, keeps the o
 travel in ``extra={"json_fields": {...}}``, the convention of google-cloud-logging.
 
 Every line passes a redaction layer before it is written, whoever logged it (our code, oauthlib,
-urllib3): the secrets of the current request (``state``, ``code``, PKCE verifier, binding cookie,
+urllib3): the secrets of the current request (``state``, ``code``, PKCE verifier,
 tokens), registered by the handlers, are replaced wherever they appear, and so is anything shaped
 like a credential (``Bearer`` headers, ``*_token=``/``code=``/``client_secret=`` parameters and
 JSON fields, Google's token prefixes).

@@ -71,6 +71,13 @@ class Services:
         return parse_keyring(raw)
 
     @functools.cached_property
+    def cookie_keys(self) -> Keyring:
+        """Keys for the sealed browser cookies, derived from the token keys."""
+        from functions.flow_cookies import KEY_PURPOSE
+
+        return self.keyring.derive(KEY_PURPOSE)
+
+    @functools.cached_property
     def firestore(self) -> firestore.Client:
         """The Firestore client (honours ``FIRESTORE_EMULATOR_HOST``)."""
         if self._firestore is None:
@@ -81,7 +88,7 @@ class Services:
 
     @functools.cached_property
     def state_store(self) -> StateStore:
-        """Pending authorizations."""
+        """Markers of used states."""
         from functions.state_store import FirestoreStateStore
 
         return FirestoreStateStore(self.firestore, self.settings.auth_sessions_collection)

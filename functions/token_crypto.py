@@ -84,6 +84,24 @@ class Keyring:
             raise TokenUnreadable("the stored token does not authenticate") from None
         return plaintext.decode("utf-8")
 
+    def derive(self, purpose: str) -> Keyring:
+        """A keyring of the same IDs whose keys are derived for ``purpose`` (HKDF, RFC 5869).
+
+        Whatever is sealed with it can never be opened as a token, and the reverse, even if
+        associated data were ever confused; rotating the token keys rotates these with them.
+        """
+        from cryptography.hazmat.primitives.hashes import SHA256
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        info = b"\x00".join((_CONTEXT, b"derived", purpose.encode("utf-8")))
+        return Keyring(
+            primary=self.primary,
+            keys={
+                key_id: HKDF(algorithm=SHA256(), length=KEY_BYTES, salt=None, info=info).derive(key)
+                for key_id, key in self.keys.items()
+            },
+        )
+
     def sealed_with_primary(self, sealed: object) -> bool:
         """Whether ``sealed`` is already under the primary key (nothing to re-seal)."""
         return isinstance(sealed, Mapping) and sealed.get("key_id") == self.primary

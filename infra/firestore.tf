@@ -1,5 +1,5 @@
-# The Firestore database (native mode) the functions use, the TTL policy that removes expired
-# pending authorizations, and deny-all security rules for client SDKs.
+# The Firestore database (native mode) the functions use, the TTL policy that removes the
+# markers of used consent links once expired, and deny-all security rules for client SDKs.
 
 resource "google_firestore_database" "main" {
   count = var.create_firestore_database ? 1 : 0

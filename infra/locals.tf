@@ -20,6 +20,7 @@ locals {
   # - ingress: where requests may come from, internal-only unless public (the callable HTTP
   #   functions follow var.internal_http_ingress);
   # - secrets: the secrets its service account may read;
+  # - firestore: whether its service account may use the database (authorize writes nothing);
   # - publishes: the topics it may publish to, each also setting that topic's variable;
   # - schedule: run daily by Cloud Scheduler.
   functions = {
@@ -31,7 +32,8 @@ locals {
       public          = true
       ingress         = "ALLOW_ALL"
       schedule        = false
-      secrets         = ["oauth_client"]
+      secrets         = ["oauth_client", "token_keys"]
+      firestore       = false
       publishes       = []
       memory          = "256Mi"
       timeout_seconds = 30
@@ -46,6 +48,7 @@ locals {
       ingress         = "ALLOW_ALL"
       schedule        = false
       secrets         = ["oauth_client", "token_keys"]
+      firestore       = true
       publishes       = ["reauth"]
       memory          = "256Mi"
       timeout_seconds = 60
@@ -60,6 +63,7 @@ locals {
       ingress         = "ALLOW_INTERNAL_ONLY"
       schedule        = false
       secrets         = ["oauth_client", "token_keys"]
+      firestore       = true
       publishes       = ["results", "reauth"]
       memory          = "512Mi"
       timeout_seconds = 540
@@ -74,6 +78,7 @@ locals {
       ingress         = var.internal_http_ingress
       schedule        = false
       secrets         = ["oauth_client", "token_keys"]
+      firestore       = true
       publishes       = []
       memory          = "256Mi"
       timeout_seconds = 60
@@ -88,6 +93,7 @@ locals {
       ingress         = var.internal_http_ingress
       schedule        = false
       secrets         = ["oauth_client", "token_keys"]
+      firestore       = true
       publishes       = ["reauth"]
       memory          = "256Mi"
       timeout_seconds = 120
@@ -102,6 +108,7 @@ locals {
       ingress         = "ALLOW_INTERNAL_ONLY"
       schedule        = false
       secrets         = ["oauth_client", "token_keys"]
+      firestore       = true
       publishes       = ["results", "reauth"]
       memory          = "512Mi"
       timeout_seconds = 540
@@ -116,6 +123,7 @@ locals {
       ingress         = "ALLOW_INTERNAL_ONLY"
       schedule        = true
       secrets         = ["oauth_client", "token_keys"]
+      firestore       = true
       publishes       = ["reauth"]
       memory          = "512Mi"
       timeout_seconds = 1800

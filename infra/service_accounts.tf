@@ -14,7 +14,7 @@ resource "google_service_account" "function" {
 
 # Firestore has no per-collection IAM; the condition confines the role to the app's database.
 resource "google_project_iam_member" "function_firestore" {
-  for_each = local.deployed_functions
+  for_each = { for key, fn in local.deployed_functions : key => fn if fn.firestore }
 
   project = var.project_id
   role    = "roles/datastore.user"

@@ -81,7 +81,7 @@ variable "events_collection" {
 }
 
 variable "auth_sessions_collection" {
-  description = "AUTH_SESSIONS_COLLECTION: Firestore collection of pending authorizations (TTL on expires_at)."
+  description = "AUTH_SESSIONS_COLLECTION: Firestore collection of used consent links (TTL on expires_at)."
   type        = string
   default     = "oauth_sessions"
 }

@@ -76,13 +76,14 @@ SCHEDULER_SA="scheduler-invoker@${PROJECT}.iam.gserviceaccount.com"
 REPOSITORY="projects/${PROJECT}/locations/${REGION}/repositories/functions"
 
 # --- How each entry point is deployed: the twin of local.functions in infra/locals.tf. ---
-# Sets NAME TRIGGER TOPIC PUBLIC INGRESS SCHEDULE SECRETS PUBLISHES MEMORY TIMEOUT EXTRA_ENV.
+# Sets NAME TRIGGER TOPIC PUBLIC INGRESS SCHEDULE SECRETS FIRESTORE PUBLISHES MEMORY TIMEOUT
+# EXTRA_ENV.
 function_spec() {
-  TOPIC="" PUBLIC=0 SCHEDULE=0 EXTRA_ENV="" INGRESS=internal-only
+  TOPIC="" PUBLIC=0 SCHEDULE=0 EXTRA_ENV="" INGRESS=internal-only FIRESTORE=1
   SECRETS="oauth_client token_keys"
   case "$1" in
     authorize)
-      NAME=authorize TRIGGER=http PUBLIC=1 INGRESS=all SECRETS="oauth_client" PUBLISHES=""
+      NAME=authorize TRIGGER=http PUBLIC=1 INGRESS=all FIRESTORE=0 PUBLISHES=""
       MEMORY=256Mi TIMEOUT=30 ;;
     oauth2callback)
       NAME=oauth2callback TRIGGER=http PUBLIC=1 INGRESS=all PUBLISHES="reauth"
@@ -283,9 +284,11 @@ for line in "${DEPLOYED[@]}"; do
   function_spec "${line%% *}"
   sa="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com"
   service_account "fn-${NAME}" "Cloud Function ${NAME}"
-  run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${sa}" \
-    --role=roles/datastore.user --quiet \
-    --condition="expression=resource.name == \"projects/${PROJECT}/databases/(default)\",title=app-database-only"
+  if [[ $FIRESTORE == 1 ]]; then
+    run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${sa}" \
+      --role=roles/datastore.user --quiet \
+      --condition="expression=resource.name == \"projects/${PROJECT}/databases/(default)\",title=app-database-only"
+  fi
   for secret in $SECRETS; do
     case "$secret" in
       oauth_client) secret_id="$OAUTH_CLIENT_SECRET_ID" ;;

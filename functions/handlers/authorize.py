@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import flask
 
-from functions import state
+from functions import flow_cookies, state
 from functions.authorize import authorization_url
 from functions.errors import BadRequest, MethodNotAllowed
-from functions.http_responses import error_response, redirect, secure
+from functions.http_responses import error_response, redirect, secure, set_cookie
 from functions.logging_setup import request_context
 from functions.request_params import single
 from functions.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
@@ -23,7 +24,7 @@ EMAIL_MAX_LENGTH = 254  # RFC 5321 §4.5.3.1.3
 
 
 def handle_authorize(request: flask.Request, services: Services | None = None) -> flask.Response:
-    """``GET ?login_hint=&return_to=`` → 302 to the consent page, binding cookie set."""
+    """``GET ?login_hint=&return_to=`` → 302 to the consent page, the flow sealed in a cookie."""
     services = services or get_services()
     settings = services.settings
     with request_context(request, settings.project) as secrets_:
@@ -36,35 +37,29 @@ def handle_authorize(request: flask.Request, services: Services | None = None) -
             return_to = single(request.args, "return_to", max_length=RETURN_TO_MAX_LENGTH)
             if return_to is not None:
                 return_to = check_return_to(return_to, settings.allowed_return_to)
-            binding = request.cookies.get(state.cookie_name(settings.secure_cookies))
-            if not state.is_well_formed(binding):
-                binding = state.new_binding()
-            assert binding is not None
             pending = state.start(
-                binding=binding,
                 scopes=settings.scopes,
                 now=services.now(),
                 login_hint=login_hint,
                 return_to=return_to,
             )
-            for secret in (binding, pending.state, pending.code_verifier):
-                secrets_.add(secret)
-            response = begin_consent(services, pending, binding)
+            secrets_.add(pending.state)
+            secrets_.add(pending.code_verifier)
+            response = begin_consent(services, pending, request.cookies)
         except Exception as error:  # every failure becomes a page
             response = error_response(error)
         return secure(response, https=settings.secure_cookies)
 
 
 def begin_consent(
-    services: Services, pending: PendingAuthorization, binding: str
+    services: Services, pending: PendingAuthorization, cookies: Mapping[str, str]
 ) -> flask.Response:
-    """Keep ``pending`` and redirect to the provider, (re)setting the binding cookie."""
-    return bind_browser(redirect(consent_url(services, pending)), services, binding)
+    """Redirect to the provider, handing ``pending`` to the browser (see ``remember``)."""
+    return remember(redirect(consent_url(services, pending)), services, pending, cookies)
 
 
 def consent_url(services: Services, pending: PendingAuthorization) -> str:
-    """Keep ``pending`` and return the provider URL that continues it."""
-    services.state_store.put(pending)
+    """The provider URL that continues ``pending``."""
     logger.info(
         "consent started",
         extra={"json_fields": {"reconsent": pending.reconsent, "hinted": bool(pending.login_hint)}},
@@ -72,18 +67,18 @@ def consent_url(services: Services, pending: PendingAuthorization) -> str:
     return authorization_url(services.oauth_client, pending, services.settings.redirect_uri)
 
 
-def bind_browser(response: flask.Response, services: Services, binding: str) -> flask.Response:
-    """Set the binding cookie; it is reused across tabs, so parallel flows in one browser work."""
-    response.set_cookie(
-        state.cookie_name(services.settings.secure_cookies),
-        binding,
-        max_age=int(state.LIFETIME.total_seconds()),
-        path="/",
-        secure=services.settings.secure_cookies,
-        httponly=True,
-        samesite="Lax",
-    )
-    return response
+def remember(
+    response: flask.Response,
+    services: Services,
+    pending: PendingAuthorization,
+    cookies: Mapping[str, str],
+) -> flask.Response:
+    """Set the sealed flow cookie for ``pending``, first forgetting flows beyond the limit."""
+    secure = services.settings.secure_cookies
+    for stale in flow_cookies.crowded_flows(services.cookie_keys, cookies, secure=secure):
+        set_cookie(response, stale, secure=secure)
+    sealed = flow_cookies.seal_flow(services.cookie_keys, pending, secure=secure)
+    return set_cookie(response, sealed, secure=secure)
 
 
 def _looks_like_email(value: str) -> bool:

@@ -1,20 +1,19 @@
 """The ``oauth2callback`` entry point: steps 2 and 3 of the guide, behind a checked ``state``.
 
-Order matters: the ``state`` is consumed (once, from its own browser) before the code is spent,
-the granted scopes are checked before anyone is identified, the user is identified before
-anything is written, and the write keeps any stored refresh token. Success answers with a 303 to
-the bare callback URL (RFC 9700 §4.2.4), so the code leaves the address bar and history; the page
-shown there comes from a five-minute outcome record bound to the same browser.
-"""
+Order matters: the ``state`` must come with the flow cookie its own browser was given and is
+spent (once) before the code is, the granted scopes are checked before anyone is identified, the
+user is identified before anything is written, and the write keeps any stored refresh token.
+Success answers with a 303 to the bare callback URL (RFC 9700 §4.2.4), so the code leaves the
+address bar and history; the page shown there comes from a sealed five-minute outcome cookie."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from collections.abc import Mapping
 
 import flask
 
-from functions import pages, state
+from functions import flow_cookies, pages, state
 from functions.errors import (
     AccessDenied,
     BadRequest,
@@ -25,8 +24,8 @@ from functions.errors import (
     UpstreamError,
 )
 from functions.exchange import exchange_code
-from functions.handlers.authorize import begin_consent, bind_browser, consent_url
-from functions.http_responses import error_response, page, redirect, secure
+from functions.handlers.authorize import begin_consent, consent_url, remember
+from functions.http_responses import error_response, page, redirect, secure, set_cookie
 from functions.identify import fetch_userinfo
 from functions.logging_setup import request_context
 from functions.request_params import required, single
@@ -47,20 +46,19 @@ def handle_oauth2callback(
     """``GET ?state=&code=`` (or ``?error=``) → 303 to the success page, or a clear error."""
     services = services or get_services()
     settings = services.settings
+    state_value: str | None = None
+    spent = False
     with request_context(request, settings.project) as secrets_:
         try:
             if request.method != "GET":
                 raise MethodNotAllowed(f"{request.method} is not allowed")
-            binding = request.cookies.get(state.cookie_name(settings.secure_cookies))
-            secrets_.add(binding)
             if not request.args:
-                response = _show_outcome(services, binding)
+                response = _show_outcome(services, request.cookies)
             else:
                 state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
                 secrets_.add(state_value)
                 provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
                 if provider_error is not None:
-                    _discard(services, state_value, binding)
                     if provider_error == "access_denied":
                         raise AccessDenied("the user declined consent")
                     raise ProviderError("the provider answered with an error")
@@ -68,17 +66,33 @@ def handle_oauth2callback(
                     raise BadRequest("parameter state is missing")
                 code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
                 secrets_.add(code)
-                pending = services.state_store.consume(state_value, binding, services.now())
+                pending = flow_cookies.open_flow(
+                    services.cookie_keys,
+                    request.cookies,
+                    state_value,
+                    secure=settings.secure_cookies,
+                    now=services.now(),
+                )
                 secrets_.add(pending.code_verifier)
-                assert binding is not None  # consume() accepted it
-                response = _complete(services, pending, code, binding)
+                services.state_store.spend(pending.state, pending.expires_at)
+                spent = True
+                response = _complete(services, pending, code, request.cookies)
         except Exception as error:  # every failure becomes a page
             response = error_response(error)
+        if state.is_well_formed(state_value) and (spent or response.status_code < 500):
+            # The flow is over: its cookie goes (a retry sets its own). A server failure before
+            # the state was spent keeps it, so reloading the page can still finish the flow.
+            assert state_value is not None
+            set_cookie(
+                response,
+                flow_cookies.forget_flow(state_value, secure=settings.secure_cookies),
+                secure=settings.secure_cookies,
+            )
         return secure(response, https=settings.secure_cookies)
 
 
 def _complete(
-    services: Services, pending: PendingAuthorization, code: str, binding: str
+    services: Services, pending: PendingAuthorization, code: str, cookies: Mapping[str, str]
 ) -> flask.Response:
     settings = services.settings
     tokens = exchange_code(services.oauth_client, pending, code, settings.redirect_uri)
@@ -88,12 +102,9 @@ def _complete(
             "consent lacks a required permission; nothing stored",
             extra={"json_fields": {"event": "missing_scope", "missing": list(missing)}},
         )
-        retry = _restart(services, pending, binding, reconsent=False)
-        return bind_browser(
-            page(pages.missing_permission(missing, consent_url(services, retry))),
-            services,
-            binding,
-        )
+        retry = _restart(services, pending, reconsent=False)
+        offer = page(pages.missing_permission(missing, consent_url(services, retry)))
+        return remember(offer, services, retry, cookies)
     user = fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
     try:
         stored = services.token_store.save_grant(
@@ -111,8 +122,8 @@ def _complete(
                 "the provider returned no refresh token even with prompt=consent"
             ) from None
         logger.warning("no refresh token: asking for consent again", extra=_user_fields(user.sub))
-        retry = _restart(services, pending, binding, reconsent=True, email=needs.email)
-        return begin_consent(services, retry, binding)
+        retry = _restart(services, pending, reconsent=True, email=needs.email)
+        return begin_consent(services, retry, cookies)
     logger.info(
         "user connected",
         extra=_user_fields(
@@ -122,13 +133,21 @@ def _complete(
     if pending.return_to:
         return redirect(pending.return_to, status=303)
     outcome = Outcome(user_id=stored.user_id, email=stored.email, scopes=stored.scopes)
-    services.state_store.put_outcome(binding, outcome, services.now())
-    return redirect(settings.redirect_uri, status=303)
+    secure = settings.secure_cookies
+    sealed = flow_cookies.seal_outcome(
+        services.cookie_keys, outcome, secure=secure, now=services.now()
+    )
+    return set_cookie(redirect(settings.redirect_uri, status=303), sealed, secure=secure)
 
 
-def _show_outcome(services: Services, binding: str | None) -> flask.Response:
+def _show_outcome(services: Services, cookies: Mapping[str, str]) -> flask.Response:
     """The bare callback URL, reached by our own 303: the success page for this browser."""
-    outcome = services.state_store.get_outcome(binding, services.now())
+    outcome = flow_cookies.open_outcome(
+        services.cookie_keys,
+        cookies,
+        secure=services.settings.secure_cookies,
+        now=services.now(),
+    )
     if outcome is None:
         raise InvalidState("no recent outcome for this browser")
     return page(pages.connected(outcome.user_id, outcome.email, outcome.scopes))
@@ -137,28 +156,18 @@ def _show_outcome(services: Services, binding: str | None) -> flask.Response:
 def _restart(
     services: Services,
     pending: PendingAuthorization,
-    binding: str,
     *,
     reconsent: bool,
     email: str | None = None,
 ) -> PendingAuthorization:
     """A fresh pending authorization continuing ``pending`` in the same browser."""
     return state.start(
-        binding=binding,
         scopes=services.settings.scopes,
         now=services.now(),
         login_hint=email or pending.login_hint,
         return_to=pending.return_to,
         reconsent=reconsent,
     )
-
-
-def _discard(services: Services, state_value: str | None, binding: str | None) -> None:
-    """Forget the pending authorization of a flow the provider ended with an error."""
-    if state_value is None:
-        return
-    with contextlib.suppress(InvalidState):
-        services.state_store.consume(state_value, binding, services.now())
 
 
 def _user_fields(user_id: str, **fields: object) -> dict[str, object]:

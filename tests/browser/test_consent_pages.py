@@ -7,6 +7,7 @@ Cancel) and reads the page our functions answer with. Every page is kept as a sc
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -123,14 +124,13 @@ def test_cancel_connects_nothing(
 def test_an_expired_link_asks_to_start_again(
     page: Page, stack: LocalStack, screenshot: Screenshot, firestore_client: firestore.Client
 ):
-    # GIVEN a consent page left open until the pending sign-in expired: Firestore's TTL policy
-    # deletes its session record, as it does ten minutes after the link was opened
+    # GIVEN a consent page left open until the pending sign-in expired: the browser drops the
+    # flow cookie when its ten minutes are up
     open_consent(page, stack)
-    sessions = firestore_client.collection("oauth_sessions")
-    expired = list(sessions.stream())
-    assert expired  # the pending sign-in this page belongs to
-    for document in expired:
-        document.reference.delete()
+    flows = [c for c in page.context.cookies() if c["name"].startswith("gmail-auth-flow-")]
+    assert flows  # the pending sign-in this page belongs to
+    assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in flows)
+    page.context.clear_cookies(name=re.compile("^gmail-auth-flow-"))
 
     # WHEN the person finally presses Allow
     consent(page, EMAIL)

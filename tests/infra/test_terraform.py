@@ -53,7 +53,7 @@ def test_each_function_starts_with_the_environment_terraform_gives_it(
 
 
 def test_authorize_and_callback_share_one_host(evaluated: dict[str, Any]) -> None:
-    # The browser binding is a host cookie: both must be served from the same host.
+    # The flow cookie is a host cookie: both must be served from the same host.
     authorize, callback = urlsplit(evaluated["authorize_url"]), urlsplit(evaluated["callback_url"])
     assert authorize.scheme == callback.scheme == "https"
     assert authorize.netloc == callback.netloc == f"europe-west1-{PROJECT}.cloudfunctions.net"

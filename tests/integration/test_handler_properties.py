@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions import state
+from functions import flow_cookies
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,17 @@ values = st.text(max_size=120) | st.sampled_from(
     ]
 )
 queries = st.lists(st.tuples(names, values), max_size=6)
+# The flow cookie a state of "a" * 43 would look for, the outcome cookie, and a stranger.
 cookies = st.dictionaries(
-    st.sampled_from([state.LOOPBACK_COOKIE, state.SECURE_COOKIE, "other"]), values, max_size=3
+    st.sampled_from(
+        [
+            flow_cookies.flow_cookie_name("a" * 43, secure=False),
+            flow_cookies.outcome_cookie_name(secure=False),
+            "other",
+        ]
+    ),
+    values | st.sampled_from(["k1." + "A" * 200, "nokey" + "A" * 60]),
+    max_size=3,
 )
 
 

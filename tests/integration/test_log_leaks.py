@@ -15,7 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.consent_browser import ConsentBrowser, query_of
+from functions import flow_cookies
+from functions.clock import utcnow
 from functions.logging_setup import JsonFormatter
+from functions.token_crypto import parse_keyring
 from tests.integration.flow import callback, connect, start
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
@@ -46,13 +49,14 @@ def test_the_whole_flow_logs_no_secret(
     secrets: set[str] = set()
     browser = ConsentBrowser()
 
-    # consent, with the pending record's verifier read before the callback consumes it
+    # consent, with the verifier opened from the browser's sealed flow cookie
     first = start(apps, browser, login_hint=EMAIL)
-    secrets.add(query_of(first.headers["Location"])["state"])
-    secrets.update(
-        doc.to_dict()["code_verifier"]
-        for doc in firestore_client.collection("oauth_sessions").stream()
-    )
+    first_state = query_of(first.headers["Location"])["state"]
+    secrets.add(first_state)
+    keys = parse_keyring(sandbox.token_keys.read_bytes()).derive(flow_cookies.KEY_PURPOSE)
+    pending = flow_cookies.open_flow(keys, browser.cookies, first_state, secure=False, now=utcnow())
+    secrets.add(pending.code_verifier)
+    secrets.update(browser.cookies.values())
     page = browser.open_consent(first.headers["Location"])
     location = browser.answer(page, email=EMAIL)
     secrets.add(query_of(location)["code"])

@@ -12,7 +12,9 @@ from datetime import timedelta
 import pytest
 
 from devstack.consent_browser import ConsentBrowser, query_of
-from functions import state
+from functions import flow_cookies, state
+from functions.clock import utcnow
+from functions.errors import InvalidState
 from functions.token_crypto import parse_keyring
 from tests.integration.flow import callback, connect, start
 
@@ -34,13 +36,17 @@ def refresh_token(sandbox, user_id, document):
     return keyring.open(document["refresh_token"], user_id=user_id, purpose="refresh_token")
 
 
-def sessions(firestore_client):
-    """Pending authorizations (not the success page's short-lived outcome records)."""
-    return [
-        doc
-        for doc in firestore_client.collection("oauth_sessions").stream()
-        if not doc.id.startswith("outcome-")
-    ]
+def used_states(firestore_client):
+    """The markers of spent states."""
+    return list(firestore_client.collection("oauth_sessions").stream())
+
+
+def cookie_keys(sandbox):
+    return parse_keyring(sandbox.token_keys.read_bytes()).derive(flow_cookies.KEY_PURPOSE)
+
+
+def flow_cookies_of(browser):
+    return {k: v for k, v in browser.cookies.items() if k.startswith("gmail-auth-flow-")}
 
 
 def test_authorize_redirects_to_offline_consent_with_pkce_and_a_bound_state(
@@ -64,24 +70,59 @@ def test_authorize_redirects_to_offline_consent_with_pkce_and_a_bound_state(
     assert params["code_challenge_method"] == "S256"
     assert len(params["state"]) >= 43  # 256 bits, base64url
 
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith(f"{state.LOOPBACK_COOKIE}=")
+    [cookie] = response.headers.getlist("Set-Cookie")
+    name = flow_cookies.flow_cookie_name(params["state"], secure=False)
+    assert cookie.startswith(f"{name}=")
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert "Max-Age=600" in cookie
     assert "Secure" not in cookie  # plain-http loopback only
     assert response.headers["Cache-Control"] == "no-store"
 
-    # GIVEN the kept record THEN it holds digests, not the state or the binding themselves,
-    # and the verifier whose S256 challenge went to the provider.
-    [record] = sessions(firestore_client)
-    kept = record.to_dict()
-    assert record.id == hashlib.sha256(params["state"].encode()).hexdigest()
-    binding = browser.cookies[state.LOOPBACK_COOKIE]
-    assert kept["binding_digest"] == hashlib.sha256(binding.encode()).hexdigest()
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(kept["code_verifier"].encode()).digest())
+    # GIVEN the cookie THEN it reveals nothing to the browser: neither the state nor the
+    # verifier is readable in it, yet it opens, with our key, to the verifier whose S256
+    # challenge went to the provider. And authorize wrote nothing to Firestore.
+    sealed = browser.cookies[name]
+    assert params["state"] not in sealed
+    pending = flow_cookies.open_flow(
+        cookie_keys(sandbox), browser.cookies, params["state"], secure=False, now=utcnow()
+    )
+    assert pending.code_verifier not in sealed
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(pending.code_verifier.encode()).digest())
     assert params["code_challenge"] == challenge.rstrip(b"=").decode()
-    assert params["state"] not in str(kept)
+    assert pending.login_hint == EMAIL
+    assert used_states(firestore_client) == []
+
+
+def test_a_flow_cookie_does_not_open_under_another_flows_name_or_when_altered(apps, sandbox):
+    browser = ConsentBrowser()
+    first = query_of(start(apps, browser).headers["Location"])["state"]
+    second = query_of(start(apps, browser).headers["Location"])["state"]
+    keys, now = cookie_keys(sandbox), utcnow()
+    name_of = {s: flow_cookies.flow_cookie_name(s, secure=False) for s in (first, second)}
+    assert len(flow_cookies_of(browser)) == 2  # two tabs, two flows, neither overwritten
+
+    swapped = {name_of[second]: browser.cookies[name_of[first]]}
+    with pytest.raises(InvalidState):
+        flow_cookies.open_flow(keys, swapped, second, secure=False, now=now)
+    value = browser.cookies[name_of[first]]
+    flipped = value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1]
+    with pytest.raises(InvalidState):
+        flow_cookies.open_flow(keys, {name_of[first]: flipped}, first, secure=False, now=now)
+    other_keys = parse_keyring(
+        b'{"primary": "k1", "keys": {"k1": "' + base64.b64encode(b"x" * 32) + b'"}}'
+    ).derive(flow_cookies.KEY_PURPOSE)
+    with pytest.raises(InvalidState):
+        flow_cookies.open_flow(other_keys, browser.cookies, first, secure=False, now=now)
+
+
+def test_a_browser_keeps_at_most_five_open_flows_forgetting_the_oldest(apps):
+    browser = ConsentBrowser()
+    states = [query_of(start(apps, browser).headers["Location"])["state"] for _ in range(7)]
+
+    kept = flow_cookies_of(browser)
+    assert len(kept) == flow_cookies.MAX_FLOWS
+    assert set(kept) == {flow_cookies.flow_cookie_name(s, secure=False) for s in states[-5:]}
 
 
 def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_client, sandbox):
@@ -104,7 +145,8 @@ def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_cli
     assert GMAIL_READONLY in document["scopes"]
     assert document["status"] == "active"
     assert document["created_at"] == document["updated_at"]
-    assert sessions(firestore_client) == []  # the state was used up
+    assert len(used_states(firestore_client)) == 1  # the state is spent
+    assert flow_cookies_of(browser) == {}  # and its cookie gone
     assert sandbox.state.call_counts().get("token.authorization_code", 0) == 1
     assert sandbox.state.call_counts().get("userinfo", 0) == 1
 
@@ -182,23 +224,31 @@ def test_an_unticked_gmail_permission_stores_nothing_and_offers_a_retry(apps, fi
 
 
 def test_cancel_at_the_consent_page_stores_nothing(apps, firestore_client):
-    consent = connect(apps, ConsentBrowser(), EMAIL, action="cancel")
+    browser = ConsentBrowser()
+    consent = connect(apps, browser, EMAIL, action="cancel")
 
     assert consent.callback.status_code == 403
     assert "You declined access" in consent.callback.get_data(as_text=True)
     assert users(firestore_client) == {}
-    assert sessions(firestore_client) == []
+    assert flow_cookies_of(browser) == {}
 
 
 def test_a_replayed_callback_is_refused(apps, firestore_client, sandbox):
     browser = ConsentBrowser()
-    consent = connect(apps, browser, EMAIL)
-    assert consent.final.status_code == 200
+    first = start(apps, browser)
+    after_authorize = dict(browser.cookies)
+    page = browser.open_consent(first.headers["Location"])
+    location = browser.answer(page, email=EMAIL)
+    assert callback(apps, browser, location).status_code == 303
 
-    replay = callback(apps, browser, consent.callback_url)
+    # WHEN the same browser goes back to the callback URL (its flow cookie is gone)
+    replay = callback(apps, browser, location)
+    # AND a copy of the flow cookie is replayed with it (a stolen or restored cookie jar)
+    replay_with_cookie = callback(apps, ConsentBrowser(cookies=after_authorize), location)
 
-    assert replay.status_code == 400
-    assert "expired" in replay.get_data(as_text=True)
+    for refused in (replay, replay_with_cookie):
+        assert refused.status_code == 400
+        assert "expired" in refused.get_data(as_text=True)
     assert (
         sandbox.state.call_counts().get("token.authorization_code", 0) == 1
     )  # the code was not spent again
@@ -212,7 +262,8 @@ def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
     page = victim.open_consent(first.headers["Location"])
     location = victim.answer(page, email=EMAIL)
 
-    for attacker in (ConsentBrowser(), ConsentBrowser(cookies={state.LOOPBACK_COOKIE: "x" * 43})):
+    name = flow_cookies.flow_cookie_name(query_of(location)["state"], secure=False)
+    for attacker in (ConsentBrowser(), ConsentBrowser(cookies={name: "k1." + "x" * 400})):
         refused = callback(apps, attacker, location)
         assert refused.status_code == 400
     assert users(firestore_client) == {}
@@ -255,7 +306,7 @@ def test_an_expired_link_is_refused(apps, firestore_client, function_env):
 
     assert response.status_code == 400
     assert users(firestore_client) == {}
-    assert sessions(firestore_client) == []  # the expired record is cleaned up
+    assert used_states(firestore_client) == []  # refused before anything was written
 
 
 def test_a_code_the_provider_refuses_gets_a_clear_page(apps, firestore_client):
@@ -350,7 +401,7 @@ def test_on_https_the_cookie_is_host_only_and_secure_and_hsts_is_sent(
 
     assert response.status_code == 302
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith(f"{state.SECURE_COOKIE}=")
+    assert cookie.startswith(f"{flow_cookies.SECURE_PREFIX}flow-")
     assert "; Secure" in cookie
     assert "; Path=/" in cookie
     assert "Domain" not in cookie

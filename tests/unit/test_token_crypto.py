@@ -92,3 +92,19 @@ def test_a_malformed_key_file_names_the_variable_and_never_a_key(document):
         parse_keyring(document)
 
     assert encoded(K1) not in str(caught.value)
+
+
+def test_derived_keys_are_separate_from_the_token_keys_and_from_each_other():
+    rotated = keyring("k2", k1=K1, k2=K2)
+    cookies, other = rotated.derive("browser-cookies"), rotated.derive("something-else")
+
+    assert cookies.primary == "k2"
+    assert set(cookies.keys) == {"k1", "k2"}
+    assert not set(cookies.keys.values()) & set(rotated.keys.values())
+    assert not set(cookies.keys.values()) & set(other.keys.values())
+    assert rotated.derive("browser-cookies").keys == cookies.keys  # deterministic
+    sealed = cookies.seal(TOKEN, user_id="1", purpose="p")
+    assert cookies.open(sealed, user_id="1", purpose="p") == TOKEN
+    for wrong in (rotated, other):
+        with pytest.raises(TokenUnreadable):
+            wrong.open(sealed, user_id="1", purpose="p")

@@ -1,0 +1,185 @@
+"""The pending authorization and the success page's content, sealed into the browser's cookies.
+
+Each flow gets its own cookie, named after a digest of its ``state``, so parallel flows in one
+browser (two tabs) never overwrite each other. The value is AES-256-GCM under a key derived from
+``TOKEN_ENCRYPTION_KEYS`` (see ``Keyring.derive``), with the cookie's name as associated data:
+the browser can neither read the verifier nor move a sealed value to another flow's name, and a
+rotated key keeps open flows working. Auth.js keeps its PKCE verifier the same way; the cookie is
+HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET) and ``__Host-`` on
+https, so it is pinned to this host.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.errors import InvalidState
+from functions.state import LIFETIME, OUTCOME_LIFETIME, Outcome, PendingAuthorization, digest
+from functions.token_crypto import Keyring, TokenUnreadable
+
+SECURE_PREFIX = "__Host-gmail-auth-"
+"""On https: ``__Host-`` pins a cookie to this host, path ``/``, Secure."""
+LOOPBACK_PREFIX = "gmail-auth-"
+"""On a plain-http loopback callback, where browsers refuse ``__Host-`` cookies."""
+KEY_PURPOSE = "browser-cookies"
+"""What the cookie keys are derived for (``Keyring.derive``)."""
+MAX_FLOWS = 5
+"""Open flows one browser keeps; starting another forgets the oldest, so headers stay small."""
+
+_FLOW = "flow-"
+_OUTCOME = "done"
+
+
+@dataclass(frozen=True)
+class Cookie:
+    """A cookie to set (``max_age`` 0 deletes it)."""
+
+    name: str
+    value: str
+    max_age: int
+
+
+def flow_cookie_name(state: str, *, secure: bool) -> str:
+    """The cookie that carries the flow for ``state``."""
+    return _prefix(secure) + _FLOW + digest(state)[:32]
+
+
+def outcome_cookie_name(*, secure: bool) -> str:
+    """The cookie that carries the success page's content."""
+    return _prefix(secure) + _OUTCOME
+
+
+def seal_flow(keys: Keyring, pending: PendingAuthorization, *, secure: bool) -> Cookie:
+    """The cookie that hands ``pending`` to the callback."""
+    name = flow_cookie_name(pending.state, secure=secure)
+    payload = {
+        "state": pending.state,
+        "verifier": pending.code_verifier,
+        "scopes": list(pending.scopes),
+        "hint": pending.login_hint,
+        "return_to": pending.return_to,
+        "reconsent": pending.reconsent,
+        "expires": pending.expires_at.timestamp(),
+    }
+    return Cookie(name, _seal(keys, name, "flow", payload), int(LIFETIME.total_seconds()))
+
+
+def open_flow(
+    keys: Keyring, cookies: Mapping[str, str], state: str, *, secure: bool, now: datetime
+) -> PendingAuthorization:
+    """The flow this browser started for ``state``.
+
+    Raises:
+        InvalidState: no cookie for it (another browser, or the browser dropped it when it
+            expired), a cookie that does not open or belongs to another state, or a link past
+            its lifetime.
+    """
+    name = flow_cookie_name(state, secure=secure)
+    sealed = cookies.get(name)
+    if sealed is None:
+        raise InvalidState("no flow cookie for this state in this browser")
+    payload = _open(keys, name, "flow", sealed)
+    try:
+        if not hmac.compare_digest(str(payload["state"]), state):
+            raise InvalidState("the flow cookie belongs to another state")
+        pending = PendingAuthorization(
+            state=state,
+            code_verifier=str(payload["verifier"]),
+            scopes=tuple(str(scope) for scope in payload["scopes"]),
+            login_hint=payload.get("hint"),
+            return_to=payload.get("return_to"),
+            reconsent=bool(payload.get("reconsent")),
+            expires_at=datetime.fromtimestamp(float(payload["expires"]), UTC),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InvalidState("the flow cookie is malformed") from None
+    if pending.expires_at <= now:
+        raise InvalidState("state has expired")
+    return pending
+
+
+def forget_flow(state: str, *, secure: bool) -> Cookie:
+    """Delete the flow cookie for ``state``."""
+    return Cookie(flow_cookie_name(state, secure=secure), "", 0)
+
+
+def crowded_flows(keys: Keyring, cookies: Mapping[str, str], *, secure: bool) -> list[Cookie]:
+    """Deletions that leave room for one more flow: unreadable cookies first, then the oldest."""
+    flow_prefix = _prefix(secure) + _FLOW
+
+    def expiry(name: str) -> float:
+        try:
+            return float(_open(keys, name, "flow", cookies[name])["expires"])
+        except (InvalidState, KeyError, TypeError, ValueError):
+            return 0.0
+
+    flows = sorted((name for name in cookies if name.startswith(flow_prefix)), key=expiry)
+    excess = len(flows) - (MAX_FLOWS - 1)
+    return [Cookie(name, "", 0) for name in flows[: max(excess, 0)]]
+
+
+def seal_outcome(keys: Keyring, outcome: Outcome, *, secure: bool, now: datetime) -> Cookie:
+    """The cookie that lets the bare callback URL show what was connected."""
+    name = outcome_cookie_name(secure=secure)
+    payload = {
+        "user_id": outcome.user_id,
+        "email": outcome.email,
+        "scopes": list(outcome.scopes),
+        "expires": (now + OUTCOME_LIFETIME).timestamp(),
+    }
+    lifetime = int(OUTCOME_LIFETIME.total_seconds())
+    return Cookie(name, _seal(keys, name, "outcome", payload), lifetime)
+
+
+def open_outcome(
+    keys: Keyring, cookies: Mapping[str, str], *, secure: bool, now: datetime
+) -> Outcome | None:
+    """The fresh outcome this browser carries, or ``None``."""
+    name = outcome_cookie_name(secure=secure)
+    sealed = cookies.get(name)
+    if sealed is None:
+        return None
+    try:
+        payload = _open(keys, name, "outcome", sealed)
+        if float(payload["expires"]) <= now.timestamp():
+            return None
+        return Outcome(
+            user_id=str(payload["user_id"]),
+            email=payload.get("email"),
+            scopes=tuple(str(scope) for scope in payload["scopes"]),
+        )
+    except (InvalidState, KeyError, TypeError, ValueError):
+        return None
+
+
+def _prefix(secure: bool) -> str:
+    return SECURE_PREFIX if secure else LOOPBACK_PREFIX
+
+
+def _seal(keys: Keyring, name: str, purpose: str, payload: Mapping[str, Any]) -> str:
+    plaintext = json.dumps(payload, separators=(",", ":"))
+    sealed = keys.seal(plaintext, user_id=name, purpose=purpose)
+    blob = base64.urlsafe_b64encode(sealed["ciphertext"]).rstrip(b"=").decode("ascii")
+    return f"{sealed['key_id']}.{blob}"
+
+
+def _open(keys: Keyring, name: str, purpose: str, value: str) -> dict[str, Any]:
+    """The payload of a cookie we sealed (authenticated, so its shape is the one we wrote)."""
+    key_id, _, blob = value.rpartition(".")
+    try:
+        ciphertext = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+        payload = json.loads(
+            keys.open({"key_id": key_id, "ciphertext": ciphertext}, user_id=name, purpose=purpose)
+        )
+    except (TokenUnreadable, binascii.Error, ValueError):
+        raise InvalidState("the cookie does not open") from None
+    if not isinstance(payload, dict):
+        raise InvalidState("the cookie does not open")
+    return payload
