@@ -19,7 +19,13 @@ _POLL_SECONDS = 0.05  # how long shutdown() may wait for the serving loop to not
 
 
 class PathOnlyRequestHandler(WSGIRequestHandler):
-    """Logs method, path and status; never the query string or headers."""
+    """Logs method, path and status; never the query string or headers.
+
+    Speaks HTTP/1.1, so clients keep their connections alive as they do with Google: a
+    benchmark of round trips then does not count a TCP handshake per call.
+    """
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """One line per request, without anything secret."""
