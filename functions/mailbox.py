@@ -18,11 +18,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from functions import gmail, google_errors, retry
+from functions import gmail, google_errors, page_stream, retry
 from functions.access_tokens import live_access_token
 from functions.errors import AppError, ReauthRequired, TransientError, UnknownUser
 from functions.event_ledger import Claim, Progress
@@ -130,8 +129,8 @@ def _pages(
 ) -> Progress:
     """Fetch, publish and checkpoint pages from ``progress`` on.
 
-    The next page is requested before the current one is published, so publishing overlaps the
-    Gmail round trip (except with ``format=metadata``, whose batch calls share the session).
+    Pages come from ``functions.page_stream``: the next one is on its way while the current one
+    is published (except with ``format=metadata``, whose batch calls share the session).
     """
     listed_before = progress.pages > 0 and progress.page_token is None
     if listed_before:  # an earlier attempt listed everything but did not complete
@@ -145,22 +144,18 @@ def _pages(
             )
         )
 
-    prefetch = request.format != "metadata"
+    remaining = None if limit is None else limit - progress.total
+    if remaining == 0:
+        return progress
+    metadata = request.format == "metadata"
+    stream = page_stream.pages_in_turn if metadata else page_stream.pages
     last_checkpoint = time.monotonic()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gmail-prefetch") as pool:
-        remaining = None if limit is None else limit - progress.total
-        if remaining == 0:
-            return progress
-        upcoming: Future[Any] = pool.submit(fetch, progress.page_token, remaining)
-        while True:
-            response = upcoming.result()
+    with contextlib.closing(stream(fetch, progress.page_token, remaining)) as responses:
+        for response in responses:
             page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
             next_token = response.get("nextPageToken") or None
             remaining = None if limit is None else limit - progress.total - len(page)
-            more = next_token is not None and remaining != 0
-            if more and prefetch:
-                upcoming = pool.submit(fetch, next_token, remaining)
-            if page and request.format == "metadata":
+            if page and metadata:
                 from functions.metadata import describe
 
                 page = describe(session, page)
@@ -169,14 +164,13 @@ def _pages(
                 progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
             else:
                 progress = replace(progress, page_token=next_token)
-            if not more:
-                return progress
-            if not prefetch:
-                upcoming = pool.submit(fetch, next_token, remaining)
+            if next_token is None or remaining == 0:
+                break
             if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
                 results.flush()  # everything before the checkpoint is published first
                 checkpoint(progress)
                 last_checkpoint = time.monotonic()
+    return progress
 
 
 class GmailSession:
@@ -190,11 +184,13 @@ class GmailSession:
         self._token = live_access_token(services, user)
         self._service = gmail.build_gmail(self._token, services.settings.gmail_api_root)
 
-    def execute(self, make_call: Callable[[Any], Any]) -> Any:
+    def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         """Build the call on the service and execute it, as the rules above say."""
         return self._refreshing(lambda: self._once(make_call))
 
-    def execute_batch(self, make_calls: Mapping[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    def execute_batch(
+        self, make_calls: Mapping[str, Callable[[gmail.GmailApi], Any]]
+    ) -> dict[str, Any]:
         """Run the calls (at most 100) as one batch request; retry failed ones within the budget.
 
         Returns:
@@ -241,7 +237,7 @@ class GmailSession:
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, make_call: Callable[[Any], Any]) -> Any:
+    def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         with gmail_slot(self._user.user_id):
             return make_call(self._service).execute(num_retries=0)
 
