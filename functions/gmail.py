@@ -44,8 +44,21 @@ def credentials_for(refresh_token: str, client: OAuthClient) -> Credentials:
     )
 
 
-def build_gmail(access_token: str, api_root: str) -> Any:
-    """A Gmail v1 service that sends ``access_token`` and never refreshes it itself."""
+class GmailApi:
+    """The Gmail v1 resources we call, each built once.
+
+    googleapiclient builds a resource object anew, from the discovery document, on every
+    ``users()`` or ``messages()`` call (about 0.7 ms); a mailbox read makes one call per page.
+    """
+
+    def __init__(self, service: Any) -> None:
+        self.users = service.users()
+        self.messages = self.users.messages()
+        self.history = self.users.history()
+
+
+def build_gmail(access_token: str, api_root: str) -> GmailApi:
+    """The Gmail v1 API, sending ``access_token`` and never refreshing it itself."""
     import google_auth_httplib2
     import httplib2
     from google.oauth2.credentials import Credentials
@@ -56,7 +69,7 @@ def build_gmail(access_token: str, api_root: str) -> Any:
         http=httplib2.Http(timeout=TIMEOUT_SECONDS),
         refresh_status_codes=(),
     )
-    return build(
+    service = build(
         "gmail",
         "v1",
         http=http,
@@ -64,10 +77,11 @@ def build_gmail(access_token: str, api_root: str) -> Any:
         cache_discovery=False,
         client_options={"api_endpoint": api_root},
     )
+    return GmailApi(service)
 
 
 def list_request(
-    service: Any, request: MailboxRequest, page_token: str | None, remaining: int | None
+    api: GmailApi, request: MailboxRequest, page_token: str | None, remaining: int | None
 ) -> Any:
     """The ``users.messages.list`` call for one page."""
     params: dict[str, Any] = {
@@ -81,7 +95,7 @@ def list_request(
         params["labelIds"] = list(request.label_ids)
     if page_token:
         params["pageToken"] = page_token
-    return service.users().messages().list(**params)
+    return api.messages.list(**params)
 
 
 def message_refs(response: dict[str, Any]) -> list[MessageRef]:

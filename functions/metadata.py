@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from functions.gmail import MessageRef
+from functions.gmail import GmailApi, MessageRef
 
 if TYPE_CHECKING:
     from functions.mailbox import GmailSession
@@ -37,11 +37,9 @@ def describe(session: GmailSession, refs: list[MessageRef]) -> list[dict[str, st
     return described
 
 
-def _get(api: Any, message_id: str) -> Any:
-    return (
-        api.users()
-        .messages()
-        .get(userId="me", id=message_id, format="metadata", metadataHeaders=list(HEADERS))
+def _get(api: GmailApi, message_id: str) -> Any:
+    return api.messages.get(
+        userId="me", id=message_id, format="metadata", metadataHeaders=list(HEADERS)
     )
 
 

@@ -160,13 +160,13 @@ def _added_since(session: GmailSession, watch: WatchState) -> tuple[str, list[gm
             return latest, list(added.values())
 
 
-def _history_list(api: Any, call: dict[str, Any]) -> Any:
-    return api.users().history().list(**call)
+def _history_list(api: gmail.GmailApi, call: dict[str, Any]) -> Any:
+    return api.history.list(**call)
 
 
 def _full_sync(session: GmailSession, watch: WatchState) -> tuple[str, list[gmail.MessageRef]]:
     """Everything in the watched labels, and the position to read changes from afterwards."""
-    profile = session.execute(lambda api: api.users().getProfile(userId="me"))
+    profile = session.execute(lambda api: api.users.getProfile(userId="me"))
     request = MailboxRequest(user_id="me", request_id="full-sync", label_ids=watch.label_ids)
     listed: list[gmail.MessageRef] = []
     page_token: str | None = None

@@ -78,7 +78,7 @@ def _watch(services: Services, user: StoredCredentials) -> WatchState:
     }
     try:
         response = GmailSession(services, user).execute(
-            lambda gmail: gmail.users().watch(userId="me", body=body)
+            lambda api: api.users.watch(userId="me", body=body)
         )
     except ReauthRequired as lost:
         mark_reauth_required(services, user, lost.reason)
