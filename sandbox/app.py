@@ -58,7 +58,7 @@ def _simulate_latency(response: flask.Response) -> flask.Response:
 
     The delay counts from the request's arrival, so the sandbox's own work is inside it, as
     Google's is inside the latency a client sees: a benchmark comparing its wall time with
-    calls × latency then measures the client, not this stand-in. A batch is one round trip:
+    calls times latency then measures the client, not this stand-in. A batch is one round trip:
     it waits once, and the calls inside it do not wait again.
     """
     delay = current_state().behaviour.latency_ms
