@@ -45,6 +45,11 @@ class Cookie:
     value: str
     max_age: int
 
+    @classmethod
+    def deletion(cls, name: str) -> Cookie:
+        """The cookie that makes the browser drop ``name``."""
+        return cls(name, "", 0)
+
 
 def flow_cookie_name(state: str, *, secure: bool) -> str:
     """The cookie that carries the flow for ``state``."""
@@ -107,7 +112,7 @@ def open_flow(
 
 def forget_flow(state: str, *, secure: bool) -> Cookie:
     """Delete the flow cookie for ``state``."""
-    return Cookie(flow_cookie_name(state, secure=secure), "", 0)
+    return Cookie.deletion(flow_cookie_name(state, secure=secure))
 
 
 def crowded_flows(keys: Keyring, cookies: Mapping[str, str], *, secure: bool) -> list[Cookie]:
@@ -122,7 +127,7 @@ def crowded_flows(keys: Keyring, cookies: Mapping[str, str], *, secure: bool) ->
 
     flows = sorted((name for name in cookies if name.startswith(flow_prefix)), key=expiry)
     excess = len(flows) - (MAX_FLOWS - 1)
-    return [Cookie(name, "", 0) for name in flows[: max(excess, 0)]]
+    return [Cookie.deletion(name) for name in flows[: max(excess, 0)]]
 
 
 def seal_outcome(keys: Keyring, outcome: Outcome, *, secure: bool, now: datetime) -> Cookie:
