@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from functions.errors import ConfigError
 
 OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
-"""Secret Manager version name or file path of the OAuth client JSON (``{"web": {...}}``)."""
+"""File path (a mounted secret when deployed) or Secret Manager version name of the OAuth client
+JSON (``{"web": {...}}``)."""
 OAUTH_REDIRECT_URI = "OAUTH_REDIRECT_URI"
 """The callback URL registered with the OAuth client."""
 OAUTH_SCOPES = "OAUTH_SCOPES"
@@ -37,7 +38,8 @@ WORK_BUDGET_SECONDS = "WORK_BUDGET_SECONDS"
 AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
 """Firestore collection of used consent links (digest of the state), ten minutes each."""
 TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name, not a key
-"""Secret Manager version name or file path of the keys that seal tokens at rest."""
+"""File path (a mounted secret when deployed) or Secret Manager version name of the keys that seal
+tokens at rest."""
 REAUTH_TOPIC = "REAUTH_TOPIC"
 """Pub/Sub topic (ID or full name) told when a user must consent again; unset: not published."""
 AUTHORIZE_URL = "AUTHORIZE_URL"

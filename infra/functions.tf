@@ -32,6 +32,19 @@ resource "google_cloudfunctions2_function" "function" {
     timeout_seconds                = each.value.timeout_seconds
     min_instance_count             = 0
     max_instance_count             = var.max_instances
+
+    dynamic "secret_volumes" {
+      for_each = local.secret_volumes[each.key]
+      content {
+        mount_path = secret_volumes.value.mount_path
+        project_id = data.google_project.this.number # the API answers with the number
+        secret     = secret_volumes.value.secret
+        versions {
+          version = secret_volumes.value.version
+          path    = secret_volumes.value.file
+        }
+      }
+    }
   }
 
   # A function must be able to read its configuration when its first instance starts.

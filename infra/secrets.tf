@@ -13,8 +13,8 @@ resource "google_secret_manager_secret" "secret" {
   depends_on = [google_project_service.enabled]
 }
 
-# Each function's account may read the secrets its function uses, and no others: authorize
-# never opens a token, so it cannot read the token keys.
+# Each function's account may read the secrets its function mounts, and no others. Cloud Run reads
+# a mounted secret as the function's account, so this grant is what lets the mount work.
 resource "google_secret_manager_secret_iam_member" "accessor" {
   for_each = {
     for pair in flatten([

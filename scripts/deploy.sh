@@ -126,14 +126,37 @@ entry_points() {
 }
 
 topic_path() { echo "projects/${PROJECT}/topics/$1"; }
-secret_version() { echo "projects/${PROJECT}/secrets/$1/versions/latest"; }
+
+# How a secret reaches a function: the twin of local.secrets in infra/locals.tf. Cloud Run mounts
+# it as the file SECRET_FILE (fetched from Secret Manager on every read, so "latest" follows
+# rotation) and SECRET_VARIABLE gives the code that path: no function imports the Secret Manager
+# client on cold start. Sets SECRET_ID SECRET_VARIABLE SECRET_FILE.
+secret_spec() {
+  case "$1" in
+    oauth_client)
+      SECRET_ID="$OAUTH_CLIENT_SECRET_ID" SECRET_VARIABLE=OAUTH_CLIENT_SECRETS
+      SECRET_FILE=/etc/secrets/oauth-client/client.json ;;
+    token_keys)
+      SECRET_ID="$TOKEN_KEYS_SECRET_ID" SECRET_VARIABLE=TOKEN_ENCRYPTION_KEYS
+      SECRET_FILE=/etc/secrets/token-keys/keys.json ;;
+  esac
+}
+
+# The secret volumes of a function, for --set-secrets (FILE=SECRET:VERSION, comma-separated).
+function_secrets() {
+  local mounts=() secret
+  for secret in $SECRETS; do
+    secret_spec "$secret"
+    mounts+=("${SECRET_FILE}=${SECRET_ID}:latest")
+  done
+  local IFS=','
+  echo "${mounts[*]}"
+}
 
 # Every function's environment: the twin of local.function_env in infra/locals.tf.
 function_env() {
   local env=(
     "GOOGLE_CLOUD_PROJECT=${PROJECT}"
-    "OAUTH_CLIENT_SECRETS=$(secret_version "$OAUTH_CLIENT_SECRET_ID")"
-    "TOKEN_ENCRYPTION_KEYS=$(secret_version "$TOKEN_KEYS_SECRET_ID")"
     "OAUTH_REDIRECT_URI=${FUNCTIONS_HOST}/oauth2callback"
     "AUTHORIZE_URL=${FUNCTIONS_HOST}/authorize"
     "CREDENTIALS_COLLECTION=${CREDENTIALS_COLLECTION}"
@@ -142,6 +165,11 @@ function_env() {
   )
   [[ -n "$OAUTH_SCOPES" ]] && env+=("OAUTH_SCOPES=${OAUTH_SCOPES}")
   [[ -n "$ALLOWED_RETURN_TO" ]] && env+=("ALLOWED_RETURN_TO=${ALLOWED_RETURN_TO}")
+  local secret
+  for secret in $SECRETS; do
+    secret_spec "$secret"
+    env+=("${SECRET_VARIABLE}=${SECRET_FILE}")
+  done
   local topic
   for topic in $PUBLISHES; do
     case "$topic" in
@@ -290,11 +318,8 @@ for line in "${DEPLOYED[@]}"; do
       --condition="expression=resource.name == \"projects/${PROJECT}/databases/(default)\",title=app-database-only"
   fi
   for secret in $SECRETS; do
-    case "$secret" in
-      oauth_client) secret_id="$OAUTH_CLIENT_SECRET_ID" ;;
-      token_keys) secret_id="$TOKEN_KEYS_SECRET_ID" ;;
-    esac
-    run gcloud secrets add-iam-policy-binding "$secret_id" --member="serviceAccount:${sa}" \
+    secret_spec "$secret"
+    run gcloud secrets add-iam-policy-binding "$SECRET_ID" --member="serviceAccount:${sa}" \
       --role=roles/secretmanager.secretAccessor "${G[@]}"
   done
   for topic in $PUBLISHES; do
@@ -312,12 +337,15 @@ for line in "${DEPLOYED[@]}"; do
   key="${line%% *}"
   function_spec "$key"
   if [[ "$PUBLIC" == 1 ]]; then access=--allow-unauthenticated; else access=--no-allow-unauthenticated; fi
+  secrets=(--clear-secrets)
+  [[ -n "$SECRETS" ]] && secrets=(--set-secrets="$(function_secrets)")
   run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime=python312 \
     --source="$ROOT" --entry-point="$key" --trigger-http "$access" \
     --ingress-settings="$INGRESS" --service-account="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com" \
     --build-service-account="projects/${PROJECT}/serviceAccounts/${BUILD_SA}" \
     --docker-repository="$REPOSITORY" --memory="$MEMORY" --timeout="${TIMEOUT}s" \
-    --min-instances=0 --max-instances="$MAX_INSTANCES" --set-env-vars="$(function_env)" "${G[@]}"
+    --min-instances=0 --max-instances="$MAX_INSTANCES" --set-env-vars="$(function_env)" \
+    "${secrets[@]}" "${G[@]}"
 
   uri="$(read_value "https://${NAME}-HASH.run.app" gcloud functions describe "$NAME" --gen2 \
     --region="$REGION" --format='value(serviceConfig.uri)' "${G[@]}")"

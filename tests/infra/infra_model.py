@@ -211,6 +211,11 @@ def contract_problems(
         str(k): str(unquote(v)) for k, v in (infra.locals.get("topic_env_vars") or {}).items()
     }
     common_env = infra.locals.get("common_env") or {}
+    secret_env_vars = {
+        str(key): str(unquote(spec.get("variable", "")))
+        for key, spec in (infra.locals.get("secrets") or {}).items()
+        if isinstance(spec, dict)
+    }
     required = frozenset(required)
 
     # Terraform's own reading of main.py must agree with Python's.
@@ -231,7 +236,7 @@ def contract_problems(
             )
             continue
         problems += _spec_problems(
-            entry_point, kind, spec, topics, topic_env_vars, common_env, required
+            entry_point, kind, spec, topics, topic_env_vars, secret_env_vars, common_env, required
         )
 
     problems += _resource_problems(infra)
@@ -244,6 +249,7 @@ def _spec_problems(
     spec: Mapping[str, Any],
     topics: set[str],
     topic_env_vars: Mapping[str, str],
+    secret_env_vars: Mapping[str, str],
     common_env: Mapping[str, Any],
     required: frozenset[str],
 ) -> list[str]:
@@ -289,12 +295,17 @@ def _spec_problems(
             problems.append(f"{where}.publishes names {topic_key!r}, not a key of topic_env_vars.")
         else:
             env[topic_env_vars[topic_key]] = topic_key
+    for secret_key in (str(unquote(secret)) for secret in spec.get("secrets") or []):
+        if secret_key not in secret_env_vars:
+            problems.append(f"{where}.secrets names {secret_key!r}, not a key of local.secrets.")
+        else:
+            env[secret_env_vars[secret_key]] = secret_key
     env.update({str(k): v for k, v in (spec.get("env") or {}).items()})
     for variable in sorted(required | REQUIRED_BY_ENTRY_POINT.get(entry_point, frozenset())):
         if not str(env.get(variable) or "").strip('"'):
             problems.append(
                 f"{entry_point} needs {variable} at start-up, but infra/ does not set it "
-                "(local.common_env, the topics it publishes or its env)."
+                "(local.common_env, the secrets it mounts, the topics it publishes or its env)."
             )
     return problems
 
@@ -328,9 +339,25 @@ def _resource_problems(infra: Infra) -> list[str]:
             )
 
     function_env = expression(infra.locals.get("function_env", ""))
-    for part in ("local.common_env", "local.topic_env_vars[topic]", "fn.env"):
+    for part in (
+        "local.common_env",
+        "local.secrets[secret].variable",
+        "local.topic_env_vars[topic]",
+        "fn.env",
+    ):
         if part not in function_env:
             problems.append(f"local.function_env must merge {part} into every function's env.")
+    volumes = [
+        body
+        for dynamic in service.get("dynamic") or []
+        for name, body in dynamic.items()
+        if unquote(name) == "secret_volumes"
+    ]
+    if not volumes or expression(volumes[0].get("for_each")) != "local.secret_volumes[each.key]":
+        problems.append(
+            "google_cloudfunctions2_function.function must mount local.secret_volumes[each.key] "
+            "(a dynamic secret_volumes block): its environment points at those files."
+        )
 
     push = infra.resource("google_pubsub_subscription", "push")
     if push is None:

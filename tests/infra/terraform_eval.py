@@ -20,7 +20,14 @@ PROJECT = "p-1"
 REGION = "europe-west1"
 ALLOWED_RETURN_TO = "https://app.example.com/"
 
-_EVALUATED = ("entry_points", "deployed_functions", "function_env", "authorize_url", "callback_url")
+_EVALUATED = (
+    "entry_points",
+    "deployed_functions",
+    "function_env",
+    "secret_volumes",
+    "authorize_url",
+    "callback_url",
+)
 
 
 def terraform_env(tmp: Path) -> dict[str, str]:

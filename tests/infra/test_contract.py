@@ -21,6 +21,7 @@ from tests.infra.infra_model import (
     declared_entry_points,
     load_infra,
     required_at_startup,
+    unquote,
 )
 
 MAIN_SOURCE = MAIN_PY.read_text()
@@ -65,9 +66,26 @@ def test_a_removed_function_is_caught(infra: Infra, entry_point: str) -> None:
 
 @pytest.mark.parametrize("variable", sorted(REQUIRED))
 def test_a_removed_required_variable_is_caught(infra: Infra, variable: str) -> None:
-    assert variable in infra.locals["common_env"], f"{variable} is expected in local.common_env"
-    del infra.locals["common_env"][variable]
+    behind = [
+        k for k, spec in infra.locals["secrets"].items() if unquote(spec["variable"]) == variable
+    ]
+    if behind:
+        # GIVEN a function that no longer mounts the secret whose file the variable names
+        spec = infra.locals["functions"]["list_messages"]
+        spec["secrets"] = [secret for secret in spec["secrets"] if unquote(secret) not in behind]
+    else:
+        assert variable in infra.locals["common_env"], f"{variable} is expected in local.common_env"
+        del infra.locals["common_env"][variable]
     assert any(variable in problem for problem in problems_of(infra))
+
+
+def test_functions_that_do_not_mount_their_secrets_are_caught(infra: Infra) -> None:
+    # GIVEN a function resource without the secret volumes its environment points into
+    function = infra.resource("google_cloudfunctions2_function", "function")
+    assert function is not None
+    del function["service_config"][0]["dynamic"]
+    # THEN the contract says so
+    assert any("secret_volumes" in problem for problem in problems_of(infra))
 
 
 def test_results_topic_is_required_for_list_messages(infra: Infra) -> None:

@@ -114,6 +114,18 @@ def test_each_function_gets_the_environment_terraform_gives_it(
     assert env == evaluated["function_env"][entry_point]
 
 
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_function_mounts_the_secrets_terraform_mounts(
+    commands: list[list[str]], evaluated: dict[str, Any], entry_point: str
+) -> None:
+    (command,) = [c for c in deploys(commands) if flags(c)["entry-point"] == entry_point]
+    mounts = dict(pair.partition("=")[::2] for pair in flags(command)["set-secrets"].split(","))
+    assert mounts == {
+        f"{volume['mount_path']}/{volume['file']}": f"{volume['secret']}:{volume['version']}"
+        for volume in evaluated["secret_volumes"][entry_point]
+    }
+
+
 def test_event_functions_get_a_push_subscription_with_dead_lettering(
     commands: list[list[str]],
 ) -> None:

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from functions.config import load_settings
+from functions.config import OAUTH_CLIENT_SECRETS, TOKEN_ENCRYPTION_KEYS, load_settings
+from functions.secrets import is_secret_version
 from tests.infra.infra_model import INFRA, MAIN_PY, REQUIRED_BY_ENTRY_POINT, declared_entry_points
 from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, terraform_env
 
@@ -60,3 +61,33 @@ def test_authorize_and_callback_share_one_host(evaluated: dict[str, Any]) -> Non
     assert (authorize.path, callback.path) == ("/authorize", "/oauth2callback")
     for env in evaluated["function_env"].values():
         assert env["AUTHORIZE_URL"] == evaluated["authorize_url"]
+
+
+# Where Cloud Run may not mount a volume, and where the function's own source lives.
+_RESERVED_PATHS = ("/cloudsql", "/dev", "/pod", "/proc", "/sys", "/var/log", "/workspace")
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_function_reads_its_secrets_from_files_it_mounts(
+    evaluated: dict[str, Any], entry_point: str
+) -> None:
+    env: dict[str, str] = evaluated["function_env"][entry_point]
+    volumes: list[dict[str, str]] = evaluated["secret_volumes"][entry_point]
+    mounted = {f"{volume['mount_path']}/{volume['file']}": volume for volume in volumes}
+    # Each secret the code needs is a file of one of the function's own secret volumes, so no
+    # Secret Manager client is imported on cold start ...
+    for variable, secret in (
+        (OAUTH_CLIENT_SECRETS, "oauth-client"),
+        (TOKEN_ENCRYPTION_KEYS, "token-keys"),
+    ):
+        assert not is_secret_version(env[variable])
+        assert mounted[env[variable]]["secret"] == secret
+        assert mounted[env[variable]]["version"] == "latest"  # a mount follows rotation
+    # ... each volume in a directory of its own (a mount shadows its whole directory), none nested
+    # in another or in a path Cloud Run reserves.
+    directories = [volume["mount_path"] for volume in volumes]
+    assert len(set(directories)) == len(directories)
+    for directory in directories:
+        assert directory.startswith("/")
+        assert not directory.startswith(_RESERVED_PATHS)
+        assert not [other for other in directories if other.startswith(directory + "/")]
