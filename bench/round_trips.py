@@ -73,7 +73,8 @@ def _calls(world: World) -> dict[str, int]:
 def mailbox_round_trips(world: World, user_id: str, email: str) -> list[dict[str, Any]]:
     """Ours and the seed's, for each mailbox size, with ``LATENCY_MS`` on every Google call.
 
-    Both run as a warm instance would: the Firestore and Pub/Sub clients already exist.
+    Both run as a warm instance would: the Firestore and Pub/Sub clients already exist, and each
+    approach has served one request before (so neither pays for first imports and connections).
     """
     from google.cloud import firestore
 
@@ -81,23 +82,30 @@ def mailbox_round_trips(world: World, user_id: str, email: str) -> list[dict[str
 
     database = firestore.Client(project=world.env["GOOGLE_CLOUD_PROJECT"])
     publisher = make_publisher()
+
+    def serve(approach: str, size: int, counts: collections.Counter[str]) -> None:
+        services = CountingServices(counts, firestore_client=database, publisher=publisher)
+        if approach == "ours":
+            request = MailboxRequest(
+                user_id=user_id, request_id=uuid.uuid4().hex, include_spam_trash=True
+            )
+            read_mailbox(services, request, event_id=uuid.uuid4().hex)
+        else:
+            assert seed_list(services, user_id) == size
+
     rows = []
     world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
     try:
+        world.sandbox.seed_mailbox(email, SIZES[0])
+        for approach in ("ours", "seed"):
+            serve(approach, SIZES[0], collections.Counter())
         for size in SIZES:
             world.sandbox.seed_mailbox(email, size)
             for approach in ("ours", "seed"):
                 counts: collections.Counter[str] = collections.Counter()
-                services = CountingServices(counts, firestore_client=database, publisher=publisher)
                 world.sandbox.reset_calls()
                 started = time.perf_counter()
-                if approach == "ours":
-                    request = MailboxRequest(
-                        user_id=user_id, request_id=uuid.uuid4().hex, include_spam_trash=True
-                    )
-                    read_mailbox(services, request, event_id=uuid.uuid4().hex)
-                else:
-                    assert seed_list(services, user_id) == size
+                serve(approach, size, counts)
                 wall = time.perf_counter() - started
                 calls = _calls(world)
                 rows.append(
