@@ -23,7 +23,7 @@ def main() -> int:
     """Run every measurement; exit 1 if a goal of the issue is missed."""
     with local_world() as world:
         user_id = world.connect(EMAIL)
-        cold = cold_start.measure(world, user_id)
+        cold = cold_start.measure(world, user_id, EMAIL)
         trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
@@ -56,7 +56,7 @@ def _report(
         f"{'entry point':<16}{'ours':>8}{'eager':>8}{'ours/hello':>12}{'ours/eager':>12}",
         f"{'hello-world':<16}{hello:>8.0f}",
     ]
-    for target in ("authorize", "oauth2callback", "list_messages"):
+    for target in cold_start.KINDS:
         ours, eager = cold[target]["ours"], cold[target]["eager"]
         lines.append(
             f"{target:<16}{ours:>8.0f}{eager:>8.0f}{ours / hello:>12.2f}{ours / eager:>12.2f}"
@@ -110,8 +110,10 @@ def _plot(cold: dict[str, dict[str, float]], trips: list[dict[str, Any]], path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    targets = ["authorize", "oauth2callback", "list_messages"]
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.5, 1]}
+    )
+    targets = list(cold_start.KINDS)
     positions = range(len(targets))
     left.bar([p - 0.2 for p in positions], [cold[t]["ours"] for t in targets], 0.4, label="ours")
     left.bar(
@@ -129,7 +131,7 @@ def _plot(cold: dict[str, dict[str, float]], trips: list[dict[str, Any]], path: 
         label="authorize with the Secret Manager client",
     )
     left.axhline(cold["hello"]["ours"], color="grey", linestyle="--", label="hello-world")
-    left.set_xticks(list(positions), targets)
+    left.set_xticks(list(positions), targets, rotation=25, ha="right")
     left.set_ylabel("cold start, ms (median)")
     left.legend(fontsize=8)
     for approach, marker in (("ours", "o"), ("seed", "s")):

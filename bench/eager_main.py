@@ -8,4 +8,12 @@ from google.cloud import firestore, pubsub_v1, secretmanager
 from google_auth_oauthlib.flow import Flow
 from googleapiclient.discovery import build
 
-from main import authorize, list_messages, oauth2callback
+from main import (
+    authorize,
+    disconnect,
+    gmail_push,
+    list_messages,
+    oauth2callback,
+    renew_watches,
+    watch,
+)

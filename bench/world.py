@@ -40,6 +40,16 @@ class RemoteSandbox:
         """Replace the user's mailbox with ``count`` messages."""
         self._post(f"/_sandbox/mailboxes/{email}", {"count": count})
 
+    def deliver(self, email: str, count: int) -> str:
+        """New mail for the user; returns the mailbox's history ID after it."""
+        response = self._http.post(
+            f"{self.base_url}/_sandbox/mailboxes/{email}/deliveries",
+            json={"count": count},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["historyId"])
+
     def update_behaviour(self, knobs: dict[str, object]) -> None:
         """Set behaviour knobs (latency, quota, ...)."""
         self._post("/_sandbox/behaviour", knobs)
@@ -139,6 +149,7 @@ def local_world() -> Iterator[World]:
                 "OAUTH_REVOKE_URI": f"{base_url}/revoke",
                 "GMAIL_API_ROOT": f"{base_url}/",
                 "RESULTS_TOPIC": RESULTS_TOPIC,
+                "GMAIL_PUSH_TOPIC": f"projects/{DEFAULT_PROJECT}/topics/bench-gmail-push",
                 "OAUTHLIB_INSECURE_TRANSPORT": "1",
             }
             with publisher_client(pubsub_emulator.host_port) as publisher:
