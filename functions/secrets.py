@@ -1,9 +1,10 @@
 """Reading secret material: a file, or a Secret Manager version.
 
 Deployed functions read files: Terraform and ``scripts/deploy.sh`` mount each secret as a Cloud
-Run secret volume, which fetches the version from Secret Manager on every read, so the value never
-sits in the environment or the source and no function pays for importing the Secret Manager
-client on cold start (about 160 ms on top of ``authorize``'s own start here). A version name
+Run secret volume, which fetches the version from Secret Manager when the file is read, so the
+value never sits in the environment or the source and no function pays for importing the Secret
+Manager client on cold start (about 180-210 ms on top of ``authorize``'s own start here). Callers
+read each secret once per instance (``functions.services``). A version name
 (``projects/P/secrets/S/versions/V``) is still read, through the client library, imported only
 then: that is how the CLI runs from a laptop against a deployment. Callers may inject the client
 (tests pass a REST client pointed at the sandbox's ``:access`` stand-in).

@@ -9,6 +9,7 @@ a :class:`Services` of their own with emulator- or sandbox-backed clients.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING
 
 from functions import clock
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from functions.state import StateStore
     from functions.token_crypto import Keyring
     from functions.token_store import TokenStore
+
+logger = logging.getLogger(__name__)
 
 
 class Services:
@@ -61,14 +64,23 @@ class Services:
 
     @functools.cached_property
     def keyring(self) -> Keyring:
-        """The token-sealing keys from ``TOKEN_ENCRYPTION_KEYS``, read once."""
+        """The token-sealing keys from ``TOKEN_ENCRYPTION_KEYS``, read once.
+
+        Their IDs are logged (never a key): during a rotation, the logs show when every instance
+        seals under the new primary, which is when stored tokens can be re-sealed.
+        """
         from functions.secrets import read_secret
         from functions.token_crypto import parse_keyring
 
         raw = read_secret(
             self.settings.token_keys, variable=TOKEN_ENCRYPTION_KEYS, client=self._secret_client
         )
-        return parse_keyring(raw)
+        keyring = parse_keyring(raw)
+        logger.info(
+            "token keys loaded",
+            extra={"json_fields": {"primary": keyring.primary, "key_ids": sorted(keyring.keys)}},
+        )
+        return keyring
 
     @functools.cached_property
     def cookie_keys(self) -> Keyring:

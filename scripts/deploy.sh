@@ -128,9 +128,10 @@ entry_points() {
 topic_path() { echo "projects/${PROJECT}/topics/$1"; }
 
 # How a secret reaches a function: the twin of local.secrets in infra/locals.tf. Cloud Run mounts
-# it as the file SECRET_FILE (fetched from Secret Manager on every read, so "latest" follows
-# rotation) and SECRET_VARIABLE gives the code that path: no function imports the Secret Manager
-# client on cold start. Sets SECRET_ID SECRET_VARIABLE SECRET_FILE.
+# it as the file SECRET_FILE (fetched from Secret Manager when read; the code reads it once per
+# instance, so a new version reaches new instances) and SECRET_VARIABLE gives the code that
+# path: no function imports the Secret Manager client on cold start.
+# Sets SECRET_ID SECRET_VARIABLE SECRET_FILE.
 secret_spec() {
   case "$1" in
     oauth_client)

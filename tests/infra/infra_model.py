@@ -358,6 +358,21 @@ def _resource_problems(infra: Infra) -> list[str]:
             "google_cloudfunctions2_function.function must mount local.secret_volumes[each.key] "
             "(a dynamic secret_volumes block): its environment points at those files."
         )
+    else:
+        content = block(volumes[0], "content")
+        versions = block(content, "versions")
+        mounted = {
+            "mount_path": (content.get("mount_path"), "secret_volumes.value.mount_path"),
+            "secret": (content.get("secret"), "secret_volumes.value.secret"),
+            "versions.version": (versions.get("version"), "secret_volumes.value.version"),
+            "versions.path": (versions.get("path"), "secret_volumes.value.file"),
+        }
+        for attribute, (actual, wanted) in mounted.items():
+            if expression(actual) != wanted:
+                problems.append(
+                    f"secret_volumes {attribute} must be {wanted} (the file the function's "
+                    f"environment names), got {expression(actual)!r}."
+                )
 
     push = infra.resource("google_pubsub_subscription", "push")
     if push is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +80,14 @@ def test_a_removed_required_variable_is_caught(infra: Infra, variable: str) -> N
     assert any(variable in problem for problem in problems_of(infra))
 
 
+def _secret_volumes(infra: Infra) -> dict[str, Any]:
+    function = infra.resource("google_cloudfunctions2_function", "function")
+    assert function is not None
+    [dynamic] = function["service_config"][0]["dynamic"]
+    body: dict[str, Any] = dynamic['"secret_volumes"']
+    return body
+
+
 def test_functions_that_do_not_mount_their_secrets_are_caught(infra: Infra) -> None:
     # GIVEN a function resource without the secret volumes its environment points into
     function = infra.resource("google_cloudfunctions2_function", "function")
@@ -86,6 +95,33 @@ def test_functions_that_do_not_mount_their_secrets_are_caught(infra: Infra) -> N
     del function["service_config"][0]["dynamic"]
     # THEN the contract says so
     assert any("secret_volumes" in problem for problem in problems_of(infra))
+
+
+@pytest.mark.parametrize(
+    ("where", "attribute"),
+    [
+        ("content", "mount_path"),
+        ("content", "secret"),
+        ("versions", "path"),
+        ("versions", "version"),
+    ],
+)
+def test_a_secret_mounted_elsewhere_than_the_environment_says_is_caught(
+    infra: Infra, where: str, attribute: str
+) -> None:
+    # GIVEN a secret volume whose directory, secret, file or version is not the one
+    # local.secret_volumes gives (so the function's variable would name a missing file)
+    content = _secret_volumes(infra)["content"][0]
+    target = content if where == "content" else content["versions"][0]
+    target[attribute] = '"/etc/secrets"'
+    # THEN the contract names it
+    assert any(attribute in problem for problem in problems_of(infra))
+
+
+def test_a_secret_volume_without_versions_is_caught(infra: Infra) -> None:
+    # Without versions, Cloud Run names the file after the secret, not as the variable says.
+    del _secret_volumes(infra)["content"][0]["versions"]
+    assert any("versions.path" in problem for problem in problems_of(infra))
 
 
 def test_results_topic_is_required_for_list_messages(infra: Infra) -> None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
+
 import pytest
 
+from functions.config import load_settings
 from functions.errors import ConfigError
+from functions.logging_setup import JsonFormatter
 from functions.secrets import is_secret_version, read_secret
+from functions.services import Services
 
 
 @pytest.mark.parametrize(
@@ -32,3 +39,28 @@ def test_a_file_is_read(tmp_path):
 def test_a_missing_file_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match=r"^OAUTH_CLIENT_SECRETS points at a file"):
         read_secret(str(tmp_path / "nope.json"), variable="OAUTH_CLIENT_SECRETS")
+
+
+def test_loading_the_token_keys_logs_their_ids_and_never_a_key(tmp_path, caplog):
+    # GIVEN a keys file mid-rotation, mounted as a deployed function sees it
+    keys = {kid: base64.b64encode(bytes([n]) * 32).decode() for n, kid in enumerate(["k1", "k2"])}
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps({"primary": "k2", "keys": keys}))
+    settings = load_settings(
+        {
+            "OAUTH_CLIENT_SECRETS": str(tmp_path / "client.json"),
+            "OAUTH_REDIRECT_URI": "https://a.example/cb",
+            "TOKEN_ENCRYPTION_KEYS": str(keys_file),
+            "GOOGLE_CLOUD_PROJECT": "p-1",
+        }
+    )
+
+    with caplog.at_level(logging.INFO, logger="functions.services"):
+        keyring = Services(settings).keyring
+
+    # THEN the line says which key seals, so an operator can tell when every instance has it
+    assert keyring.primary == "k2"
+    [record] = [r for r in caplog.records if r.getMessage() == "token keys loaded"]
+    assert record.json_fields == {"primary": "k2", "key_ids": ["k1", "k2"]}
+    line = JsonFormatter().format(record)
+    assert not [key for key in keys.values() if key in line]
