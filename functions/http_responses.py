@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import flask
 
-from functions import pages
 from functions.errors import (
     AccessDenied,
     AppError,
@@ -27,14 +26,16 @@ from functions.errors import (
     ProviderError,
     ReturnToNotAllowed,
 )
+from functions.page_style import STYLE_HASH
 
 if TYPE_CHECKING:
+    from functions import pages
     from functions.flow_cookies import Cookie
 
 logger = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
-    f"default-src 'none'; style-src '{pages.STYLE_HASH}'; base-uri 'none'; "
+    f"default-src 'none'; style-src '{STYLE_HASH}'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -104,6 +105,8 @@ def json_error_response(error: Exception) -> flask.Response:
 
 def error_response(error: Exception) -> flask.Response:
     """The page for an error; unexpected ones are logged with a reference, never shown."""
+    from functions import pages  # with translations and Babel: only when a page is shown
+
     if isinstance(error, InvalidState | ExchangeFailed):
         event = "state_rejected" if isinstance(error, InvalidState) else "exchange_failed"
         logger.warning(

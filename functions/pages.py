@@ -10,25 +10,13 @@ from the request is echoed back.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
 from functions import i18n
 from functions.i18n import N_
-
-STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;"
-    "color:#1f1f1f;background:#fff;line-height:1.5}h1{font-size:1.5rem;line-height:1.3}"
-    "a.button{display:inline-block;padding:.5rem 1rem;border-radius:4px;background:#0b57d0;"
-    "color:#fff;text-decoration:none}a.button:hover{background:#0842a0}"
-    "a.button:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}"
-    "code{background:#f1f3f4;padding:0 .25rem;direction:ltr;unicode-bidi:isolate;"
-    "overflow-wrap:anywhere}"
-)
-STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+from functions.page_style import STYLE
 
 SCOPE_LABELS = {
     "openid": N_("Know who you are on Google"),
