@@ -10,6 +10,7 @@ N messages cost ⌈N/500⌉ calls.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from functions.mailbox_request import MailboxRequest
@@ -45,7 +46,7 @@ def credentials_for(refresh_token: str, client: OAuthClient) -> Credentials:
 
 
 class GmailApi:
-    """The Gmail v1 resources we call, each built once.
+    """The Gmail v1 resources we call, each built once, when first used.
 
     googleapiclient builds a resource object anew, from the discovery document, on every
     ``users()`` or ``messages()`` call (about 0.7 ms); a mailbox read makes one call per page.
@@ -53,8 +54,16 @@ class GmailApi:
 
     def __init__(self, service: Any) -> None:
         self.users = service.users()
-        self.messages = self.users.messages()
-        self.history = self.users.history()
+
+    @functools.cached_property
+    def messages(self) -> Any:
+        """``users.messages``."""
+        return self.users.messages()
+
+    @functools.cached_property
+    def history(self) -> Any:
+        """``users.history`` (only the push path reads it)."""
+        return self.users.history()
 
 
 def build_gmail(access_token: str, api_root: str) -> GmailApi:
