@@ -20,7 +20,8 @@ def render_banner(stack: LocalStack, env_file: Path, python: str) -> str:
     if stack.sandbox_url is not None:
         mode = f"sandbox (the local stand-in for Google at {stack.sandbox_url})"
     else:
-        mode = f"real Google (client {stack.client_secrets})"
+        assert stack.real_google is not None
+        mode = f"real Google (client {stack.real_google.client_secrets})"
     command = (
         f"{env_prefix(stack.client_env)} {_short(python)} -m functions.cli read-mailbox USER_ID"
     )

@@ -1,8 +1,10 @@
-"""The functions' configuration on a laptop: which Google they talk to and where the emulators are.
+"""The functions' configuration on a laptop: what a deployed function gets, and where Google is.
 
-In sandbox mode every endpoint points at the local sandbox. In real-Google mode the user's client
-JSON and redirect URI pass through and the endpoints keep the product's defaults (Google's).
-Variable names are the public contract of DESIGN.md §3.
+Each function gets the environment the deployment gives it (``infra/functions.json`` through
+:mod:`devstack.deployment`, as Terraform and ``deploy.sh`` do) and the platform's own variables;
+only the emulators' hosts and, in sandbox mode, the sandbox's endpoints are added. In real-Google
+mode the user's client JSON and redirect URI pass through and the endpoints keep the product's
+defaults (Google's). Variable names are the public contract (the README's Configuration).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import deployment
+from devstack.deployment import Definition, Settings
 from devstack.errors import DevStackError
 
 OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
@@ -49,49 +53,74 @@ def real_google_from_env(environ: Mapping[str, str]) -> RealGoogle | None:
     return None
 
 
-def function_environment(
+LOCAL_ONLY = frozenset(
+    {
+        "FIRESTORE_EMULATOR_HOST",
+        "PUBSUB_EMULATOR_HOST",
+        "OIDC_USERINFO_URI",
+        "OAUTH_REVOKE_URI",
+        "GMAIL_API_ROOT",
+        "OAUTHLIB_INSECURE_TRANSPORT",
+    }
+)
+"""The only variables a locally served function has beyond what a deployed one gets: where the
+emulators are and, in sandbox mode, the sandbox's endpoints (Google's are the code's defaults)."""
+
+
+def function_environments(
     *,
-    project: str,
+    settings: Settings,
     firestore_host: str,
     pubsub_host: str,
-    results_topic: str,
-    reauth_topic: str,
     authorize_url: str,
-    gmail_push_topic: str = "",
-    client_secrets: str,
     redirect_uri: str,
+    secrets_root: Path,
     sandbox_url: str | None,
-    token_keys: Path | None = None,
-) -> dict[str, str]:
-    """The variables every locally served function gets.
+    client_secrets: str | None = None,
+    definition: Definition | None = None,
+) -> dict[str, dict[str, str]]:
+    """Each function's variables, as deployed (``infra/functions.json``) plus :data:`LOCAL_ONLY`.
+
+    Every function gets what Terraform and ``deploy.sh`` give it and what Cloud Run functions
+    sets itself (``FUNCTION_TARGET``, ``K_SERVICE``, ``LOG_EXECUTION_ID``, ...), with its
+    secrets read from files laid out under ``secrets_root`` as they are mounted in production.
 
     Args:
+        settings: the deployment settings of the local stack (project, topic IDs).
+        authorize_url, redirect_uri: the public URLs, on localhost.
+        secrets_root: the folder that stands in for the root of a deployed function's file
+            system: the secrets are at ``secrets_root/etc/secrets/...``.
         sandbox_url: the sandbox's base URL in sandbox mode; None for real Google.
-        token_keys: file of token-encryption keys, if the stack generated one.
+        client_secrets: a Secret Manager version name to read the client from instead of the
+            mounted file (real-Google mode only).
     """
-    env = {
-        "GOOGLE_CLOUD_PROJECT": project,
-        "FIRESTORE_EMULATOR_HOST": firestore_host,
-        "PUBSUB_EMULATOR_HOST": pubsub_host,
-        OAUTH_CLIENT_SECRETS: client_secrets,
-        OAUTH_REDIRECT_URI: redirect_uri,
-        "RESULTS_TOPIC": results_topic,
-        "REAUTH_TOPIC": reauth_topic,
-        **({"GMAIL_PUSH_TOPIC": gmail_push_topic} if gmail_push_topic else {}),
-        "AUTHORIZE_URL": authorize_url,
-        "ALLOWED_RETURN_TO": "",
-        "PYTHONUNBUFFERED": "1",
-    }
-    if token_keys is not None:
-        env["TOKEN_ENCRYPTION_KEYS"] = str(token_keys)
-    if sandbox_url is not None:
-        env.update(
-            {
-                "OIDC_USERINFO_URI": f"{sandbox_url}/v1/userinfo",
-                "OAUTH_REVOKE_URI": f"{sandbox_url}/revoke",
-                "GMAIL_API_ROOT": f"{sandbox_url}/",
-                # oauthlib refuses plain-http token endpoints unless told; only ever locally.
-                "OAUTHLIB_INSECURE_TRANSPORT": "1",
-            }
-        )
-    return env
+    definition = definition or deployment.load()
+    environments = {}
+    for function in definition.functions.values():
+        env = {
+            **deployment.platform_environment(function),
+            **deployment.environment(
+                function,
+                definition,
+                settings,
+                authorize_url=authorize_url,
+                redirect_uri=redirect_uri,
+                secrets_root=str(secrets_root),
+            ),
+            "FIRESTORE_EMULATOR_HOST": firestore_host,
+            "PUBSUB_EMULATOR_HOST": pubsub_host,
+        }
+        if client_secrets is not None and OAUTH_CLIENT_SECRETS in env:
+            env[OAUTH_CLIENT_SECRETS] = client_secrets
+        if sandbox_url is not None:
+            env.update(
+                {
+                    "OIDC_USERINFO_URI": f"{sandbox_url}/v1/userinfo",
+                    "OAUTH_REVOKE_URI": f"{sandbox_url}/revoke",
+                    "GMAIL_API_ROOT": f"{sandbox_url}/",
+                    # oauthlib refuses plain-http token endpoints unless told; only ever locally.
+                    "OAUTHLIB_INSECURE_TRANSPORT": "1",
+                }
+            )
+        environments[function.key] = env
+    return environments

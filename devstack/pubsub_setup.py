@@ -8,11 +8,13 @@ the typed GAPIC clients of google-cloud-pubsub; the batching wrapper adds nothin
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc  # type: ignore[import-untyped]
 from google.api_core.exceptions import AlreadyExists
 from google.pubsub_v1 import (
+    DeadLetterPolicy,
     PublisherClient,
     PushConfig,
     RetryPolicy,
@@ -22,10 +24,23 @@ from google.pubsub_v1 import (
 from google.pubsub_v1.services.publisher.transports.grpc import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
 
-PUSH_ACK_DEADLINE_SECONDS = 10
-"""The shortest deadline Pub/Sub allows: an unacknowledged push is retried soon."""
-PUSH_MIN_BACKOFF_SECONDS = 1
-PUSH_MAX_BACKOFF_SECONDS = 10
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How a push subscription delivers, retries and gives up: ``infra/``'s defaults.
+
+    Attributes:
+        ack_deadline_seconds: how long a push may take before Pub/Sub counts it failed.
+        minimum_backoff_seconds, maximum_backoff_seconds: the retry policy's bounds
+            (``var.retry_minimum_backoff``/``var.retry_maximum_backoff``).
+        max_delivery_attempts: deliveries before the dead-letter topic
+            (``var.max_delivery_attempts``).
+    """
+
+    ack_deadline_seconds: int = 600
+    minimum_backoff_seconds: int = 10
+    maximum_backoff_seconds: int = 600
+    max_delivery_attempts: int = 5
 
 
 def _channel(emulator_host: str) -> grpc.Channel:
@@ -56,26 +71,39 @@ def ensure_topic(publisher: PublisherClient, project: str, topic_id: str) -> str
 
 
 def ensure_push_subscription(
-    subscriber: SubscriberClient, project: str, topic_id: str, sub_id: str, endpoint: str
+    subscriber: SubscriberClient,
+    project: str,
+    topic_id: str,
+    sub_id: str,
+    endpoint: str,
+    *,
+    dead_letter_topic: str,
+    policy: DeliveryPolicy | None = None,
 ) -> str:
-    """Create a push subscription to ``endpoint``, or re-point an existing one there.
+    """Create a push subscription to ``endpoint`` as ``infra/`` does, or re-point one there.
 
-    The emulator posts each message as the Pub/Sub push envelope
-    (``{"message": {...}, "subscription": ...}``), which functions-framework turns into a
-    ``google.cloud.pubsub.topic.v1.messagePublished`` CloudEvent. The short ack deadline and
-    1 s minimum backoff make retries of failed deliveries quick enough for tests.
+    The emulator posts each message as the Pub/Sub push envelope (``{"message": {...},
+    "subscription": ...}``, not the unwrapped form), which functions-framework turns into a
+    ``google.cloud.pubsub.topic.v1.messagePublished`` CloudEvent; the endpoint's path names the
+    topic, which becomes the event's source. Retries follow ``policy``, and a message that
+    failed ``policy.max_delivery_attempts`` times moves to ``dead_letter_topic``.
 
     Returns:
         The subscription's full name.
     """
+    policy = policy or DeliveryPolicy()
     subscription = Subscription(
         name=subscriber.subscription_path(project, sub_id),
         topic=SubscriberClient.topic_path(project, topic_id),
         push_config=PushConfig(push_endpoint=endpoint),
-        ack_deadline_seconds=PUSH_ACK_DEADLINE_SECONDS,
+        ack_deadline_seconds=policy.ack_deadline_seconds,
         retry_policy=RetryPolicy(
-            minimum_backoff=timedelta(seconds=PUSH_MIN_BACKOFF_SECONDS),
-            maximum_backoff=timedelta(seconds=PUSH_MAX_BACKOFF_SECONDS),
+            minimum_backoff=timedelta(seconds=policy.minimum_backoff_seconds),
+            maximum_backoff=timedelta(seconds=policy.maximum_backoff_seconds),
+        ),
+        dead_letter_policy=DeadLetterPolicy(
+            dead_letter_topic=SubscriberClient.topic_path(project, dead_letter_topic),
+            max_delivery_attempts=policy.max_delivery_attempts,
         ),
     )
     try:

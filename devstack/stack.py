@@ -1,13 +1,16 @@
 """The whole local stack of DESIGN.md §4, brought up and torn down as one.
 
 Order of start: both emulators and the sandbox launch together (the slow parts), then the Pub/Sub
-topics and subscriptions, then the three functions. Stop runs in reverse and also after a start
-that failed halfway, so no emulator's Java process outlives the stack.
+topics and subscriptions, then the seven functions, each served as Cloud Functions serves it
+(see :mod:`devstack.functions`) with the environment a deployed function gets. Stop runs in
+reverse and also after a start that failed halfway, so no emulator's Java process outlives the
+stack.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass, fields, replace
@@ -16,6 +19,7 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
+from devstack import deployment
 from devstack.emulators import (
     DEFAULT_PROJECT,
     Emulator,
@@ -24,13 +28,14 @@ from devstack.emulators import (
     start_firestore,
     start_pubsub,
 )
-from devstack.function_env import RealGoogle, function_environment
+from devstack.function_env import RealGoogle, function_environments
 from devstack.functions import function_url, start_function
 from devstack.google_sandbox import sandbox_url, start_sandbox, wait_for_sandbox
 from devstack.paths import DEFAULT_STATE_DIR, REPO_ROOT
 from devstack.ports import LOOPBACK, ensure_ports_free, free_port
 from devstack.processes import ManagedProcess, stop_together
 from devstack.pubsub_setup import (
+    DeliveryPolicy,
     ensure_pull_subscription,
     ensure_push_subscription,
     ensure_topic,
@@ -41,16 +46,10 @@ from devstack.token_keys import ensure_token_keys
 
 log = logging.getLogger(__name__)
 
-FUNCTIONS: tuple[tuple[str, str], ...] = (
-    ("authorize", "http"),
-    ("oauth2callback", "http"),
-    ("list_messages", "cloudevent"),
-    ("disconnect", "http"),
-    ("watch", "http"),
-    ("renew_watches", "http"),
-    ("gmail_push", "cloudevent"),
+FUNCTIONS: tuple[tuple[str, str], ...] = tuple(
+    (function.key, function.signature_type) for function in deployment.load().functions.values()
 )
-"""Every entry point of ``main.py`` with its functions-framework signature type."""
+"""Every function of ``infra/functions.json`` with its functions-framework signature type."""
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1"})
 
@@ -95,7 +94,11 @@ class StackPorts:
 
 @dataclass(frozen=True)
 class Topology:
-    """Pub/Sub names: requests are pushed to ``list_messages``, results pulled by the CLI."""
+    """Pub/Sub names: requests are pushed to ``list_messages``, results pulled by the CLI.
+
+    The push subscriptions deliver as ``infra/`` configures them (:class:`DeliveryPolicy`),
+    dead-lettering to ``dead_letter_topic``, where ``dead_letter_pull_subscription`` holds them.
+    """
 
     requests_topic: str = "mailbox-requests"
     results_topic: str = "mailbox-results"
@@ -105,10 +108,30 @@ class Topology:
     results_pull_subscription: str = "mailbox-results-cli"
     reauth_pull_subscription: str = "reauth-events-cli"
     gmail_push_subscription: str = "gmail-push-push"
+    dead_letter_topic: str = "mailbox-dead-letter"
+    dead_letter_pull_subscription: str = "mailbox-dead-letter-hold"
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Topic IDs by the keys of ``infra/functions.json``."""
+        return {
+            "requests": self.requests_topic,
+            "results": self.results_topic,
+            "reauth": self.reauth_topic,
+            "gmail_push": self.gmail_push_topic,
+            "dead_letter": self.dead_letter_topic,
+        }
+
+    def push_subscription(self, topic_key: str) -> str:
+        """The push subscription that delivers the topic ``topic_key`` to its function."""
+        return {
+            "requests": self.requests_push_subscription,
+            "gmail_push": self.gmail_push_subscription,
+        }[topic_key]
 
 
 class LocalStack:
-    """Emulators, the Google sandbox (unless real Google is chosen) and the three functions.
+    """Emulators, the Google sandbox (unless real Google is chosen) and the seven functions.
 
     Every URL and variable is known from construction on; :meth:`start` brings the processes up.
 
@@ -122,6 +145,7 @@ class LocalStack:
         emulators: already running emulators to use (and leave running) instead of starting them.
         python: interpreter for the sandbox and the functions (must have their packages).
         timeout: seconds each part may take to answer.
+        delivery: how the push subscriptions retry and dead-letter; ``infra/``'s defaults.
     """
 
     def __init__(
@@ -136,6 +160,7 @@ class LocalStack:
         emulators: EmulatorHosts | None = None,
         python: str = sys.executable,
         timeout: float = 60.0,
+        delivery: DeliveryPolicy | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()  # children run elsewhere: paths must be absolute
         self.repo_root = repo_root.resolve()
@@ -143,6 +168,7 @@ class LocalStack:
         self.real_google = real_google
         self.python = python
         self.timeout = timeout
+        self.delivery = delivery or DeliveryPolicy()
         self._external = emulators
         self.project = emulators.project if emulators else project or DEFAULT_PROJECT
         self.ports = self._choose_ports(ports or StackPorts())
@@ -151,25 +177,35 @@ class LocalStack:
         self._sandbox: ManagedProcess | None = None
         self._functions: list[ManagedProcess] = []
         self._started = False
-        self.function_env = function_environment(
-            project=self.project,
+        self.settings = deployment.Settings(
+            project=self.project, region="local", topics=self.topology.topics
+        )
+        """The deployment settings the local stack stands for (infra/'s defaults otherwise)."""
+        self.function_envs = function_environments(
+            settings=self.settings,
             firestore_host=self.firestore_host,
             pubsub_host=self.pubsub_host,
-            results_topic=self.topology.results_topic,
-            reauth_topic=self.topology.reauth_topic,
-            # Real Gmail cannot publish to the local emulator: push stays off against Google.
-            gmail_push_topic=(
-                f"projects/{self.project}/topics/{self.topology.gmail_push_topic}"
-                if real_google is None
-                else ""
-            ),
             authorize_url=self.authorize_url,
-            client_secrets=self.client_secrets,
             redirect_uri=self.redirect_uri,
+            secrets_root=self.secrets_root,
             sandbox_url=self.sandbox_url,
-            token_keys=self.token_keys_path,
+            client_secrets=self._client_secret_version,
         )
-        """The functions' environment (layered over this process's)."""
+        """Each function's environment (layered over this process's), by entry point."""
+        # Real Gmail cannot publish to the local emulator: push stays off against Google.
+        if real_google is not None:
+            for env in self.function_envs.values():
+                env.pop("GMAIL_PUSH_TOPIC", None)
+
+    @property
+    def function_env(self) -> dict[str, str]:
+        """Every variable any function gets: what the operator CLI and tests beside it need."""
+        merged: dict[str, str] = {}
+        for env in self.function_envs.values():
+            merged.update(env)
+        for name in ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "K_SERVICE", "K_REVISION"):
+            merged.pop(name, None)
+        return merged
 
     # -- where things are -------------------------------------------------------------------
 
@@ -184,24 +220,31 @@ class LocalStack:
         return self.state_dir / "logs"
 
     @property
+    def secrets_root(self) -> Path:
+        """Stands in for a deployed function's ``/``: secrets are laid out under it as mounted."""
+        return self.state_dir / "secrets"
+
+    def secret_path(self, key: str) -> Path:
+        """The local file of the secret ``key``, where a deployed function finds its mount."""
+        secret = deployment.load().secrets[key]
+        return self.secrets_root / secret.path.lstrip("/")
+
+    @property
     def token_keys_path(self) -> Path:
-        """The generated ``TOKEN_ENCRYPTION_KEYS`` file."""
-        return self.state_dir / "token-keys.json"
+        """The generated ``TOKEN_ENCRYPTION_KEYS`` file, where the secret would be mounted."""
+        return self.secret_path("token_keys")
 
     @property
     def client_json_path(self) -> Path:
-        """Where the sandbox writes its OAuth client JSON."""
-        return self.state_dir / "sandbox-client.json"
+        """The OAuth client JSON, where the secret would be mounted (the sandbox writes it)."""
+        return self.secret_path("oauth_client")
 
     @property
-    def client_secrets(self) -> str:
-        """The value of ``OAUTH_CLIENT_SECRETS``."""
-        if self.real_google is None:
-            return str(self.client_json_path)
-        secrets = self.real_google.client_secrets
-        if secrets.startswith("projects/"):  # a Secret Manager version name
-            return secrets
-        return str(Path(secrets).expanduser().resolve())  # the functions run in repo_root
+    def _client_secret_version(self) -> str | None:
+        """The real client's Secret Manager version name, when it was given as one."""
+        if self.real_google is None or not self.real_google.client_secrets.startswith("projects/"):
+            return None
+        return self.real_google.client_secrets
 
     @property
     def redirect_uri(self) -> str:
@@ -223,7 +266,7 @@ class LocalStack:
     @property
     def list_messages_url(self) -> str:
         """The push endpoint of the requests subscription."""
-        return function_url(self.ports.list_messages)
+        return self.push_endpoint("list_messages", self.topology.requests_topic)
 
     @property
     def function_urls(self) -> dict[str, str]:
@@ -326,6 +369,12 @@ class LocalStack:
         ensure_ports_free(self._ports_to_bind())
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_token_keys(self.token_keys_path)
+        self.client_json_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.real_google is not None and self._client_secret_version is None:
+            # Mounted as in production: the function reads the file where the volume would be.
+            source = Path(self.real_google.client_secrets).expanduser()
+            shutil.copyfile(source, self.client_json_path)
+            self.client_json_path.chmod(0o600)
 
         if self._external is None:
             self._firestore = start_firestore(self.ports.firestore, self.log_dir)
@@ -356,7 +405,7 @@ class LocalStack:
                     target,
                     signature_type,
                     getattr(self.ports, target),
-                    self.function_env,
+                    self.function_envs[target],
                     self.log_dir,
                     repo_root=self.repo_root,
                     python=self.python,
@@ -370,38 +419,43 @@ class LocalStack:
     def _create_topology(self) -> None:
         names = self.topology
         with publisher_client(self.pubsub_host) as publisher:
-            ensure_topic(publisher, self.project, names.requests_topic)
-            ensure_topic(publisher, self.project, names.results_topic)
-            ensure_topic(publisher, self.project, names.reauth_topic)
-            ensure_topic(publisher, self.project, names.gmail_push_topic)
+            for topic in names.topics.values():
+                ensure_topic(publisher, self.project, topic)
         with subscriber_client(self.pubsub_host) as subscriber:
-            ensure_push_subscription(
-                subscriber,
-                self.project,
-                names.requests_topic,
-                names.requests_push_subscription,
-                self.list_messages_url,
-            )
-            ensure_pull_subscription(
-                subscriber, self.project, names.results_topic, names.results_pull_subscription
-            )
-            ensure_pull_subscription(
-                subscriber, self.project, names.reauth_topic, names.reauth_pull_subscription
-            )
-            ensure_push_subscription(
-                subscriber,
-                self.project,
-                names.gmail_push_topic,
-                names.gmail_push_subscription,
-                function_url(self.ports.gmail_push),
-            )
+            for function in deployment.load().functions.values():
+                if function.trigger != "pubsub" or function.topic is None:
+                    continue
+                topic = names.topics[function.topic]
+                ensure_push_subscription(
+                    subscriber,
+                    self.project,
+                    topic,
+                    names.push_subscription(function.topic),
+                    self.push_endpoint(function.key, topic),
+                    dead_letter_topic=names.dead_letter_topic,
+                    policy=self.delivery,
+                )
+            for topic, subscription in (
+                (names.results_topic, names.results_pull_subscription),
+                (names.reauth_topic, names.reauth_pull_subscription),
+                (names.dead_letter_topic, names.dead_letter_pull_subscription),
+            ):
+                ensure_pull_subscription(subscriber, self.project, topic, subscription)
         log.info(
             "Pub/Sub: %s pushes to %s; %s pulls %s.",
             names.requests_topic,
-            self.list_messages_url,
+            self.push_endpoint("list_messages", names.requests_topic),
             names.results_pull_subscription,
             names.results_topic,
         )
+
+    def push_endpoint(self, target: str, topic: str) -> str:
+        """Where a push subscription delivers: the function's URL with the topic as its path.
+
+        As in ``infra/``: functions-framework reads ``projects/P/topics/T`` from the path into
+        the CloudEvent's source, so the function knows the topic a message came through.
+        """
+        return f"{function_url(getattr(self.ports, target))}projects/{self.project}/topics/{topic}"
 
     def _choose_ports(self, ports: StackPorts) -> StackPorts:
         if self.real_google is not None:

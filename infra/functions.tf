@@ -24,14 +24,16 @@ resource "google_cloudfunctions2_function" "function" {
   }
 
   service_config {
-    service_account_email          = google_service_account.function[each.key].email
-    environment_variables          = local.function_env[each.key]
-    ingress_settings               = each.value.ingress
-    all_traffic_on_latest_revision = true
-    available_memory               = each.value.memory
-    timeout_seconds                = each.value.timeout_seconds
-    min_instance_count             = 0
-    max_instance_count             = var.max_instances
+    service_account_email            = google_service_account.function[each.key].email
+    environment_variables            = local.function_env[each.key]
+    ingress_settings                 = each.value.ingress
+    all_traffic_on_latest_revision   = true
+    available_memory                 = each.value.sizing.memory
+    available_cpu                    = each.value.sizing.cpu
+    max_instance_request_concurrency = each.value.sizing.concurrency
+    timeout_seconds                  = each.value.sizing.timeout_seconds
+    min_instance_count               = each.value.sizing.min_instances
+    max_instance_count               = each.value.sizing.max_instances
 
     dynamic "secret_volumes" {
       for_each = local.secret_volumes[each.key]
@@ -123,8 +125,11 @@ resource "google_pubsub_subscription" "push" {
     ttl = ""
   }
 
+  # The endpoint's path names the topic: functions-framework reads it into the CloudEvent's
+  # source, so the function knows which topic (and so which pipeline) a message came through
+  # and keys its exactly-once ledger per topic. The audience stays the service URL.
   push_config {
-    push_endpoint = google_cloudfunctions2_function.function[each.key].service_config[0].uri
+    push_endpoint = "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}/${local.topic_paths[each.value.topic]}"
 
     oidc_token {
       service_account_email = google_service_account.pubsub_push.email

@@ -13,123 +13,29 @@ locals {
     match[1] => match[0]
   }
 
-  # One Cloud Function per entry point, keyed by the entry point's name:
+  # One Cloud Function per entry point, keyed by the entry point's name, from the one definition
+  # that deploy.sh and the local stack also follow (infra/functions.json; devstack/deployment.py
+  # reads it for them):
   # - trigger: "http" for @functions_framework.http, "pubsub" for @functions_framework.cloud_event
   #   (a push subscription on `topic`, with retry and dead-letter policies, delivers messages);
-  # - public: browser-facing, invocable by anyone; every other function only through IAM;
-  # - ingress: where requests may come from, internal-only unless public (the callable HTTP
-  #   functions follow var.internal_http_ingress);
+  # - access: "public" (browser-facing, invocable by anyone), "internal" (var.internal_invokers,
+  #   through var.internal_http_ingress), "pubsub" (the push subscription's identity) or
+  #   "scheduler"; every function but the public ones is invoked through IAM only;
   # - secrets: the secrets it reads, each mounted as a file (local.secrets) that only its
   #   service account may read;
   # - firestore: whether its service account may use the database (authorize writes nothing);
   # - publishes: the topics it may publish to, each also setting that topic's variable;
-  # - schedule: run daily by Cloud Scheduler.
+  #   names_topics: topics it only names (users.watch), which set the variable too;
+  # - sizing: the shipped default, overridden per function by var.function_sizing.
+  definition = jsondecode(file("${path.module}/functions.json"))
   functions = {
-    authorize = {
-      name            = "authorize"
-      description     = "Redirects the browser to Google's consent page (offline access, PKCE, bound state)."
-      trigger         = "http"
-      topic           = null
-      public          = true
-      ingress         = "ALLOW_ALL"
-      schedule        = false
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = false
-      publishes       = []
-      memory          = "256Mi"
-      timeout_seconds = 30
-      env             = {}
-    }
-    oauth2callback = {
-      name            = "oauth2callback"
-      description     = "Checks state, exchanges the code, identifies the user and stores the sealed refresh token."
-      trigger         = "http"
-      topic           = null
-      public          = true
-      ingress         = "ALLOW_ALL"
-      schedule        = false
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = true
-      publishes       = ["reauth"]
-      memory          = "256Mi"
-      timeout_seconds = 60
-      env             = {}
-    }
-    list_messages = {
-      name            = "list-messages"
-      description     = "Lists a user's messages for a mailbox request and publishes the IDs."
-      trigger         = "pubsub"
-      topic           = "requests"
-      public          = false
-      ingress         = "ALLOW_INTERNAL_ONLY"
-      schedule        = false
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = true
-      publishes       = ["results", "reauth"]
-      memory          = "512Mi"
-      timeout_seconds = 540
-      env             = {}
-    }
-    disconnect = {
-      name            = "disconnect"
-      description     = "Revokes a user's grant and deletes their document (trusted callers only)."
-      trigger         = "http"
-      topic           = null
-      public          = false
-      ingress         = var.internal_http_ingress
-      schedule        = false
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = true
-      publishes       = []
-      memory          = "256Mi"
-      timeout_seconds = 60
-      env             = {}
-    }
-    watch = {
-      name            = "watch"
-      description     = "Starts Gmail push notifications for a user (users.watch to the Gmail push topic)."
-      trigger         = "http"
-      topic           = null
-      public          = false
-      ingress         = var.internal_http_ingress
-      schedule        = false
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = true
-      publishes       = ["reauth"]
-      memory          = "256Mi"
-      timeout_seconds = 120
-      env             = { GMAIL_PUSH_TOPIC = "projects/${var.project_id}/topics/${var.gmail_push_topic}" }
-    }
-    gmail_push = {
-      name            = "gmail-push"
-      description     = "Turns Gmail push notifications into new message IDs on the results topic."
-      trigger         = "pubsub"
-      topic           = "gmail_push"
-      public          = false
-      ingress         = "ALLOW_INTERNAL_ONLY"
-      schedule        = false
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = true
-      publishes       = ["results", "reauth"]
-      memory          = "512Mi"
-      timeout_seconds = 540
-      env             = {}
-    }
-    renew_watches = {
-      name            = "renew-watches"
-      description     = "Renews every active user's Gmail watch; run daily by Cloud Scheduler."
-      trigger         = "http"
-      topic           = null
-      public          = false
-      ingress         = "ALLOW_INTERNAL_ONLY"
-      schedule        = true
-      secrets         = ["oauth_client", "token_keys"]
-      firestore       = true
-      publishes       = ["reauth"]
-      memory          = "512Mi"
-      timeout_seconds = 1800
-      env             = { GMAIL_PUSH_TOPIC = "projects/${var.project_id}/topics/${var.gmail_push_topic}" }
-    }
+    for key, fn in local.definition.functions : key => merge(fn, {
+      public  = fn.access == "public"
+      ingress = fn.access == "public" ? "ALLOW_ALL" : fn.access == "internal" ? var.internal_http_ingress : "ALLOW_INTERNAL_ONLY"
+      sizing = merge(fn.sizing, {
+        for field, value in try(var.function_sizing[key], {}) : field => value if value != null
+      })
+    })
   }
 
   # The functions main.py has today.
@@ -146,32 +52,20 @@ locals {
   }
   topic_paths = { for key, id in local.topics : key => "projects/${var.project_id}/topics/${id}" }
 
-  # The variable through which a function learns a topic it publishes to.
-  topic_env_vars = {
-    results = "RESULTS_TOPIC"
-    reauth  = "REAUTH_TOPIC"
-  }
+  # The variable through which a function learns a topic it publishes to or names.
+  topic_env_vars = local.definition.topic_variables
 
   # Each secret reaches its functions as a file: Cloud Run mounts it at mount_path/file and
   # fetches the version from Secret Manager when the file is read (the code reads it once per
   # instance), so no function imports the Secret Manager client on cold start (~180-210 ms here)
   # and values never reach Terraform state or the environment. `variable` is the configuration
   # variable that is given the file's path.
+  secret_ids = {
+    oauth_client = { id = var.oauth_client_secret_id, version = var.oauth_client_secret_version }
+    token_keys   = { id = var.token_keys_secret_id, version = var.token_keys_secret_version }
+  }
   secrets = {
-    oauth_client = {
-      id         = var.oauth_client_secret_id
-      version    = var.oauth_client_secret_version
-      variable   = "OAUTH_CLIENT_SECRETS"
-      mount_path = "/etc/secrets/oauth-client"
-      file       = "client.json"
-    }
-    token_keys = {
-      id         = var.token_keys_secret_id
-      version    = var.token_keys_secret_version
-      variable   = "TOKEN_ENCRYPTION_KEYS"
-      mount_path = "/etc/secrets/token-keys"
-      file       = "keys.json"
-    }
+    for key, secret in local.definition.secrets : key => merge(secret, local.secret_ids[key])
   }
 
   # The secret volumes of each function: one per secret it reads, each in its own directory (a
@@ -193,13 +87,15 @@ locals {
   authorize_url  = "${local.functions_host}/authorize"
   callback_url   = "${local.functions_host}/oauth2callback"
 
-  # Every function's start-up configuration (functions/config.py). The secrets' variables hold
-  # the paths of their mounted files (local.secrets), set per function from what it mounts.
+  # Every function's start-up configuration (functions/config.py), as devstack/deployment.py
+  # derives it for deploy.sh and the local stack. The secrets' variables hold the paths of their
+  # mounted files (local.secrets), set per function from what it mounts.
   common_env = {
     GOOGLE_CLOUD_PROJECT     = var.project_id
     OAUTH_REDIRECT_URI       = local.callback_url
     AUTHORIZE_URL            = local.authorize_url
     CREDENTIALS_COLLECTION   = var.credentials_collection
+    EVENTS_COLLECTION        = var.events_collection
     AUTH_SESSIONS_COLLECTION = var.auth_sessions_collection
     # Cloud Functions sets this itself; stating it avoids a permanent diff on every plan.
     LOG_EXECUTION_ID = "true"
@@ -214,8 +110,7 @@ locals {
       local.common_env,
       local.optional_env,
       { for secret in fn.secrets : local.secrets[secret].variable => "${local.secrets[secret].mount_path}/${local.secrets[secret].file}" },
-      { for topic in fn.publishes : local.topic_env_vars[topic] => local.topic_paths[topic] },
-      fn.env,
+      { for topic in concat(fn.publishes, fn.names_topics) : local.topic_env_vars[topic] => local.topic_paths[topic] },
     )
   }
 

@@ -10,7 +10,7 @@ resource "google_cloud_scheduler_job" "scheduled" {
   region           = var.region
   schedule         = var.renew_watches_schedule
   time_zone        = var.scheduler_time_zone
-  attempt_deadline = "${min(each.value.timeout_seconds, 1800)}s"
+  attempt_deadline = "${min(each.value.sizing.timeout_seconds, 1800)}s"
 
   retry_config {
     retry_count          = 3

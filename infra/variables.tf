@@ -179,8 +179,20 @@ variable "scheduler_time_zone" {
   default     = "Etc/UTC"
 }
 
-variable "max_instances" {
-  description = "Most instances of any one function."
-  type        = number
-  default     = 20
+variable "function_sizing" {
+  description = "Per-function overrides of the shipped sizing in infra/functions.json, keyed by entry point (e.g. { list_messages = { memory = \"1Gi\", max_instances = 50 } }). The defaults were chosen by measuring cold starts at each CPU share (README, Performance)."
+  type = map(object({
+    memory          = optional(string)
+    cpu             = optional(string)
+    min_instances   = optional(number)
+    max_instances   = optional(number)
+    concurrency     = optional(number)
+    timeout_seconds = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for key in keys(var.function_sizing) : contains(keys(jsondecode(file("${path.module}/functions.json")).functions), key)])
+    error_message = "function_sizing names a function that infra/functions.json does not describe."
+  }
 }

@@ -3,9 +3,12 @@
 # database, topics, functions, push subscriptions and scheduler job as infra/, with the same least
 # privilege. Safe to run again: it creates what is missing and redeploys the functions.
 #
-#   scripts/deploy.sh --project PROJECT --region REGION [--dry-run]
+#   scripts/deploy.sh --project PROJECT --region REGION [--sizing FUNCTION.FIELD=VALUE ...] [--dry-run]
 #
-# Only the entry points main.py declares are deployed. --dry-run prints the gcloud commands
+# Only the entry points main.py declares are deployed, as infra/functions.json describes them
+# (the definition Terraform follows too). --sizing overrides one field of a function's shipped
+# sizing (memory, cpu, min_instances, max_instances, concurrency, timeout_seconds), e.g.
+# --sizing list_messages.memory=1Gi; repeat it for more. --dry-run prints the gcloud commands
 # instead of running them (it assumes nothing exists yet). Settings come from the environment,
 # with the defaults of infra/variables.tf:
 #
@@ -19,7 +22,6 @@
 #   REAUTH_TOPIC             reauth-required       GMAIL_PUSH_TOPIC       gmail-push
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
 #   RENEW_WATCHES_SCHEDULE   "17 3 * * *"          SCHEDULER_TIME_ZONE    Etc/UTC
-#   MAX_INSTANCES            20
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,7 +29,9 @@ DRY_RUN=0
 PROJECT="${PROJECT:-}"
 REGION="${REGION:-}"
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+SIZING=()
+
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -35,6 +39,8 @@ while [[ $# -gt 0 ]]; do
     --project=*) PROJECT="${1#*=}"; shift ;;
     --region) REGION="$2"; shift 2 ;;
     --region=*) REGION="${1#*=}"; shift ;;
+    --sizing) SIZING+=("$2"); shift 2 ;;
+    --sizing=*) SIZING+=("${1#*=}"); shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -59,7 +65,6 @@ DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-mailbox-dead-letter}"
 MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-5}"
 RENEW_WATCHES_SCHEDULE="${RENEW_WATCHES_SCHEDULE:-17 3 * * *}"
 SCHEDULER_TIME_ZONE="${SCHEDULER_TIME_ZONE:-Etc/UTC}"
-MAX_INSTANCES="${MAX_INSTANCES:-20}"
 FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-$REGION}"
 INTERNAL_HTTP_INGRESS="${INTERNAL_HTTP_INGRESS:-internal-only}"
 ALLOWED_RETURN_TO="${ALLOWED_RETURN_TO:-}"
@@ -75,113 +80,23 @@ PUSH_SA="pubsub-push-invoker@${PROJECT}.iam.gserviceaccount.com"
 SCHEDULER_SA="scheduler-invoker@${PROJECT}.iam.gserviceaccount.com"
 REPOSITORY="projects/${PROJECT}/locations/${REGION}/repositories/functions"
 
-# --- How each entry point is deployed: the twin of local.functions in infra/locals.tf. ---
-# Sets NAME TRIGGER TOPIC PUBLIC INGRESS SCHEDULE SECRETS FIRESTORE PUBLISHES MEMORY TIMEOUT
-# EXTRA_ENV.
-function_spec() {
-  TOPIC="" PUBLIC=0 SCHEDULE=0 EXTRA_ENV="" INGRESS=internal-only FIRESTORE=1
-  SECRETS="oauth_client token_keys"
-  case "$1" in
-    authorize)
-      NAME=authorize TRIGGER=http PUBLIC=1 INGRESS=all FIRESTORE=0 PUBLISHES=""
-      MEMORY=256Mi TIMEOUT=30 ;;
-    oauth2callback)
-      NAME=oauth2callback TRIGGER=http PUBLIC=1 INGRESS=all PUBLISHES="reauth"
-      MEMORY=256Mi TIMEOUT=60 ;;
-    list_messages)
-      NAME=list-messages TRIGGER=pubsub TOPIC="$REQUESTS_TOPIC" PUBLISHES="results reauth"
-      MEMORY=512Mi TIMEOUT=540 ;;
-    disconnect)
-      NAME=disconnect TRIGGER=http INGRESS="$INTERNAL_HTTP_INGRESS" PUBLISHES=""
-      MEMORY=256Mi TIMEOUT=60 ;;
-    watch)
-      NAME=watch TRIGGER=http INGRESS="$INTERNAL_HTTP_INGRESS" PUBLISHES="reauth"
-      MEMORY=256Mi TIMEOUT=120
-      EXTRA_ENV="GMAIL_PUSH_TOPIC=projects/${PROJECT}/topics/${GMAIL_PUSH_TOPIC}" ;;
-    gmail_push)
-      NAME=gmail-push TRIGGER=pubsub TOPIC="$GMAIL_PUSH_TOPIC" PUBLISHES="results reauth"
-      MEMORY=512Mi TIMEOUT=540 ;;
-    renew_watches)
-      NAME=renew-watches TRIGGER=http SCHEDULE=1 PUBLISHES="reauth"
-      MEMORY=512Mi TIMEOUT=1800
-      EXTRA_ENV="GMAIL_PUSH_TOPIC=projects/${PROJECT}/topics/${GMAIL_PUSH_TOPIC}" ;;
-    *)
-      echo "deploy.sh: main.py declares $1, which this script does not know how to deploy." >&2
-      echo "Add it to function_spec here and to local.functions in infra/locals.tf." >&2
-      exit 1 ;;
-  esac
-}
-
-# The entry points main.py declares, one "NAME KIND" line each (KIND: http or cloud_event).
-entry_points() {
-  awk '
-    /^@functions_framework\.(http|cloud_event)[[:space:]]*$/ {
-      kind = ($0 ~ /cloud_event/) ? "cloud_event" : "http"; next
-    }
-    kind != "" && match($0, /^def [A-Za-z_][A-Za-z0-9_]*/) {
-      print substr($0, 5, RLENGTH - 4), kind; kind = ""; next
-    }
-    /^[^@[:space:]]/ { kind = "" }
-  ' "$ROOT/main.py"
-}
-
-topic_path() { echo "projects/${PROJECT}/topics/$1"; }
-
-# How a secret reaches a function: the twin of local.secrets in infra/locals.tf. Cloud Run mounts
-# it as the file SECRET_FILE (fetched from Secret Manager when read; the code reads it once per
-# instance, so a new version reaches new instances) and SECRET_VARIABLE gives the code that
-# path: no function imports the Secret Manager client on cold start.
-# Sets SECRET_ID SECRET_VARIABLE SECRET_FILE.
-secret_spec() {
-  case "$1" in
-    oauth_client)
-      SECRET_ID="$OAUTH_CLIENT_SECRET_ID" SECRET_VARIABLE=OAUTH_CLIENT_SECRETS
-      SECRET_FILE=/etc/secrets/oauth-client/client.json ;;
-    token_keys)
-      SECRET_ID="$TOKEN_KEYS_SECRET_ID" SECRET_VARIABLE=TOKEN_ENCRYPTION_KEYS
-      SECRET_FILE=/etc/secrets/token-keys/keys.json ;;
-  esac
-}
-
-# The secret volumes of a function, for --set-secrets (FILE=SECRET:VERSION, comma-separated).
-function_secrets() {
-  local mounts=() secret
-  for secret in $SECRETS; do
-    secret_spec "$secret"
-    mounts+=("${SECRET_FILE}=${SECRET_ID}:latest")
-  done
-  local IFS=','
-  echo "${mounts[*]}"
-}
-
-# Every function's environment: the twin of local.function_env in infra/locals.tf.
-function_env() {
-  local env=(
-    "GOOGLE_CLOUD_PROJECT=${PROJECT}"
-    "OAUTH_REDIRECT_URI=${FUNCTIONS_HOST}/oauth2callback"
-    "AUTHORIZE_URL=${FUNCTIONS_HOST}/authorize"
-    "CREDENTIALS_COLLECTION=${CREDENTIALS_COLLECTION}"
-    "AUTH_SESSIONS_COLLECTION=${AUTH_SESSIONS_COLLECTION}"
-    "LOG_EXECUTION_ID=true"
-  )
-  [[ -n "$OAUTH_SCOPES" ]] && env+=("OAUTH_SCOPES=${OAUTH_SCOPES}")
-  [[ -n "$ALLOWED_RETURN_TO" ]] && env+=("ALLOWED_RETURN_TO=${ALLOWED_RETURN_TO}")
-  local secret
-  for secret in $SECRETS; do
-    secret_spec "$secret"
-    env+=("${SECRET_VARIABLE}=${SECRET_FILE}")
-  done
-  local topic
-  for topic in $PUBLISHES; do
-    case "$topic" in
-      results) env+=("RESULTS_TOPIC=$(topic_path "$RESULTS_TOPIC")") ;;
-      reauth) env+=("REAUTH_TOPIC=$(topic_path "$REAUTH_TOPIC")") ;;
-    esac
-  done
-  [[ -n "$EXTRA_ENV" ]] && env+=("$EXTRA_ENV")
-  # gcloud's alternate delimiter (see `gcloud topic escaping`): values hold commas and colons.
-  local IFS='|'
-  echo "^|^${env[*]}"
+# --- How each entry point is deployed: the one definition, infra/functions.json. ---
+# devstack/deployment.py reads it (standard library only) with this deployment's settings and
+# prints one line of shell assignments per entry point of main.py: KEY NAME TRIGGER
+# SIGNATURE_TYPE TOPIC ACCESS SCHEDULE FIRESTORE PUBLISHES SECRET_IDS SECRET_MOUNTS ENV_VARS
+# MEMORY CPU MIN_INSTANCES MAX_INSTANCES CONCURRENCY TIMEOUT. Terraform reads the same file.
+definition() {
+  local args=(--project="$PROJECT" --region="$REGION"
+    --topic=requests="$REQUESTS_TOPIC" --topic=results="$RESULTS_TOPIC"
+    --topic=reauth="$REAUTH_TOPIC" --topic=gmail_push="$GMAIL_PUSH_TOPIC"
+    --topic=dead_letter="$DEAD_LETTER_TOPIC"
+    --secret=oauth_client="$OAUTH_CLIENT_SECRET_ID" --secret=token_keys="$TOKEN_KEYS_SECRET_ID"
+    --collection=credentials="$CREDENTIALS_COLLECTION" --collection=events="$EVENTS_COLLECTION"
+    --collection=auth_sessions="$AUTH_SESSIONS_COLLECTION"
+    --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO")
+  local item
+  for item in ${SIZING[@]+"${SIZING[@]}"}; do args+=(--sizing="$item"); done
+  (cd "$ROOT" && python3 -m devstack.deployment "${args[@]}")
 }
 
 # --- Running (or, with --dry-run, printing) gcloud. ---
@@ -211,13 +126,13 @@ read_value() {
 
 G=(--project="$PROJECT" --quiet)
 
+DEFINITION="$(definition)" || exit 2  # fails early on unknown entry points or sizing
 DEPLOYED=()
-while IFS= read -r line; do DEPLOYED+=("$line"); done < <(entry_points)
-if [[ ${#DEPLOYED[@]} -eq 0 ]]; then
+while IFS= read -r line; do DEPLOYED+=("$line"); done <<<"$DEFINITION"
+if [[ ${#DEPLOYED[@]} -eq 0 || -z "${DEPLOYED[0]}" ]]; then
   echo "deploy.sh: main.py declares no entry points." >&2
   exit 1
 fi
-for line in "${DEPLOYED[@]}"; do function_spec "${line%% *}"; done  # fail early on unknown ones
 
 step "APIs"
 run gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com \
@@ -310,7 +225,7 @@ run gcloud iam service-accounts add-iam-policy-binding "$PUSH_SA" --member="$PUB
   --role=roles/iam.serviceAccountTokenCreator "${G[@]}"
 
 for line in "${DEPLOYED[@]}"; do
-  function_spec "${line%% *}"
+  eval "$line"
   sa="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com"
   service_account "fn-${NAME}" "Cloud Function ${NAME}"
   if [[ $FIRESTORE == 1 ]]; then
@@ -318,16 +233,11 @@ for line in "${DEPLOYED[@]}"; do
       --role=roles/datastore.user --quiet \
       --condition="expression=resource.name == \"projects/${PROJECT}/databases/(default)\",title=app-database-only"
   fi
-  for secret in $SECRETS; do
-    secret_spec "$secret"
-    run gcloud secrets add-iam-policy-binding "$SECRET_ID" --member="serviceAccount:${sa}" \
+  for secret_id in $SECRET_IDS; do
+    run gcloud secrets add-iam-policy-binding "$secret_id" --member="serviceAccount:${sa}" \
       --role=roles/secretmanager.secretAccessor "${G[@]}"
   done
-  for topic in $PUBLISHES; do
-    case "$topic" in
-      results) topic_id="$RESULTS_TOPIC" ;;
-      reauth) topic_id="$REAUTH_TOPIC" ;;
-    esac
+  for topic_id in $PUBLISHES; do
     run gcloud pubsub topics add-iam-policy-binding "$topic_id" --member="serviceAccount:${sa}" \
       --role=roles/pubsub.publisher "${G[@]}"
   done
@@ -335,22 +245,25 @@ done
 
 step "Functions (from ${ROOT}, as .gcloudignore leaves it)"
 for line in "${DEPLOYED[@]}"; do
-  key="${line%% *}"
-  function_spec "$key"
-  if [[ "$PUBLIC" == 1 ]]; then access=--allow-unauthenticated; else access=--no-allow-unauthenticated; fi
+  eval "$line"
+  case "$ACCESS" in
+    public) access=--allow-unauthenticated ingress=all ;;
+    internal) access=--no-allow-unauthenticated ingress="$INTERNAL_HTTP_INGRESS" ;;
+    *) access=--no-allow-unauthenticated ingress=internal-only ;;
+  esac
   secrets=(--clear-secrets)
-  [[ -n "$SECRETS" ]] && secrets=(--set-secrets="$(function_secrets)")
+  [[ -n "$SECRET_MOUNTS" ]] && secrets=(--set-secrets="$SECRET_MOUNTS")
   run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime=python312 \
-    --source="$ROOT" --entry-point="$key" --trigger-http "$access" \
-    --ingress-settings="$INGRESS" --service-account="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com" \
+    --source="$ROOT" --entry-point="$KEY" --trigger-http "$access" \
+    --ingress-settings="$ingress" --service-account="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com" \
     --build-service-account="projects/${PROJECT}/serviceAccounts/${BUILD_SA}" \
-    --docker-repository="$REPOSITORY" --memory="$MEMORY" --timeout="${TIMEOUT}s" \
-    --min-instances=0 --max-instances="$MAX_INSTANCES" --set-env-vars="$(function_env)" \
-    "${secrets[@]}" "${G[@]}"
+    --docker-repository="$REPOSITORY" --memory="$MEMORY" --cpu="$CPU" \
+    --concurrency="$CONCURRENCY" --timeout="${TIMEOUT}s" --min-instances="$MIN_INSTANCES" \
+    --max-instances="$MAX_INSTANCES" --set-env-vars="$ENV_VARS" "${secrets[@]}" "${G[@]}"
 
   uri="$(read_value "https://${NAME}-HASH.run.app" gcloud functions describe "$NAME" --gen2 \
     --region="$REGION" --format='value(serviceConfig.uri)' "${G[@]}")"
-  if [[ "$PUBLIC" == 1 ]]; then
+  if [[ "$ACCESS" == public ]]; then
     continue
   elif [[ "$TRIGGER" == pubsub ]]; then
     invokers=("serviceAccount:${PUSH_SA}")
@@ -373,7 +286,7 @@ for line in "${DEPLOYED[@]}"; do
     topic_flag=(--topic="$TOPIC")
     [[ "$verb" == update ]] && topic_flag=()
     run gcloud pubsub subscriptions "$verb" "$subscription" ${topic_flag[@]+"${topic_flag[@]}"} \
-      --push-endpoint="$uri" --push-auth-service-account="$PUSH_SA" \
+      --push-endpoint="${uri}/projects/${PROJECT}/topics/${TOPIC}" --push-auth-service-account="$PUSH_SA" \
       --push-auth-token-audience="$uri" --ack-deadline=600 --message-retention-duration=7d \
       --min-retry-delay=10s --max-retry-delay=600s --dead-letter-topic="$DEAD_LETTER_TOPIC" \
       --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" --expiration-period=never "${G[@]}"

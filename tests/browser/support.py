@@ -34,6 +34,8 @@ TOPOLOGY = Topology(
     results_pull_subscription="browser-results-cli",
     reauth_pull_subscription="browser-reauth-cli",
     gmail_push_subscription="browser-gmail-push-push",
+    dead_letter_topic="browser-dead-letter",
+    dead_letter_pull_subscription="browser-dead-letter-hold",
 )
 
 Screenshot = Callable[[Page, str], Path]

@@ -39,24 +39,35 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
 
     assert stack.mode == "sandbox"
     assert stack.authorize_url == "http://localhost:8081/"
-    assert stack.function_env == {
+    secrets = tmp_path / "secrets" / "etc" / "secrets"
+    assert stack.function_envs["list_messages"] == {
+        "FUNCTION_TARGET": "list_messages",
+        "FUNCTION_SIGNATURE_TYPE": "cloudevent",
+        "K_SERVICE": "list-messages",
+        "K_REVISION": "list-messages-00001-loc",
+        "LOG_EXECUTION_ID": "true",
         "GOOGLE_CLOUD_PROJECT": "demo-gmail-auth",
         "FIRESTORE_EMULATOR_HOST": "127.0.0.1:8086",
         "PUBSUB_EMULATOR_HOST": "127.0.0.1:8085",
-        "OAUTH_CLIENT_SECRETS": str(tmp_path / "sandbox-client.json"),
+        "OAUTH_CLIENT_SECRETS": str(secrets / "oauth-client" / "client.json"),
+        "TOKEN_ENCRYPTION_KEYS": str(secrets / "token-keys" / "keys.json"),
         "OAUTH_REDIRECT_URI": "http://localhost:8082/",
-        "RESULTS_TOPIC": "mailbox-results",
-        "REAUTH_TOPIC": "reauth-events",
-        "GMAIL_PUSH_TOPIC": "projects/demo-gmail-auth/topics/gmail-push",
         "AUTHORIZE_URL": "http://localhost:8081/",
-        "ALLOWED_RETURN_TO": "",
-        "PYTHONUNBUFFERED": "1",
-        "TOKEN_ENCRYPTION_KEYS": str(tmp_path / "token-keys.json"),
+        "CREDENTIALS_COLLECTION": "gmail_credentials",
+        "EVENTS_COLLECTION": "processed_events",
+        "AUTH_SESSIONS_COLLECTION": "oauth_sessions",
+        "RESULTS_TOPIC": "projects/demo-gmail-auth/topics/mailbox-results",
+        "REAUTH_TOPIC": "projects/demo-gmail-auth/topics/reauth-events",
         "OIDC_USERINFO_URI": "http://127.0.0.1:8090/v1/userinfo",
         "OAUTH_REVOKE_URI": "http://127.0.0.1:8090/revoke",
         "GMAIL_API_ROOT": "http://127.0.0.1:8090/",
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
+    # Each function gets only what it is deployed with: authorize publishes nowhere.
+    assert "RESULTS_TOPIC" not in stack.function_envs["authorize"]
+    assert stack.function_envs["watch"]["GMAIL_PUSH_TOPIC"] == (
+        "projects/demo-gmail-auth/topics/gmail-push"
+    )
     assert stack.client_env == {
         "FIRESTORE_EMULATOR_HOST": "127.0.0.1:8086",
         "PUBSUB_EMULATOR_HOST": "127.0.0.1:8085",
@@ -80,7 +91,8 @@ def test_real_google_mode_passes_the_client_through_and_keeps_google_endpoints(
     env = stack.function_env
     assert stack.mode == "google"
     assert stack.sandbox_url is None
-    assert env["OAUTH_CLIENT_SECRETS"] == str(client)
+    # the client is read where its secret would be mounted (the stack copies it there)
+    assert env["OAUTH_CLIENT_SECRETS"] == str(stack.client_json_path)
     assert env["OAUTH_REDIRECT_URI"] == "http://127.0.0.1:9999/callback"
     for name in ("OIDC_USERINFO_URI", "OAUTH_REVOKE_URI", "GMAIL_API_ROOT"):
         assert name not in env
@@ -92,7 +104,8 @@ def test_real_google_mode_passes_the_client_through_and_keeps_google_endpoints(
 def test_real_google_secret_manager_names_are_kept_as_they_are(tmp_path: Path) -> None:
     name = "projects/p/secrets/oauth-client/versions/1"
     real = RealGoogle(client_secrets=name, redirect_uri="http://localhost:8082/")
-    assert LocalStack(state_dir=tmp_path, real_google=real).client_secrets == name
+    env = LocalStack(state_dir=tmp_path, real_google=real).function_envs["oauth2callback"]
+    assert env["OAUTH_CLIENT_SECRETS"] == name
 
 
 def test_real_google_needs_both_variables() -> None:

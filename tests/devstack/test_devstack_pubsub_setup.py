@@ -73,8 +73,14 @@ def test_push_subscription_delivers_the_push_envelope(
         with subscriber_client(emulators.pubsub_host) as subscriber:
             for _ in range(2):
                 topic_path = ensure_topic(publisher, project, topic)
+                ensure_topic(publisher, project, f"{topic}-dead")
                 sub_path = ensure_push_subscription(
-                    subscriber, project, topic, sub_id, receiver.url
+                    subscriber,
+                    project,
+                    topic,
+                    sub_id,
+                    receiver.url,
+                    dead_letter_topic=f"{topic}-dead",
                 )
             config = subscriber.get_subscription(subscription=sub_path)
 
@@ -90,8 +96,13 @@ def test_push_subscription_delivers_the_push_envelope(
     assert base64.b64decode(envelope["message"]["data"]) == b'{"user_id": "42"}'
     assert envelope["message"]["attributes"] == {"request_id": "r1"}
     assert envelope["message"]["messageId"]
-    assert config.ack_deadline_seconds == 10
-    assert config.retry_policy.minimum_backoff.total_seconds() == 1
+    # AND the subscription delivers as infra/ configures it (infra/functions.tf, pubsub.tf)
+    assert config.ack_deadline_seconds == 600
+    assert config.retry_policy.minimum_backoff.total_seconds() == 10
+    assert config.retry_policy.maximum_backoff.total_seconds() == 600
+    assert config.dead_letter_policy.dead_letter_topic == f"projects/{project}/topics/{topic}-dead"
+    assert config.dead_letter_policy.max_delivery_attempts == 5
+    assert not config.push_config.no_wrapper  # the wrapped envelope, as infra/ leaves it
 
 
 def test_push_subscription_is_repointed_to_a_new_endpoint(
@@ -101,13 +112,26 @@ def test_push_subscription_is_repointed_to_a_new_endpoint(
     project, topic = emulators.project, _name("requests")
     with publisher_client(emulators.pubsub_host) as publisher:
         topic_path = ensure_topic(publisher, project, topic)
+        ensure_topic(publisher, project, f"{topic}-dead")
         with subscriber_client(emulators.pubsub_host) as subscriber:
             ensure_push_subscription(
-                subscriber, project, topic, f"{topic}-push", "http://127.0.0.1:9/"
+                subscriber,
+                project,
+                topic,
+                f"{topic}-push",
+                "http://127.0.0.1:9/",
+                dead_letter_topic=f"{topic}-dead",
             )
 
             # WHEN it is ensured again with today's endpoint
-            ensure_push_subscription(subscriber, project, topic, f"{topic}-push", receiver.url)
+            ensure_push_subscription(
+                subscriber,
+                project,
+                topic,
+                f"{topic}-push",
+                receiver.url,
+                dead_letter_topic=f"{topic}-dead",
+            )
 
         # THEN messages go to today's endpoint
         publisher.publish(topic=topic_path, messages=[PubsubMessage(data=b"hello")])

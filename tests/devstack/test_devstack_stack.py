@@ -43,6 +43,7 @@ import functions_framework
 SEEN = (
     "OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI", "GMAIL_API_ROOT", "FIRESTORE_EMULATOR_HOST",
     "PUBSUB_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "RESULTS_TOPIC", "OAUTHLIB_INSECURE_TRANSPORT",
+    "K_SERVICE", "FUNCTION_TARGET", "LOG_EXECUTION_ID",
 )
 
 
@@ -151,7 +152,18 @@ def port_pattern(ports: StackPorts) -> str:
 def unique_topology() -> Topology:
     """Names no other test on the shared emulator uses."""
     tag = uuid.uuid4().hex[:8]
-    return Topology(f"req-{tag}", f"res-{tag}", f"req-{tag}-push", f"res-{tag}-cli")
+    return Topology(
+        requests_topic=f"req-{tag}",
+        results_topic=f"res-{tag}",
+        reauth_topic=f"reauth-{tag}",
+        gmail_push_topic=f"push-{tag}",
+        requests_push_subscription=f"req-{tag}-push",
+        results_pull_subscription=f"res-{tag}-cli",
+        reauth_pull_subscription=f"reauth-{tag}-cli",
+        gmail_push_subscription=f"push-{tag}-push",
+        dead_letter_topic=f"dead-{tag}",
+        dead_letter_pull_subscription=f"dead-{tag}-hold",
+    )
 
 
 def devstack(*args: str) -> list[str]:
@@ -176,7 +188,9 @@ def test_stack_serves_the_functions_and_pushes_requests_to_list_messages(
         statuses = check_stack(stack)
         assert set(statuses) >= {"Google sandbox", "authorize function", "list_messages function"}
         seen = requests.get(stack.function_urls["authorize"], timeout=10).json()
-        assert seen == {name: stack.function_env.get(name) for name in seen}
+        assert seen == {name: stack.function_envs["authorize"].get(name) for name in seen}
+        assert seen["RESULTS_TOPIC"] is None  # authorize publishes nowhere, as deployed
+        assert seen["K_SERVICE"] == "authorize"
         assert json.loads(Path(seen["OAUTH_CLIENT_SECRETS"]).read_text())["web"]["redirect_uris"]
         assert seen["GMAIL_API_ROOT"] == f"{stack.sandbox_url}/"
 
@@ -194,6 +208,11 @@ def test_stack_serves_the_functions_and_pushes_requests_to_list_messages(
             time.sleep(0.1)
         [event] = [json.loads(line) for line in events.read_text().splitlines()]
         assert event["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+        # AND its source names the topic it came through, as a deployed subscription's does
+        assert event["source"] == (
+            f"//pubsub.googleapis.com/projects/{stack.project}/topics/"
+            f"{stack.topology.requests_topic}"
+        )
         assert base64.b64decode(event["data"]["message"]["data"]) == b'{"user_id": "42"}'
         assert len(processes_working_in(repo)) >= 4  # sandbox, functions, gunicorn workers
 
@@ -217,7 +236,8 @@ def test_real_google_mode_starts_no_sandbox(emulators: EmulatorHosts, tmp_path: 
     ) as stack:
         assert "Google sandbox" not in check_stack(stack)
         seen = requests.get(stack.function_urls["authorize"], timeout=10).json()
-        assert seen["OAUTH_CLIENT_SECRETS"] == str(client)
+        assert seen["OAUTH_CLIENT_SECRETS"] == str(stack.client_json_path)
+        assert stack.client_json_path.read_text() == client.read_text()
         assert seen["GMAIL_API_ROOT"] is None
         assert [p.name for p in stack.processes if "sandbox" in p.name] == []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import fnmatch
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -156,7 +157,32 @@ def load_infra(infra_dir: Path = INFRA) -> Infra:
             for kind, by_name in block.items():
                 for name, body in by_name.items():
                     resources[(unquote(kind), unquote(name))] = body
+    definition = infra_dir / "functions.json"
+    if definition.is_file():
+        merged_locals.update(_definition_locals(json.loads(definition.read_text())))
     return Infra(merged_locals, resources, text)
+
+
+def _definition_locals(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """infra/functions.json as the locals infra/locals.tf derives from it (local.functions
+    with ``public`` and ``ingress`` worked out as there, local.topic_env_vars, the secrets'
+    variables), so the contract reads one shape whichever file a fact lives in."""
+    functions = {}
+    for key, fn in definition["functions"].items():
+        public = fn["access"] == "public"
+        ingress = (
+            "ALLOW_ALL"
+            if public
+            else "${var.internal_http_ingress}"
+            if fn["access"] == "internal"
+            else "ALLOW_INTERNAL_ONLY"
+        )
+        functions[key] = {**fn, "public": public, "ingress": ingress}
+    return {
+        "functions": functions,
+        "topic_env_vars": dict(definition["topic_variables"]),
+        "secrets": {key: dict(secret) for key, secret in definition["secrets"].items()},
+    }
 
 
 def unquote(value: Any) -> Any:
@@ -288,7 +314,10 @@ def _spec_problems(
             f"got {ingress!r}."
         )
 
-    publishes = [str(unquote(topic)) for topic in spec.get("publishes") or []]
+    publishes = [
+        str(unquote(topic))
+        for topic in [*(spec.get("publishes") or []), *(spec.get("names_topics") or [])]
+    ]
     env: dict[str, Any] = {str(k): v for k, v in common_env.items()}
     for topic_key in publishes:
         if topic_key not in topic_env_vars:
@@ -343,7 +372,7 @@ def _resource_problems(infra: Infra) -> list[str]:
         "local.common_env",
         "local.secrets[secret].variable",
         "local.topic_env_vars[topic]",
-        "fn.env",
+        "fn.names_topics",
     ):
         if part not in function_env:
             problems.append(f"local.function_env must merge {part} into every function's env.")

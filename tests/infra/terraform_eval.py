@@ -25,6 +25,8 @@ _EVALUATED = (
     "deployed_functions",
     "function_env",
     "secret_volumes",
+    "topic_paths",
+    "topics",
     "authorize_url",
     "callback_url",
 )
@@ -49,7 +51,7 @@ def evaluate_locals(terraform: str, workdir: Path, variables: Mapping[str, Any])
     module.mkdir(parents=True)
     for name in ("main.py", ".gcloudignore"):
         shutil.copy(ROOT / name, workdir / name)
-    for name in ("variables.tf", "locals.tf"):
+    for name in ("variables.tf", "locals.tf", "functions.json"):
         shutil.copy(INFRA / name, module / name)
     (module / "evaluate.tf").write_text(
         "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in _EVALUATED)

@@ -7,6 +7,7 @@ are also shown to fail when a function or a required variable goes missing.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -151,16 +152,14 @@ def test_an_internal_function_made_public_is_caught(infra: Infra) -> None:
     assert any("list_messages.public" in problem for problem in problems)
 
 
-def test_a_function_deleted_from_locals_tf_fails_the_contract(tmp_path: Path) -> None:
-    # GIVEN a copy of infra/ whose locals.tf lost the list_messages block
+def test_a_function_deleted_from_the_definition_fails_the_contract(tmp_path: Path) -> None:
+    # GIVEN a copy of infra/ whose functions.json lost the list_messages entry
     copy = tmp_path / "infra"
     shutil.copytree(INFRA, copy, ignore=shutil.ignore_patterns(".terraform", ".build"))
-    locals_tf = copy / "locals.tf"
-    text, removed = re.subn(
-        r"\n    list_messages = \{\n.*?\n    \}\n", "\n", locals_tf.read_text(), flags=re.S
-    )
-    assert removed == 1
-    locals_tf.write_text(text)
+    definition_path = copy / "functions.json"
+    definition = json.loads(definition_path.read_text())
+    del definition["functions"]["list_messages"]
+    definition_path.write_text(json.dumps(definition))
     # THEN the contract fails, naming it
     problems = problems_of(load_infra(copy))
     assert any("list_messages has no function" in problem for problem in problems)

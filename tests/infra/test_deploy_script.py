@@ -84,7 +84,7 @@ def test_it_deploys_exactly_the_entry_points_of_main_py(commands: list[list[str]
 
 @pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
 def test_each_function_is_deployed_as_terraform_deploys_it(
-    commands: list[list[str]], entry_point: str
+    commands: list[list[str]], evaluated: dict[str, Any], entry_point: str
 ) -> None:
     spec: dict[str, Any] = SPECS[entry_point]
     (command,) = [c for c in deploys(commands) if flags(c)["entry-point"] == entry_point]
@@ -92,8 +92,13 @@ def test_each_function_is_deployed_as_terraform_deploys_it(
     assert command[3] == unquote(spec["name"])
     assert given["runtime"] == "python312"
     assert given["trigger-http"] == ""  # events arrive through the push subscription
-    assert given["memory"] == unquote(spec["memory"])
-    assert given["timeout"] == f"{spec['timeout_seconds']}s"
+    sizing = evaluated["deployed_functions"][entry_point]["sizing"]
+    assert given["memory"] == sizing["memory"]
+    assert given["cpu"] == sizing["cpu"]
+    assert given["concurrency"] == str(sizing["concurrency"])
+    assert given["min-instances"] == str(sizing["min_instances"])
+    assert given["max-instances"] == str(sizing["max_instances"])
+    assert given["timeout"] == f"{sizing['timeout_seconds']}s"
     assert given["service-account"].startswith(f"fn-{unquote(spec['name'])}@")
     if spec["public"]:
         assert "allow-unauthenticated" in given

@@ -40,6 +40,8 @@ TOPOLOGY = Topology(
     reauth_pull_subscription="stack-reauth-cli",
     gmail_push_topic="stack-gmail-push",
     gmail_push_subscription="stack-gmail-push-push",
+    dead_letter_topic="stack-dead-letter",
+    dead_letter_pull_subscription="stack-dead-letter-hold",
 )
 
 

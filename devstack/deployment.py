@@ -1,0 +1,385 @@
+"""How each function is deployed, read from the one definition in ``infra/functions.json``.
+
+Terraform (``infra/locals.tf``), ``scripts/deploy.sh`` and the local stack all take each function's
+trigger, access, secret mounts, environment and sizing from that file: Terraform reads it with
+``jsondecode``; this module reads it for the local stack and, run as
+``python3 -m devstack.deployment``, for ``deploy.sh``. ``tests/infra/test_one_definition.py``
+holds the three to the same environment, function by function.
+
+Standard library only, and Python 3.9 syntax at run time: ``deploy.sh`` runs it with whatever
+``python3`` the deployer has, outside the project's virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFINITION = REPO_ROOT / "infra" / "functions.json"
+MAIN = REPO_ROOT / "main.py"
+
+ENTRY_POINT = re.compile(
+    r"@functions_framework\.(http|cloud_event)\s+def\s+([A-Za-z_][A-Za-z0-9_]*)\s*\("
+)
+"""An entry point of ``main.py``: the same pattern ``infra/locals.tf`` applies."""
+
+SIZING_FIELDS = (
+    "memory",
+    "cpu",
+    "min_instances",
+    "max_instances",
+    "concurrency",
+    "timeout_seconds",
+)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret mounted as a file: Cloud Run reads the version when the file is read.
+
+    Attributes:
+        key: its name in the definition (``oauth_client``, ``token_keys``).
+        variable: the configuration variable given the file's path.
+        mount_path: the directory the volume is mounted at (it shadows the whole directory).
+        file: the file's name in that directory.
+        default_id: the Secret Manager secret ID unless the deployment names another.
+    """
+
+    key: str
+    variable: str
+    mount_path: str
+    file: str
+    default_id: str
+
+    @property
+    def path(self) -> str:
+        """Where a deployed function finds the file."""
+        return f"{self.mount_path}/{self.file}"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What an instance gets and how many there may be (Cloud Run functions' service config)."""
+
+    memory: str
+    cpu: str
+    min_instances: int
+    max_instances: int
+    concurrency: int
+    timeout_seconds: int
+
+    def overridden(self, changes: Mapping[str, str]) -> Sizing:
+        """This sizing with ``changes`` (field name → value as text) applied.
+
+        Raises:
+            ValueError: for an unknown field or a number that is not one.
+        """
+        typed: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in SIZING_FIELDS:
+                raise ValueError(
+                    f"unknown sizing field {name!r} (one of {', '.join(SIZING_FIELDS)})"
+                )
+            typed[name] = value if name in ("memory", "cpu") else int(value)
+        return replace(self, **typed)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One entry point of ``main.py`` as it is deployed.
+
+    Attributes:
+        key: the entry point's name in ``main.py`` (also ``FUNCTION_TARGET``).
+        name: the Cloud Function's (and Cloud Run service's) name.
+        trigger: ``http``, or ``pubsub`` for a push subscription on ``topic``.
+        topic: the topic key whose messages it receives (event functions only).
+        access: ``public`` (anyone), ``internal`` (the deployment's internal invokers),
+            ``pubsub`` (the push subscription's identity) or ``scheduler``.
+        schedule: run daily by Cloud Scheduler.
+        secrets: keys of the secrets it mounts.
+        firestore: whether its service account may use the database.
+        publishes: topic keys it publishes to (each sets that topic's variable).
+        names_topics: topic keys it only names (``users.watch``), which also set the variable.
+        sizing: the shipped default sizing.
+    """
+
+    key: str
+    name: str
+    description: str
+    trigger: str
+    topic: str | None
+    access: str
+    schedule: bool
+    secrets: tuple[str, ...]
+    firestore: bool
+    publishes: tuple[str, ...]
+    names_topics: tuple[str, ...]
+    sizing: Sizing
+
+    @property
+    def signature_type(self) -> str:
+        """functions-framework's ``--signature-type``: ``http`` or ``cloudevent``."""
+        return "http" if self.trigger == "http" else "cloudevent"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """The whole of ``infra/functions.json``."""
+
+    functions: dict[str, Function]
+    secrets: dict[str, Secret]
+    topic_variables: dict[str, str]
+
+
+def load(path: Path = DEFINITION) -> Definition:
+    """Read the definition."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    secrets = {key: Secret(key=key, **value) for key, value in raw["secrets"].items()}
+    functions = {
+        key: Function(
+            key=key,
+            name=value["name"],
+            description=value["description"],
+            trigger=value["trigger"],
+            topic=value["topic"],
+            access=value["access"],
+            schedule=value["schedule"],
+            secrets=tuple(value["secrets"]),
+            firestore=value["firestore"],
+            publishes=tuple(value["publishes"]),
+            names_topics=tuple(value["names_topics"]),
+            sizing=Sizing(**value["sizing"]),
+        )
+        for key, value in raw["functions"].items()
+    }
+    return Definition(functions, secrets, dict(raw["topic_variables"]))
+
+
+def entry_points(main: Path = MAIN) -> dict[str, str]:
+    """The entry points ``main.py`` declares, with their decorator (``http``/``cloud_event``)."""
+    return {name: kind for kind, name in ENTRY_POINT.findall(main.read_text(encoding="utf-8"))}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A deployment's choices: Terraform's variables, ``deploy.sh``'s environment and flags.
+
+    The defaults are ``infra/variables.tf``'s.
+    """
+
+    project: str
+    region: str
+    topics: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "requests": "mailbox-requests",
+            "results": "mailbox-results",
+            "reauth": "reauth-required",
+            "gmail_push": "gmail-push",
+            "dead_letter": "mailbox-dead-letter",
+        }
+    )
+    credentials_collection: str = "gmail_credentials"
+    events_collection: str = "processed_events"
+    auth_sessions_collection: str = "oauth_sessions"
+    oauth_scopes: str = ""
+    allowed_return_to: Sequence[str] = ()
+    sizing: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    secret_ids: Mapping[str, str] = field(default_factory=dict)
+
+    def secret_id(self, secret: Secret) -> str:
+        """The Secret Manager secret that ``secret`` is in this deployment."""
+        return self.secret_ids.get(secret.key, secret.default_id)
+
+    @property
+    def functions_host(self) -> str:
+        """Where ``authorize`` and ``oauth2callback`` share a host (and so a cookie)."""
+        return f"https://{self.region}-{self.project}.cloudfunctions.net"
+
+    def topic_path(self, key: str) -> str:
+        """``projects/P/topics/T`` of the topic ``key``."""
+        return f"projects/{self.project}/topics/{self.topics[key]}"
+
+
+def sizing_of(function: Function, settings: Settings) -> Sizing:
+    """The function's sizing: the shipped default with the deployment's overrides."""
+    return function.sizing.overridden(settings.sizing.get(function.key, {}))
+
+
+def environment(
+    function: Function,
+    definition: Definition,
+    settings: Settings,
+    *,
+    authorize_url: str | None = None,
+    redirect_uri: str | None = None,
+    secrets_root: str = "",
+) -> dict[str, str]:
+    """The variables the deployment sets on ``function`` (the platform sets others itself).
+
+    Args:
+        authorize_url, redirect_uri: the public URLs; the cloudfunctions.net ones by default.
+        secrets_root: prefix of every secret's mount path (the local stack lays them out under
+            a folder of its own; deployed functions find them at the root).
+    """
+    env = {
+        "GOOGLE_CLOUD_PROJECT": settings.project,
+        "OAUTH_REDIRECT_URI": redirect_uri or f"{settings.functions_host}/oauth2callback",
+        "AUTHORIZE_URL": authorize_url or f"{settings.functions_host}/authorize",
+        "CREDENTIALS_COLLECTION": settings.credentials_collection,
+        "EVENTS_COLLECTION": settings.events_collection,
+        "AUTH_SESSIONS_COLLECTION": settings.auth_sessions_collection,
+        # Cloud Run functions sets this itself; stating it keeps plans free of a permanent diff.
+        "LOG_EXECUTION_ID": "true",
+    }
+    if settings.oauth_scopes:
+        env["OAUTH_SCOPES"] = settings.oauth_scopes
+    if settings.allowed_return_to:
+        env["ALLOWED_RETURN_TO"] = ",".join(settings.allowed_return_to)
+    for key in function.secrets:
+        secret = definition.secrets[key]
+        env[secret.variable] = f"{secrets_root}{secret.path}"
+    for key in (*function.publishes, *function.names_topics):
+        env[definition.topic_variables[key]] = settings.topic_path(key)
+    return env
+
+
+def platform_environment(function: Function) -> dict[str, str]:
+    """What Cloud Run functions itself sets in every instance of ``function``.
+
+    The Python runtime's documented variables (``FUNCTION_TARGET``,
+    ``FUNCTION_SIGNATURE_TYPE``, ``K_SERVICE``, ``K_REVISION``) and ``LOG_EXECUTION_ID``, which
+    2nd-gen functions turn on by default. ``PORT`` is each server's own.
+    """
+    return {
+        "FUNCTION_TARGET": function.key,
+        "FUNCTION_SIGNATURE_TYPE": function.signature_type,
+        "K_SERVICE": function.name,
+        "K_REVISION": f"{function.name}-00001-loc",
+        "LOG_EXECUTION_ID": "true",
+    }
+
+
+def deployed(definition: Definition, main: Path = MAIN) -> list[Function]:
+    """The functions to deploy: every entry point of ``main.py``, in its order.
+
+    Raises:
+        ValueError: for an entry point the definition does not describe, or whose decorator
+            does not match its trigger.
+    """
+    result = []
+    for key, kind in entry_points(main).items():
+        function = definition.functions.get(key)
+        if function is None:
+            raise ValueError(
+                f"main.py declares {key}, which infra/functions.json does not describe"
+            )
+        if (kind == "http") != (function.trigger == "http"):
+            raise ValueError(
+                f"{key} is @functions_framework.{kind} but triggered by {function.trigger}"
+            )
+        result.append(function)
+    return result
+
+
+# -- deploy.sh ---------------------------------------------------------------------------------
+
+
+def _parse_sizing(values: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``KEY.FIELD=VALUE`` items into ``{KEY: {FIELD: VALUE}}``."""
+    sizing: dict[str, dict[str, str]] = {}
+    for item in values:
+        target, _, value = item.partition("=")
+        key, _, name = target.partition(".")
+        if not (key and name and value):
+            raise ValueError(f"--sizing takes FUNCTION.FIELD=VALUE, not {item!r}")
+        sizing.setdefault(key, {})[name] = value
+    return sizing
+
+
+def shell_assignments(function: Function, definition: Definition, settings: Settings) -> str:
+    """One line of shell assignments describing ``function`` for ``deploy.sh``."""
+    sizing = sizing_of(function, settings)
+    env = environment(function, definition, settings)
+    mounts = [
+        f"{definition.secrets[key].path}={settings.secret_id(definition.secrets[key])}:latest"
+        for key in function.secrets
+    ]
+    values = {
+        "KEY": function.key,
+        "NAME": function.name,
+        "TRIGGER": function.trigger,
+        "SIGNATURE_TYPE": function.signature_type,
+        "TOPIC": settings.topics[function.topic] if function.topic else "",
+        "ACCESS": function.access,
+        "SCHEDULE": "1" if function.schedule else "0",
+        "FIRESTORE": "1" if function.firestore else "0",
+        "PUBLISHES": " ".join(settings.topics[key] for key in function.publishes),
+        "SECRET_IDS": " ".join(
+            settings.secret_id(definition.secrets[key]) for key in function.secrets
+        ),
+        "SECRET_MOUNTS": ",".join(mounts),
+        # gcloud's alternate delimiter (see `gcloud topic escaping`): values hold commas.
+        "ENV_VARS": "^|^" + "|".join(f"{name}={value}" for name, value in env.items()),
+        "MEMORY": sizing.memory,
+        "CPU": sizing.cpu,
+        "MIN_INSTANCES": str(sizing.min_instances),
+        "MAX_INSTANCES": str(sizing.max_instances),
+        "CONCURRENCY": str(sizing.concurrency),
+        "TIMEOUT": str(sizing.timeout_seconds),
+    }
+    return " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``deploy.sh``'s view of the definition: one line of assignments per deployed function."""
+    parser = argparse.ArgumentParser(prog="python3 -m devstack.deployment")
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--topic", action="append", default=[], metavar="KEY=ID")
+    parser.add_argument("--secret", action="append", default=[], metavar="KEY=ID")
+    parser.add_argument("--collection", action="append", default=[], metavar="KIND=NAME")
+    parser.add_argument("--scopes", default="")
+    parser.add_argument("--allowed-return-to", default="")
+    parser.add_argument("--sizing", action="append", default=[], metavar="FUNCTION.FIELD=VALUE")
+    args = parser.parse_args(argv)
+    try:
+        definition = load()
+        defaults = Settings(project=args.project, region=args.region)
+        topics = {**defaults.topics, **dict(item.split("=", 1) for item in args.topic)}
+        collections = dict(item.split("=", 1) for item in args.collection)
+        sizing = _parse_sizing(args.sizing)
+        functions = deployed(definition)
+        unknown = set(sizing) - {function.key for function in functions}
+        if unknown:
+            raise ValueError(f"--sizing names no deployed function: {', '.join(sorted(unknown))}")
+        settings = replace(
+            defaults,
+            topics=topics,
+            credentials_collection=collections.get("credentials", defaults.credentials_collection),
+            events_collection=collections.get("events", defaults.events_collection),
+            auth_sessions_collection=collections.get(
+                "auth_sessions", defaults.auth_sessions_collection
+            ),
+            oauth_scopes=args.scopes,
+            allowed_return_to=[p.strip() for p in args.allowed_return_to.split(",") if p.strip()],
+            sizing=sizing,
+            secret_ids=dict(item.split("=", 1) for item in args.secret),
+        )
+        lines = [shell_assignments(function, definition, settings) for function in functions]
+    except (ValueError, KeyError) as error:
+        print(f"deploy.sh: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
