@@ -81,20 +81,30 @@ def pull_nothing(subscriber: Any, subscription: str, *, wait: float = 3.0) -> No
         time.sleep(0.5)
 
 
-def cloud_event(payload: dict[str, Any] | bytes, *, message_id: str = "") -> dict[str, Any]:
-    """Headers and body of a Pub/Sub ``messagePublished`` CloudEvent, as Eventarc sends it."""
+def cloud_event(
+    payload: dict[str, Any] | bytes,
+    *,
+    message_id: str = "",
+    topic: str = "mailbox-requests",
+    project: str = "demo",
+) -> dict[str, Any]:
+    """A Pub/Sub push delivery as infra/ configures it, ready for ``client.post(**...)``.
+
+    The wrapped push envelope, posted to the function's URL with the topic as the path:
+    functions-framework turns it into the ``messagePublished`` CloudEvent whose ``source`` names
+    the topic (``//pubsub.googleapis.com/projects/P/topics/T``).
+    """
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     message_id = message_id or uuid.uuid4().hex
     return {
-        "headers": {
-            "ce-id": message_id,
-            "ce-specversion": "1.0",
-            "ce-source": "//pubsub.googleapis.com/projects/demo/topics/mailbox-requests",
-            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "Content-Type": "application/json",
-        },
+        "path": f"/projects/{project}/topics/{topic}",
+        "headers": {"Content-Type": "application/json"},
         "json": {
-            "message": {"data": base64.b64encode(data).decode(), "messageId": message_id},
-            "subscription": "projects/demo/subscriptions/mailbox-requests-push",
+            "message": {
+                "data": base64.b64encode(data).decode(),
+                "messageId": message_id,
+                "publishTime": "2026-11-29T12:00:00.000Z",
+            },
+            "subscription": f"projects/{project}/subscriptions/{topic}-push",
         },
     }

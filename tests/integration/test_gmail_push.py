@@ -39,7 +39,7 @@ def watched(apps, firestore_client, email):
 def notify(apps, sandbox, email):
     history_id = sandbox.state.mailbox(email).history_id
     payload = {"emailAddress": email, "historyId": history_id}
-    return apps.gmail_push.post("/", **cloud_event(payload)), history_id
+    return apps.gmail_push.post(**cloud_event(payload, topic="gmail-push")), history_id
 
 
 def test_watch_asks_gmail_to_push_to_the_configured_topic(apps, firestore_client, sandbox):
@@ -133,4 +133,4 @@ def test_renew_watches_renews_every_active_user_and_skips_the_others(
     ],
 )
 def test_notifications_for_nobody_or_malformed_are_acknowledged(apps, payload):
-    assert apps.gmail_push.post("/", **cloud_event(payload)).status_code == 200
+    assert apps.gmail_push.post(**cloud_event(payload, topic="gmail-push")).status_code == 200

@@ -34,7 +34,7 @@ def user_id(apps, firestore_client):
 
 
 def deliver(apps, payload):
-    return apps.list_messages.post("/", **cloud_event(payload))
+    return apps.list_messages.post(**cloud_event(payload))
 
 
 def test_2345_messages_are_listed_in_5_calls_and_each_published_once(

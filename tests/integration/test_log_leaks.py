@@ -79,11 +79,11 @@ def test_the_whole_flow_logs_no_secret(
 
     # a mailbox read, then a revocation found by the next read, then a disconnect
     results = results_subscription(emulator_env)
-    apps.list_messages.post("/", **cloud_event({"user_id": user.id, "max_messages": 10}))
+    apps.list_messages.post(**cloud_event({"user_id": user.id, "max_messages": 10}))
     pull_until_closed(subscriber, results)
     secrets.update(sandbox.state.issued_tokens())  # revocation forgets them
     sandbox.state.revoke_user(EMAIL)
-    apps.list_messages.post("/", **cloud_event({"user_id": user.id}))
+    apps.list_messages.post(**cloud_event({"user_id": user.id}))
     pull_until_closed(subscriber, results)
     assert connect(apps, ConsentBrowser(), EMAIL).final.status_code == 200
     secrets.update(sandbox.state.issued_tokens())

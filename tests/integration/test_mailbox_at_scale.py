@@ -81,7 +81,7 @@ def test_a_live_access_token_is_reused_without_calling_the_token_endpoint(
     results = results_subscription(emulator_env)
 
     for _ in range(3):
-        apps.list_messages.post("/", **cloud_event({"user_id": user.id, "max_messages": 5}))
+        apps.list_messages.post(**cloud_event({"user_id": user.id, "max_messages": 5}))
         pull_until_closed(subscriber, results)
 
     assert sandbox.state.call_counts().get("token.refresh_token", 0) == 0
@@ -94,10 +94,10 @@ def test_the_same_event_delivered_twice_publishes_its_results_once(
     results = results_subscription(emulator_env)
     event = cloud_event({"user_id": user.id, "request_id": "twice"}, message_id="m-twice")
 
-    assert apps.list_messages.post("/", **event).status_code == 200
+    assert apps.list_messages.post(**event).status_code == 200
     first = pull_until_closed(subscriber, results)
     sandbox.state.reset_calls()
-    assert apps.list_messages.post("/", **event).status_code == 200
+    assert apps.list_messages.post(**event).status_code == 200
 
     pull_nothing(subscriber, results)
     assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 0
@@ -107,6 +107,27 @@ def test_the_same_event_delivered_twice_publishes_its_results_once(
         "twice:3",
         "twice:complete",
     ]
+
+
+def test_the_same_message_id_on_another_topic_is_another_event(
+    apps, sandbox, subscriber, emulator_env, user
+):
+    # GIVEN a request delivered through the requests topic
+    sandbox.state.seed_mailbox(EMAIL, 10)
+    results = results_subscription(emulator_env)
+    first = cloud_event({"user_id": user.id, "request_id": "a"}, message_id="m-shared")
+    assert apps.list_messages.post(**first).status_code == 200
+    pull_until_closed(subscriber, results)
+
+    # WHEN another topic delivers a message that happens to carry the same message ID
+    other = cloud_event(
+        {"user_id": user.id, "request_id": "b"}, message_id="m-shared", topic="other-requests"
+    )
+    assert apps.list_messages.post(**other).status_code == 200
+
+    # THEN it is processed: the exactly-once ledger is keyed per topic, not by message ID alone
+    [complete] = [m for m in pull_until_closed(subscriber, results) if m["type"] == "complete"]
+    assert complete["result_id"] == "b:complete"
 
 
 def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing(
@@ -250,7 +271,6 @@ def test_metadata_comes_in_batches_of_at_most_fifty(apps, sandbox, subscriber, e
     sandbox.state.reset_calls()
 
     response = apps.list_messages.post(
-        "/",
         **cloud_event({"user_id": user.id, "format": "metadata", "include_spam_trash": True}),
     )
 

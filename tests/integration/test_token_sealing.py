@@ -53,7 +53,7 @@ def test_a_ciphertext_moved_to_another_user_does_not_open(
     results = results_subscription(emulator_env)
 
     # WHEN a pipeline reads Ivo's mailbox THEN the token does not open: reported, not retried
-    response = apps.list_messages.post("/", **cloud_event({"user_id": ivo.id}))
+    response = apps.list_messages.post(**cloud_event({"user_id": ivo.id}))
 
     assert response.status_code == 200
     [error] = pull_until_closed(subscriber, results)
@@ -77,7 +77,7 @@ def test_rotation_keeps_old_tokens_readable_and_reseal_moves_them(
 
     # THEN the old token still works
     results = results_subscription(emulator_env)
-    rotated_apps.list_messages.post("/", **cloud_event({"user_id": user.id, "max_messages": 5}))
+    rotated_apps.list_messages.post(**cloud_event({"user_id": user.id, "max_messages": 5}))
     assert pull_until_closed(subscriber, results)[-1]["type"] == "complete"
 
     # WHEN the operator re-seals THEN every document is under the new key
@@ -92,7 +92,7 @@ def test_rotation_keeps_old_tokens_readable_and_reseal_moves_them(
     del keys["keys"][old_key_id]
     rotated.write_text(json.dumps(keys))
     retired_apps = _reloaded_apps()
-    retired_apps.list_messages.post("/", **cloud_event({"user_id": user.id, "max_messages": 5}))
+    retired_apps.list_messages.post(**cloud_event({"user_id": user.id, "max_messages": 5}))
     assert pull_until_closed(subscriber, results)[-1]["type"] == "complete"
 
 
