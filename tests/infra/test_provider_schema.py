@@ -170,8 +170,8 @@ def test_an_unknown_nested_block_is_caught(tmp_path: Path) -> None:
     infra = mutated(
         tmp_path,
         "functions.tf",
-        "    max_instance_count             = var.max_instances\n",
-        "    max_instance_count             = var.max_instances\n"
+        "    max_instance_count               = each.value.sizing.max_instances\n",
+        "    max_instance_count               = each.value.sizing.max_instances\n"
         "    scaling {\n      min = 0\n    }\n",
     )
     [problem] = schema_problems(infra)
