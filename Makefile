@@ -17,7 +17,7 @@ install: $(STAMP)
 chromium:
 	@scripts/ensure-chromium.sh
 
-## dev: the whole local stack (emulators, Google sandbox, the three functions); Ctrl-C stops it
+## dev: the whole local stack (emulators, Google sandbox, the seven functions); Ctrl-C stops it
 dev: install
 	$(BIN)/python -m devstack
 
