@@ -193,9 +193,9 @@ def check_malformed_request(
 ) -> Result:
     """A malformed request is acknowledged by ``list_messages`` (its log) and not dead-lettered."""
     name = "malformed request acknowledged"
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1 import PublisherClient
 
-    publisher = publisher or pubsub_v1.PublisherClient()
+    publisher = publisher or PublisherClient()
     topic = publisher.topic_path(target.project, target.requests_topic)
     smoke_id = uuid.uuid4().hex
     began = time.time()
@@ -282,9 +282,9 @@ def _peek_dead_letters(target: Target, subscriber: Any = None) -> list[tuple[str
     every one is handed back with an ack deadline of 0.
     """
     from google.api_core import exceptions
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1 import SubscriberClient
 
-    subscriber = subscriber or pubsub_v1.SubscriberClient()
+    subscriber = subscriber or SubscriberClient()
     subscription = subscriber.subscription_path(target.project, target.dead_letter_subscription)
     seen: dict[str, dict[str, str]] = {}
     ack_ids: list[str] = []
