@@ -268,8 +268,8 @@ def run_checks(target: Target, checks: Sequence[Callable[[Target], Result]] = CH
         try:
             result = check(target)
         except Exception as error:  # a check that cannot run has failed; say why, briefly
-            name = (check.__doc__ or check.__name__).splitlines()[0]
-            result = Result(name, "failed", f"{type(error).__name__}: {error}")
+            name = check.__name__.removeprefix("check_").replace("_", " ")
+            result = Result(name, "failed", f"could not run: {type(error).__name__}: {error}")
         failed = failed or result.status == "failed"
         print(result.line(), flush=True)
     return 1 if failed else 0

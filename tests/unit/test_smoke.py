@@ -125,3 +125,21 @@ def test_rest_calls_name_the_service_and_the_message():
         'jsonPayload.message="malformed message acknowledged"',
     ):
         assert clause in body["filter"]
+
+
+def test_the_runner_prints_a_line_per_check_and_fails_on_any_failure(capsys):
+    def passes(_: smoke.Target) -> smoke.Result:
+        return smoke.Result("passes", "ok", "fine")
+
+    def check_cannot_run(_: smoke.Target) -> smoke.Result:
+        raise ConnectionError("refused")
+
+    assert smoke.run_checks(target(), [passes]) == 0
+    assert smoke.run_checks(target(), [passes, check_cannot_run]) == 1
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "OK      passes: fine",
+        "OK      passes: fine",
+        "FAILED  cannot run: could not run: ConnectionError: refused",
+    ]
