@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install chromium dev test lint typecheck security unit bench deploy clean
+.PHONY: install chromium dev test lint typecheck security unit bench deploy smoke smoke-local clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ bench: install
 ## deploy: deploy with gcloud alone (PROJECT=... REGION=...); see docs/deploying.md
 deploy:
 	scripts/deploy.sh --project "$(PROJECT)" --region "$(REGION)"
+
+## smoke: check a deployed project end to end, unattended (PROJECT=... REGION=...); see docs/deploying.md
+smoke: install
+	@test -n "$(PROJECT)" -a -n "$(REGION)" || { echo "make smoke: give PROJECT=... REGION=..." >&2; exit 2; }
+	$(BIN)/python -m functions.cli smoke --project "$(PROJECT)" --region "$(REGION)"
+
+## smoke-local: the same checks against the stack `make dev` is running (its .dev/env and logs)
+smoke-local: install
+	$(BIN)/python -m functions.cli smoke --local .dev
 
 clean:
 	rm -rf $(VENV) .dev .tools .mypy_cache .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -7,6 +7,8 @@
     python -m functions.cli reseal                  # after adding a new primary token key
     python -m functions.cli watch USER_ID           # Gmail push notifications for a user
     python -m functions.cli renew-watches           # what Cloud Scheduler runs daily
+    python -m functions.cli smoke --project P --region R   # check a deployment end to end
+    python -m functions.cli smoke --local .dev      # the same against `make dev`'s stack
 
 It talks to whatever the standard variables point at: the emulators on a laptop
 (``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``; ``source .dev/env``) or the real project.
@@ -23,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from functions import config
@@ -37,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     project = os.environ.get(config.GOOGLE_CLOUD_PROJECT, "").strip()
-    if not project:
+    if not project and args.run is not smoke:
         parser.error(f"{config.GOOGLE_CLOUD_PROJECT} is required (the project ID).")
     try:
         return int(args.run(args, project))
@@ -172,6 +175,34 @@ def renew_watches(args: argparse.Namespace, project: str) -> int:
     return 1 if report.failed else 0
 
 
+def smoke(args: argparse.Namespace, project: str) -> int:
+    """Check a deployment (or the local stack) end to end; one line per check (functions.smoke)."""
+    from functions import smoke as checks
+
+    if args.local is not None:
+        target = checks.local_target(
+            args.local,
+            requests_topic=args.requests_topic or "mailbox-requests",
+            dead_letter_subscription=args.dead_letter_subscription or "mailbox-dead-letter-hold",
+            log_timeout=args.timeout or 30.0,
+        )
+    else:
+        project = args.project or project
+        if not (project and args.region):
+            raise ConfigError("smoke needs --project and --region (or --local STATE_DIR).")
+        environ = dict(os.environ)
+        if args.requests_topic:
+            environ["REQUESTS_TOPIC"] = args.requests_topic
+        target = checks.deployed_target(project, args.region, environ)
+        if args.dead_letter_subscription:
+            target.dead_letter_subscription = args.dead_letter_subscription
+        if args.timeout:
+            target.log_timeout = args.timeout
+    if args.callback_url:
+        target.callback_url = args.callback_url
+    return checks.run_checks(target)
+
+
 def _collection(project: str) -> Any:
     from google.cloud import firestore
 
@@ -228,6 +259,25 @@ def _parser() -> argparse.ArgumentParser:
 
     renewing = commands.add_parser("renew-watches", help="renew every active user's watch")
     renewing.set_defaults(run=renew_watches)
+
+    smoking = commands.add_parser("smoke", help="check a deployment end to end (make smoke)")
+    smoking.add_argument("--project", help="the deployed project (default: $GOOGLE_CLOUD_PROJECT)")
+    smoking.add_argument("--region", help="the deployed functions' region")
+    smoking.add_argument(
+        "--local",
+        type=Path,
+        metavar="STATE_DIR",
+        help="check the local stack whose env file and logs are in STATE_DIR (make dev: .dev)",
+    )
+    smoking.add_argument("--requests-topic", help="default: $REQUESTS_TOPIC, else mailbox-requests")
+    smoking.add_argument(
+        "--dead-letter-subscription", help="default: ${DEAD_LETTER_TOPIC}-hold, as infra/ names it"
+    )
+    smoking.add_argument(
+        "--callback-url", help="the callback authorize must name (default: as infra/ derives it)"
+    )
+    smoking.add_argument("--timeout", type=float, help="seconds to wait for the log line")
+    smoking.set_defaults(run=smoke)
     return parser
 
 
