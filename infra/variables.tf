@@ -22,6 +22,17 @@ variable "create_firestore_database" {
   default     = true
 }
 
+variable "runtime" {
+  description = "Cloud Functions runtime ID of every function, e.g. python312 for Python 3.12."
+  type        = string
+  default     = "python312"
+
+  validation {
+    condition     = can(regex("^python3[0-9]+$", var.runtime))
+    error_message = "runtime must be a Cloud Functions Python runtime ID such as python313."
+  }
+}
+
 variable "labels" {
   description = "Labels put on every resource that takes them."
   type        = map(string)

@@ -3,9 +3,10 @@
 # database, topics, functions, push subscriptions and scheduler job as infra/, with the same least
 # privilege. Safe to run again: it creates what is missing and redeploys the functions.
 #
-#   scripts/deploy.sh --project PROJECT --region REGION [--dry-run]
+#   scripts/deploy.sh --project PROJECT --region REGION [--runtime RUNTIME] [--dry-run]
 #
-# Only the entry points main.py declares are deployed. --dry-run prints the gcloud commands
+# Only the entry points main.py declares are deployed, on the Cloud Functions runtime RUNTIME
+# (default: that of var.runtime in infra/variables.tf). --dry-run prints the gcloud commands
 # instead of running them (it assumes nothing exists yet). Settings come from the environment,
 # with the defaults of infra/variables.tf:
 #
@@ -24,10 +25,11 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DRY_RUN=0
+RUNTIME=python312 # the default of var.runtime in infra/variables.tf
 PROJECT="${PROJECT:-}"
 REGION="${REGION:-}"
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -35,6 +37,8 @@ while [[ $# -gt 0 ]]; do
     --project=*) PROJECT="${1#*=}"; shift ;;
     --region) REGION="$2"; shift 2 ;;
     --region=*) REGION="${1#*=}"; shift ;;
+    --runtime) RUNTIME="$2"; shift 2 ;;
+    --runtime=*) RUNTIME="${1#*=}"; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -46,6 +50,10 @@ if [[ -z "$PROJECT" && "$DRY_RUN" == 0 ]]; then
 fi
 if [[ -z "$PROJECT" || -z "$REGION" ]]; then
   echo "deploy.sh: give --project PROJECT and --region REGION (or set PROJECT and REGION)." >&2
+  exit 2
+fi
+if [[ ! "$RUNTIME" =~ ^python3[0-9]+$ ]]; then
+  echo "deploy.sh: --runtime must be a Cloud Functions Python runtime ID such as python313, not ${RUNTIME}." >&2
   exit 2
 fi
 
@@ -340,7 +348,7 @@ for line in "${DEPLOYED[@]}"; do
   if [[ "$PUBLIC" == 1 ]]; then access=--allow-unauthenticated; else access=--no-allow-unauthenticated; fi
   secrets=(--clear-secrets)
   [[ -n "$SECRETS" ]] && secrets=(--set-secrets="$(function_secrets)")
-  run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime=python312 \
+  run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime="$RUNTIME" \
     --source="$ROOT" --entry-point="$key" --trigger-http "$access" \
     --ingress-settings="$INGRESS" --service-account="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com" \
     --build-service-account="projects/${PROJECT}/serviceAccounts/${BUILD_SA}" \
