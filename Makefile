@@ -1,12 +1,28 @@
 # The README's commands. Every target installs what it needs first, so each works on a fresh clone.
-PYTHON ?= python3
+
+# The Python of the deploy runtime (var.runtime in infra/variables.tf, python313): the venv and
+# so every test run on it, and tests/infra/test_runtime.py fails when the two differ. It is taken
+# from pyenv's versions (as on this team's machines), else python3.13 on PATH; or give PYTHON=.
+PYTHON_VERSION := 3.13
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+PYTHON := $(firstword $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_VERSION).[0-9]*/bin/python3))) $(shell command -v python$(PYTHON_VERSION)))
+IS_PYTHON_VERSION := -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PYTHON_VERSION)".split("."))))'
+
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 
 .PHONY: install chromium dev test lint typecheck security unit bench deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@$(or $(PYTHON),false) $(IS_PYTHON_VERSION) 2>/dev/null || { \
+	  echo "make: the venv needs Python $(PYTHON_VERSION), the deploy runtime's, and" \
+	    "PYTHON=$(or $(PYTHON),<not found>) is not that (looked for" \
+	    "$(PYENV_ROOT)/versions/$(PYTHON_VERSION).*/bin/python3, then python$(PYTHON_VERSION) on PATH)." \
+	    "Install it (pyenv install $(PYTHON_VERSION)) or name it: make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; \
+	  exit 1; }
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python $(IS_PYTHON_VERSION); then \
+	  echo "make: $(VENV) is not on Python $(PYTHON_VERSION); making it anew" >&2; rm -rf $(VENV); fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)

@@ -23,9 +23,9 @@ variable "create_firestore_database" {
 }
 
 variable "runtime" {
-  description = "Cloud Functions runtime ID of every function, e.g. python312 for Python 3.12."
+  description = "Cloud Functions runtime ID of every function (python313: Python 3.13). make test runs the suite on this Python and fails when they differ (see the README)."
   type        = string
-  default     = "python312"
+  default     = "python313"
 
   validation {
     condition     = can(regex("^python3[0-9]+$", var.runtime))

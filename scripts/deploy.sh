@@ -25,7 +25,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DRY_RUN=0
-RUNTIME=python312 # the default of var.runtime in infra/variables.tf
+RUNTIME=python313 # the default of var.runtime in infra/variables.tf
 PROJECT="${PROJECT:-}"
 REGION="${REGION:-}"
 
