@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 
-.PHONY: install chromium dev test lint typecheck security unit bench deploy clean
+.PHONY: install lock chromium dev test lint typecheck security unit bench deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(or $(PYTHON),false) $(IS_PYTHON_VERSION) 2>/dev/null || { \
@@ -24,10 +24,30 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python $(IS_PYTHON_VERSION); then \
 	  echo "make: $(VENV) is not on Python $(PYTHON_VERSION); making it anew" >&2; rm -rf $(VENV); fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## lock: after editing a requirements*.in, compile the hash-locked requirements*.txt from them.
+## The versions already locked are kept; LOCK_FLAGS=--upgrade (or "-P name") moves them on.
+# The header records the target Python and platform (Cloud Functions' google-22 stack is Ubuntu
+# 22.04: glibc 2.35) and a digest of the inputs, which
+# tests/unit/test_locks.py checks: a .in edited without `make lock` fails the tests.
+LOCK_PLATFORM := x86_64-manylinux_2_35
+LOCK_FLAGS ?=
+lock_inputs = $(1) $(if $(filter requirements-bench.in,$(1)),requirements-dev.in) \
+  $(if $(filter-out requirements.in,$(1)),requirements.in)
+define compile_lock
+	$(BIN)/uv pip compile --quiet --generate-hashes $(LOCK_FLAGS) \
+	  --python-version $(PYTHON_VERSION) --python-platform $(LOCK_PLATFORM) \
+	  --custom-compile-command "make lock  # python $(PYTHON_VERSION) $(LOCK_PLATFORM) inputs sha256:$$(cat $(call lock_inputs,$(1)) | sha256sum | cut -c1-64)" \
+	  $(1) -o $(1:.in=.txt)
+endef
+lock: install
+	$(call compile_lock,requirements.in)
+	$(call compile_lock,requirements-dev.in)
+	$(call compile_lock,requirements-bench.in)
 
 ## chromium: Debian's Chromium for the browser tests, installed with apt when missing
 chromium:
@@ -58,7 +78,7 @@ unit: install
 
 ## bench: cold starts, round trips and refresh storms against baselines; writes docs/benchmark.*
 bench: install
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bench.txt
 	$(BIN)/python -m bench
 
 ## deploy: deploy with gcloud alone (PROJECT=... REGION=...); see docs/deploying.md
