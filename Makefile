@@ -33,7 +33,7 @@ install: $(STAMP)
 ## The versions already locked are kept; LOCK_FLAGS=--upgrade (or "-P name") moves them on.
 # The header records the target Python and platform (Cloud Functions' google-22 stack is Ubuntu
 # 22.04: glibc 2.35) and a digest of the inputs, which
-# tests/unit/test_locks.py checks: a .in edited without `make lock` fails the tests.
+# tests/infra/test_locks.py checks: a .in edited without `make lock` fails the tests.
 LOCK_PLATFORM := x86_64-manylinux_2_35
 LOCK_FLAGS ?=
 lock_inputs = $(1) $(if $(filter requirements-bench.in,$(1)),requirements-dev.in) \
