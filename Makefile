@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 
-.PHONY: install lock chromium dev test lint typecheck security unit bench deploy clean
+.PHONY: install lock chromium dev test lint typecheck security audit unit bench deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(or $(PYTHON),false) $(IS_PYTHON_VERSION) 2>/dev/null || { \
@@ -57,8 +57,8 @@ chromium:
 dev: install
 	$(BIN)/python -m devstack
 
-## test: lint, type-check, then every test (the suite starts the emulators itself)
-test: lint typecheck security chromium
+## test: lint, type-check, audit, then every test (the suite starts the emulators itself)
+test: lint typecheck security audit chromium
 	$(BIN)/python -m pytest
 
 lint: install
@@ -71,6 +71,11 @@ typecheck: install
 ## security: bandit on the deployed code; any medium or high finding fails
 security: install
 	$(BIN)/bandit --quiet --recursive functions main.py --severity-level medium
+
+## audit: pip-audit of requirements.txt; a finding fails unless pip-audit-ignore.txt lists it with
+## a reason, and so does an audit whose vulnerability service cannot be reached
+audit: install
+	scripts/audit.sh
 
 ## unit: the fast tests only, no emulators
 unit: install

@@ -30,7 +30,7 @@ INGRESS = {"ALLOW_ALL": "all", "ALLOW_INTERNAL_ONLY": "internal-only"}
 
 
 def test_scripts_are_valid_bash() -> None:
-    for script in ("deploy.sh", "checkov.sh"):
+    for script in ("deploy.sh", "checkov.sh", "audit.sh"):
         subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], check=True)
 
 
