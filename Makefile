@@ -31,8 +31,8 @@ install: $(STAMP)
 
 ## lock: after editing a requirements*.in, compile the hash-locked requirements*.txt from them.
 ## The versions already locked are kept; LOCK_FLAGS=--upgrade (or "-P name") moves them on.
-# The header records the target Python and platform (Cloud Functions' google-22 stack is Ubuntu
-# 22.04: glibc 2.35) and a digest of the inputs, which
+# Resolved for the deploy runtime's Python on Linux x86_64 (Cloud Functions' google-22 stack is
+# Ubuntu 22.04, glibc 2.35). The header records both and a sha256 of the inputs, which
 # tests/infra/test_locks.py checks: a .in edited without `make lock` fails the tests.
 LOCK_PLATFORM := x86_64-manylinux_2_35
 LOCK_FLAGS ?=
