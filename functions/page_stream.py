@@ -17,7 +17,7 @@ AHEAD = 1
 """Pages the worker may hold that the caller has not taken yet (besides the one in flight)."""
 _POLL_SECONDS = 0.05
 
-Pages = Generator[Any, None, None]
+Pages = Generator[Any]
 Fetch = Callable[[str | None, int | None], Any]
 """``fetch(page_token, remaining)`` → one ``users.messages.list`` response."""
 

@@ -15,11 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from functions import google_errors
-
-T = TypeVar("T")
 
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 32.0
@@ -37,7 +34,7 @@ class Budget:
         return max(0.0, self.seconds - (time.monotonic() - self.started))
 
 
-def call(
+def call[T](
     action: Callable[[], T],
     *,
     budget: Budget,

@@ -10,7 +10,7 @@ resource "google_cloudfunctions2_function" "function" {
   description = each.value.description
 
   build_config {
-    runtime           = "python312"
+    runtime           = var.runtime
     entry_point       = each.key
     service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.functions.id

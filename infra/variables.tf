@@ -22,6 +22,17 @@ variable "create_firestore_database" {
   default     = true
 }
 
+variable "runtime" {
+  description = "Cloud Functions runtime ID of every function (python313: Python 3.13). make test runs the suite on this Python and fails when they differ (see the README)."
+  type        = string
+  default     = "python313"
+
+  validation {
+    condition     = can(regex("^python3[0-9]+$", var.runtime))
+    error_message = "runtime must be a Cloud Functions Python runtime ID such as python313."
+  }
+}
+
 variable "labels" {
   description = "Labels put on every resource that takes them."
   type        = map(string)

@@ -3,10 +3,12 @@
 # database, topics, functions, push subscriptions and scheduler job as infra/, with the same least
 # privilege. Safe to run again: it creates what is missing and redeploys the functions.
 #
-#   scripts/deploy.sh --project PROJECT --region REGION [--sizing FUNCTION.FIELD=VALUE ...] [--dry-run]
+#   scripts/deploy.sh --project PROJECT --region REGION [--runtime RUNTIME]
+#                     [--sizing FUNCTION.FIELD=VALUE ...] [--dry-run]
 #
 # Only the entry points main.py declares are deployed, as infra/functions.json describes them
-# (the definition Terraform follows too). --sizing overrides one field of a function's shipped
+# (the definition Terraform follows too), on the Cloud Functions runtime RUNTIME (default: that
+# of var.runtime in infra/variables.tf). --sizing overrides one field of a function's shipped
 # sizing (memory, cpu, min_instances, max_instances, concurrency, timeout_seconds), e.g.
 # --sizing list_messages.memory=1Gi; repeat it for more. --dry-run prints the gcloud commands
 # instead of running them (it assumes nothing exists yet). Settings come from the environment,
@@ -26,6 +28,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DRY_RUN=0
+RUNTIME=python313 # the default of var.runtime in infra/variables.tf
 PROJECT="${PROJECT:-}"
 REGION="${REGION:-}"
 
@@ -41,6 +44,8 @@ while [[ $# -gt 0 ]]; do
     --region=*) REGION="${1#*=}"; shift ;;
     --sizing) SIZING+=("$2"); shift 2 ;;
     --sizing=*) SIZING+=("${1#*=}"); shift ;;
+    --runtime) RUNTIME="$2"; shift 2 ;;
+    --runtime=*) RUNTIME="${1#*=}"; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "deploy.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -52,6 +57,10 @@ if [[ -z "$PROJECT" && "$DRY_RUN" == 0 ]]; then
 fi
 if [[ -z "$PROJECT" || -z "$REGION" ]]; then
   echo "deploy.sh: give --project PROJECT and --region REGION (or set PROJECT and REGION)." >&2
+  exit 2
+fi
+if [[ ! "$RUNTIME" =~ ^python3[0-9]+$ ]]; then
+  echo "deploy.sh: --runtime must be a Cloud Functions Python runtime ID such as python313, not ${RUNTIME}." >&2
   exit 2
 fi
 
@@ -253,7 +262,7 @@ for line in "${DEPLOYED[@]}"; do
   esac
   secrets=(--clear-secrets)
   [[ -n "$SECRET_MOUNTS" ]] && secrets=(--set-secrets="$SECRET_MOUNTS")
-  run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime=python312 \
+  run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime="$RUNTIME" \
     --source="$ROOT" --entry-point="$KEY" --trigger-http "$access" \
     --ingress-settings="$ingress" --service-account="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com" \
     --build-service-account="projects/${PROJECT}/serviceAccounts/${BUILD_SA}" \

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from functions.errors import AppError, MalformedRequest
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-
-def handle_event(
+def handle_event[T](
     event: Any,
     parse: Callable[[Any], T],
     work: Callable[[T, str], object],

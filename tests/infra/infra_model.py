@@ -129,14 +129,20 @@ def required_at_startup() -> frozenset[str]:
 
 @dataclass
 class Infra:
-    """infra/*.tf as python-hcl2 reads it: the locals merged, the resources by type and name."""
+    """infra/*.tf as python-hcl2 reads it: the locals merged, the resources by type and name,
+    the input variables by name."""
 
     locals: dict[str, Any]
     resources: dict[tuple[str, str], dict[str, Any]]
     text: dict[str, str]
+    variables: dict[str, dict[str, Any]]
 
     def resource(self, kind: str, name: str) -> dict[str, Any] | None:
         return self.resources.get((kind, name))
+
+    def default(self, variable: str) -> Any:
+        """The default of an input variable, unquoted; KeyError when it has none."""
+        return unquote(self.variables[variable]["default"])
 
     def copy(self) -> Infra:
         return copy.deepcopy(self)
@@ -147,6 +153,7 @@ def load_infra(infra_dir: Path = INFRA) -> Infra:
     merged_locals: dict[str, Any] = {}
     resources: dict[tuple[str, str], dict[str, Any]] = {}
     text: dict[str, str] = {}
+    variables: dict[str, dict[str, Any]] = {}
     for path in sorted(infra_dir.glob("*.tf")):
         text[path.name] = path.read_text()
         with path.open() as handle:
@@ -157,10 +164,12 @@ def load_infra(infra_dir: Path = INFRA) -> Infra:
             for kind, by_name in block.items():
                 for name, body in by_name.items():
                     resources[(unquote(kind), unquote(name))] = body
+        for block in tree.get("variable", []):
+            variables.update({unquote(name): body for name, body in block.items()})
     definition = infra_dir / "functions.json"
     if definition.is_file():
         merged_locals.update(_definition_locals(json.loads(definition.read_text())))
-    return Infra(merged_locals, resources, text)
+    return Infra(merged_locals, resources, text, variables)
 
 
 def _definition_locals(definition: Mapping[str, Any]) -> dict[str, Any]:
@@ -349,7 +358,7 @@ def _resource_problems(infra: Infra) -> list[str]:
     expected = {
         "for_each": (function.get("for_each"), "local.deployed_functions"),
         "build_config.entry_point": (build.get("entry_point"), "each.key"),
-        "build_config.runtime": (build.get("runtime"), '"python312"'),
+        "build_config.runtime": (build.get("runtime"), "var.runtime"),
         "service_config.environment_variables": (
             service.get("environment_variables"),
             "local.function_env[each.key]",

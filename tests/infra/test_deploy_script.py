@@ -30,14 +30,16 @@ INGRESS = {"ALLOW_ALL": "all", "ALLOW_INTERNAL_ONLY": "internal-only"}
 
 
 def test_scripts_are_valid_bash() -> None:
-    for script in ("deploy.sh", "checkov.sh"):
+    for script in ("deploy.sh", "checkov.sh", "audit.sh"):
         subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], check=True)
 
 
-@pytest.fixture(scope="module")
-def commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
-    """The gcloud commands of a dry run, each split into its words."""
-    bin_dir = tmp_path_factory.mktemp("bin")
+def dry_run(bin_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """deploy.sh --dry-run for p-1 in europe-west1, with a stand-in gcloud that records any call.
+
+    Returns:
+        The finished run, and the file the stand-in gcloud writes its arguments to if called.
+    """
     called = bin_dir / "called"
     fake = bin_dir / "gcloud"
     fake.write_text(f'#!/bin/sh\necho "$@" >> {called}\nexit 99\n')
@@ -48,25 +50,26 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
         "ALLOWED_RETURN_TO": ALLOWED_RETURN_TO,
         "INTERNAL_INVOKERS": "serviceAccount:pipeline@p-1.iam.gserviceaccount.com",
     }
+    script = str(ROOT / "scripts" / "deploy.sh")
+    arguments = ["--project", PROJECT, "--region", REGION, "--dry-run", *extra]
     result = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "scripts" / "deploy.sh"),
-            "--project",
-            PROJECT,
-            "--region",
-            REGION,
-            "--dry-run",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        ["bash", script, *arguments], env=env, capture_output=True, text=True, check=False
     )
+    return result, called
+
+
+def gcloud_commands(stdout: str) -> list[list[str]]:
+    """The gcloud commands a dry run printed, each split into its words."""
+    return [shlex.split(line) for line in stdout.splitlines() if line.startswith("gcloud ")]
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
+    """The gcloud commands of a dry run with the default settings."""
+    result, called = dry_run(tmp_path_factory.mktemp("bin"))
     assert result.returncode == 0, result.stderr
     assert not called.exists(), f"the dry run called gcloud: {called.read_text()}"
-    lines = [line for line in result.stdout.splitlines() if line.startswith("gcloud ")]
-    return [shlex.split(line) for line in lines]
+    return gcloud_commands(result.stdout)
 
 
 def flags(command: list[str]) -> dict[str, str]:
@@ -90,7 +93,7 @@ def test_each_function_is_deployed_as_terraform_deploys_it(
     (command,) = [c for c in deploys(commands) if flags(c)["entry-point"] == entry_point]
     given = flags(command)
     assert command[3] == unquote(spec["name"])
-    assert given["runtime"] == "python312"
+    assert given["runtime"] == load_infra().default("runtime")
     assert given["trigger-http"] == ""  # events arrive through the push subscription
     sizing = evaluated["deployed_functions"][entry_point]["sizing"]
     assert given["memory"] == sizing["memory"]
@@ -129,6 +132,23 @@ def test_each_function_mounts_the_secrets_terraform_mounts(
         f"{volume['mount_path']}/{volume['file']}": f"{volume['secret']}:{volume['version']}"
         for volume in evaluated["secret_volumes"][entry_point]
     }
+
+
+def test_runtime_flag_sets_the_runtime_of_every_function(tmp_path: Path) -> None:
+    result, _ = dry_run(tmp_path, "--runtime", "python399")
+    assert result.returncode == 0, result.stderr
+    runtimes = {flags(command)["runtime"] for command in deploys(gcloud_commands(result.stdout))}
+    assert runtimes == {"python399"}
+
+
+@pytest.mark.parametrize("runtime", ["nodejs22", "python", "python3.13", "python313; rm -rf /"])
+def test_a_runtime_that_is_no_python_runtime_id_is_refused(tmp_path: Path, runtime: str) -> None:
+    # var.runtime's validation in infra/variables.tf accepts the same: ^python3[0-9]+$
+    result, called = dry_run(tmp_path, f"--runtime={runtime}")
+    assert result.returncode == 2
+    assert "--runtime must be a Cloud Functions Python runtime ID" in result.stderr
+    assert not called.exists()
+    assert "gcloud " not in result.stdout
 
 
 def test_event_functions_get_a_push_subscription_with_dead_lettering(

@@ -14,6 +14,7 @@ NOT_RUNTIME = (
     ".git/",
     ".venv/",
     ".tools/",
+    ".python/",
     ".hypothesis/",
     ".dev/",
     "tests/",

@@ -13,7 +13,13 @@ import pytest
 from functions.config import OAUTH_CLIENT_SECRETS, TOKEN_ENCRYPTION_KEYS, load_settings
 from functions.secrets import is_secret_version
 from tests.infra.infra_model import INFRA, MAIN_PY, REQUIRED_BY_ENTRY_POINT, declared_entry_points
-from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, terraform_env
+from tests.infra.terraform_eval import (
+    ALLOWED_RETURN_TO,
+    PROJECT,
+    REGION,
+    evaluate_locals,
+    terraform_env,
+)
 
 ENTRY_POINTS = declared_entry_points(MAIN_PY.read_text())
 
@@ -91,3 +97,17 @@ def test_each_function_reads_its_secrets_from_files_it_mounts(
         assert directory.startswith("/")
         assert not directory.startswith(_RESERVED_PATHS)
         assert not [other for other in directories if other.startswith(directory + "/")]
+
+
+@pytest.mark.parametrize(("runtime", "accepted"), [("python399", True), ("nodejs22", False)])
+def test_terraform_takes_the_runtimes_deploy_sh_takes(
+    terraform: str, tmp_path: Path, runtime: str, accepted: bool
+) -> None:
+    # scripts/deploy.sh --runtime refuses what does not match ^python3[0-9]+$; so must var.runtime.
+    variables = {"project_id": PROJECT, "region": REGION, "runtime": runtime}
+    if accepted:
+        evaluate_locals(terraform, tmp_path, variables)
+        return
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        evaluate_locals(terraform, tmp_path, variables)
+    assert b"runtime must be a Cloud Functions Python runtime ID" in refused.value.stderr
