@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     import flask
     from cloudevents.http import CloudEvent
 
-configure_logging()
 try:
-    get_settings()
+    _settings = get_settings()
 except ConfigError as error:
     raise SystemExit(f"Configuration error: {error}") from None
+configure_logging(level=_settings.log_level)
 
 
 @functions_framework.http
