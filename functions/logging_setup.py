@@ -7,8 +7,8 @@ travel in ``extra={"json_fields": {...}}``, the convention of google-cloud-loggi
 Every line passes a redaction layer before it is written, whoever logged it (our code, oauthlib,
 urllib3): the secrets of the current request (``state``, ``code``, PKCE verifier,
 tokens), registered by the handlers, are replaced wherever they appear, and so is anything shaped
-like a credential (``Bearer`` headers, ``*_token=``/``code=``/``client_secret=`` parameters and
-JSON fields, Google's token prefixes).
+like a credential (``Bearer`` headers, JWTs, ``*_token=``/``code=``/``client_secret=`` parameters,
+plain or URL-encoded, ``key: value`` lines and JSON fields, Google's token prefixes).
 """
 
 from __future__ import annotations
@@ -40,13 +40,38 @@ _SECRET_NAMES = "|".join(
         "assertion",
     )
 )
+# A value inside a URL-encoded string: anything up to an encoded or literal separator or quote.
+_ENCODED_VALUE = r"(?:[^%&\s\"',;}]|%(?!2[26C]|7D|20)[0-9A-Fa-f]{2})+"
 _PATTERNS = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + REDACTED),
     (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"',}]+"), r"\1" + REDACTED),
+    # A JWT (RFC 7519 §3): base64url segments, the first a JSON header, so "eyJ" ('{"').
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(rf"(?i)\b({_SECRET_NAMES})=[^&\s\"',;]+"), r"\1=" + REDACTED),
+    # The same, URL-encoded once or twice (a callback URL inside another URL's query).
+    (
+        re.compile(
+            rf"(?i)(?:\b|(?<=%3F)|(?<=%26)|(?<=%253F)|(?<=%2526))({_SECRET_NAMES})"
+            rf"(%3D|%253D){_ENCODED_VALUE}"
+        ),
+        r"\1\2" + REDACTED,
+    ),
     (
         re.compile(rf"(?i)([\"']({_SECRET_NAMES})[\"']\s*:\s*)[\"'][^\"']*[\"']"),
         r'\1"' + REDACTED + '"',
+    ),
+    # A JSON field, URL-encoded: %22refresh_token%22%3A%22...%22 (quotes encoded or not).
+    (
+        re.compile(
+            rf"(?i)((?:%22|\")({_SECRET_NAMES})(?:%22|\")(?:%20|\+)*(?:%3A|%253A)(?:%20|\+)*"
+            rf"(?:%22|\")?){_ENCODED_VALUE}"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # ``name: value``, as in YAML, HTTP headers or a printed mapping without quotes.
+    (
+        re.compile(rf"(?i)\b({_SECRET_NAMES})(\s*:\s*)(?:\"[^\"]*\"|'[^']*'|[^\s\"',;&}}\]]+)"),
+        r"\1\2" + REDACTED,
     ),
     (re.compile(r"\b(ya29\.|1//|4/0|GOCSPX-|sbx-(?:at|rt|code)-)[A-Za-z0-9._~+/-]+"), REDACTED),
 )
