@@ -5,10 +5,10 @@ Cloud Logging lifts ``severity`` and ``message`` out of a JSON line, keeps the o
 travel in ``extra={"json_fields": {...}}``, the convention of google-cloud-logging.
 
 Every line passes a redaction layer before it is written, whoever logged it (our code, oauthlib,
-urllib3): the secrets of the current request (``state``, ``code``, PKCE verifier,
-tokens), registered by the handlers, are replaced wherever they appear, and so is anything shaped
-like a credential (``Bearer`` headers, JWTs, ``*_token=``/``code=``/``client_secret=`` parameters,
-plain or URL-encoded, ``key: value`` lines and JSON fields, Google's token prefixes).
+urllib3): the secrets of the current request or event (``state``, ``code``, PKCE verifier,
+tokens), registered where they appear, are replaced wherever they appear, and so is anything
+shaped like a credential (``Bearer`` headers, JWTs, ``*_token=``/``code=``/``client_secret=``
+parameters, plain or URL-encoded, ``key: value`` lines and JSON fields, Google's token prefixes).
 """
 
 from __future__ import annotations
@@ -77,10 +77,23 @@ _PATTERNS = (
 )
 _MIN_SECRET_LENGTH = 8
 
-_request_secrets: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
-    "request_secrets", default=frozenset()
+# The secrets of the request or event being handled; None outside one, where nothing is kept.
+_request_secrets: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "request_secrets", default=None
 )
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
+
+
+def add_request_secret(*values: str | None) -> None:
+    """Redact ``values`` from every line logged in the current request or event from now on.
+
+    Outside a :func:`request_context` or :func:`event_context` this does nothing: there is no
+    request for the values to belong to (and keeping them would keep them forever).
+    """
+    secrets = _request_secrets.get()
+    if secrets is None:
+        return
+    secrets.update(value for value in values if value and len(value) >= _MIN_SECRET_LENGTH)
 
 
 class RequestSecrets:
@@ -88,13 +101,12 @@ class RequestSecrets:
 
     def add(self, value: str | None) -> None:
         """Redact ``value`` from every line logged in this request from now on."""
-        if value and len(value) >= _MIN_SECRET_LENGTH:
-            _request_secrets.set(_request_secrets.get() | {value})
+        add_request_secret(value)
 
 
 def redact(text: str) -> str:
     """``text`` with the request's secrets and credential-shaped substrings replaced."""
-    for secret in sorted(_request_secrets.get(), key=len, reverse=True):
+    for secret in sorted(_request_secrets.get() or (), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -103,9 +115,28 @@ def redact(text: str) -> str:
 
 @contextlib.contextmanager
 def request_context(request: Any, project: str | None) -> Iterator[RequestSecrets]:
-    """Scope the trace ID and the secret registry to one request."""
-    secrets_token = _request_secrets.set(frozenset())
-    trace_token = _trace.set(_trace_name(request, project))
+    """Scope the trace ID and the secret registry to one HTTP request."""
+    with _scope(_trace_name(getattr(request, "headers", None), project)) as secrets:
+        yield secrets
+
+
+@contextlib.contextmanager
+def event_context(event: Any, project: str | None) -> Iterator[RequestSecrets]:
+    """Scope the trace ID and the secret registry to one CloudEvent.
+
+    The trace comes from the event's ``traceparent`` (the CloudEvents distributed-tracing
+    extension), which Eventarc sets.
+    """
+    traceparent = event.get("traceparent") if hasattr(event, "get") else None
+    headers = {"traceparent": traceparent} if isinstance(traceparent, str) else None
+    with _scope(_trace_name(headers, project)) as secrets:
+        yield secrets
+
+
+@contextlib.contextmanager
+def _scope(trace: str | None) -> Iterator[RequestSecrets]:
+    secrets_token = _request_secrets.set(set())
+    trace_token = _trace.set(trace)
     try:
         yield RequestSecrets()
     finally:
@@ -113,9 +144,8 @@ def request_context(request: Any, project: str | None) -> Iterator[RequestSecret
         _request_secrets.reset(secrets_token)
 
 
-def _trace_name(request: Any, project: str | None) -> str | None:
+def _trace_name(headers: Any, project: str | None) -> str | None:
     """``projects/P/traces/T`` from ``traceparent`` (W3C) or ``X-Cloud-Trace-Context``."""
-    headers = getattr(request, "headers", None)
     if headers is None or not project:
         return None
     trace_id = None

@@ -11,13 +11,17 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+from cloudevents.http import CloudEvent
 
 from devstack.consent_browser import ConsentBrowser, query_of
 from functions import flow_cookies
+from functions.access_tokens import live_access_token
 from functions.clock import utcnow
-from functions.logging_setup import JsonFormatter
+from functions.logging_setup import REDACTED, JsonFormatter, event_context, redact
+from functions.services import get_services
 from functions.token_crypto import parse_keyring
 from tests.integration.flow import callback, connect, start
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
@@ -25,6 +29,7 @@ from tests.integration.results import cloud_event, pull_until_closed, results_su
 pytestmark = pytest.mark.integration
 
 EMAIL = "leak.check@example.com"
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -110,3 +115,27 @@ def test_the_whole_flow_logs_no_secret(
     leaked = {secret for secret in secrets if any(secret in line for line in lines)}
     assert leaked == set()
     assert not [line for line in lines if "Bearer sbx" in line or "Basic c2J4" in line]
+
+
+def test_tokens_read_or_minted_during_an_event_are_secrets_of_that_event(
+    apps, firestore_client, emulator_env
+):
+    # GIVEN a connected user whose cached access token has expired
+    assert connect(apps, ConsentBrowser(), EMAIL).final.status_code == 200
+    [document] = firestore_client.collection("gmail_credentials").stream()
+    document.reference.update({"access_token_expires_at": LONG_AGO})
+    services = get_services()
+    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "t"}, {})
+
+    # WHEN an event reads the stored tokens and has a new access token minted
+    with event_context(event, emulator_env.project):
+        user = services.token_store.get(document.id)
+        assert user is not None
+        minted = live_access_token(services, user)
+
+        # THEN each is redacted for the rest of the event, even where no credential pattern
+        # would see it (glued to a word character, a token escapes the ``sbx-`` prefix pattern)
+        for token in (user.refresh_token, user.access_token, minted):
+            assert token
+            assert redact(f"x{token}") == f"x{REDACTED}"
+    assert minted != user.access_token
