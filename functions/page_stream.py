@@ -5,7 +5,8 @@ on page N (publishing it) with the round trip for page N+1. The worker asks for 
 soon as it holds the current one's token, without waiting for the caller to hand it over, and
 stops when it is ``AHEAD`` pages in front: memory stays bounded however large the mailbox.
 The worker runs in a copy of the caller's context, so what it logs belongs to the caller's
-request: the same trace, and the same secrets redacted (a token it refreshes included).
+request: the same trace and execution ID, and the same secrets redacted (a token it refreshes
+included).
 """
 
 from __future__ import annotations
