@@ -2,7 +2,8 @@
 
 Each function imports its handler on first call, so an instance loads only what its own entry
 point needs. Configuration is validated at import: a function whose variables are missing or
-malformed fails to start with one sentence naming the variable.
+malformed fails to start with one sentence naming the variable. Logging is then configured
+(``LOG_LEVEL``); ``functions.logging_setup`` explains how it lives with functions-framework's own.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ if TYPE_CHECKING:
     import flask
     from cloudevents.http import CloudEvent
 
-configure_logging()
 try:
-    get_settings()
+    _settings = get_settings()
 except ConfigError as error:
     raise SystemExit(f"Configuration error: {error}") from None
+configure_logging(level=_settings.log_level)
 
 
 @functions_framework.http

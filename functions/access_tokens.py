@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functions import google_errors
 from functions.errors import TransientError
 from functions.gmail import credentials_for
+from functions.logging_setup import add_request_secret
 from functions.services import Services
 from functions.token_store import StoredCredentials
 
@@ -84,6 +85,7 @@ def _refresh(services: Services, user: StoredCredentials) -> str:
         if classified is None:
             raise
         raise classified from None
+    add_request_secret(str(credentials.token), credentials.refresh_token)
     expiry = credentials.expiry  # google-auth keeps naive UTC
     expires_at = expiry.replace(tzinfo=UTC) if expiry else services.now() + timedelta(hours=1)
     rotated = credentials.refresh_token if credentials.refresh_token != user.refresh_token else None

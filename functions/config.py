@@ -8,6 +8,7 @@ or malformed fails at start-up with one sentence that names the variable.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -54,6 +55,8 @@ ALLOWED_RETURN_TO = "ALLOWED_RETURN_TO"
 """Comma-separated URL prefixes that ``return_to`` may start with."""
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 """The project ID, as the client libraries read it."""
+LOG_LEVEL = "LOG_LEVEL"
+"""The lowest level logged, for our code and every library: DEBUG, INFO, WARNING or ERROR."""
 
 DEFAULT_SCOPES = ("openid", "email", "https://www.googleapis.com/auth/gmail.readonly")
 DEFAULT_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
@@ -63,6 +66,8 @@ DEFAULT_CREDENTIALS_COLLECTION = "gmail_credentials"
 DEFAULT_AUTH_SESSIONS_COLLECTION = "oauth_sessions"
 DEFAULT_EVENTS_COLLECTION = "processed_events"
 DEFAULT_WORK_BUDGET_SECONDS = 240.0
+DEFAULT_LOG_LEVEL = "INFO"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _COLLECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -92,6 +97,7 @@ class Settings:
     authorize_url: str | None
     gmail_push_topic: str | None = None
     watch_label_ids: tuple[str, ...] = ("INBOX",)
+    log_level: int = logging.INFO
 
     @property
     def secure_cookies(self) -> bool:
@@ -218,6 +224,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         watch_label_ids=tuple(
             label.strip() for label in get(WATCH_LABEL_IDS, "INBOX").split(",") if label.strip()
         ),
+        log_level=_log_level(get(LOG_LEVEL, DEFAULT_LOG_LEVEL)),
     )
 
 
@@ -250,6 +257,13 @@ def _seconds(variable: str, value: str) -> float:
     if not 0 < seconds <= 3600:
         raise ConfigError(f"{variable} must be a number of seconds from 1 to 3600, got {value!r}.")
     return seconds
+
+
+def _log_level(value: str) -> int:
+    name = value.upper()
+    if name not in _LOG_LEVELS:
+        raise ConfigError(f"{LOG_LEVEL} must be one of {', '.join(_LOG_LEVELS)}, got {value!r}.")
+    return logging.getLevelNamesMapping()[name]
 
 
 def _collection(variable: str, value: str) -> str:

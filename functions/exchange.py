@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.errors import ExchangeFailed, UpstreamError
+from functions.logging_setup import add_request_secret
 from functions.oauth_client import OAuthClient
 from functions.state import PendingAuthorization
 
@@ -68,6 +69,14 @@ def exchange_code(
         raise UpstreamError(f"the token endpoint answered {error.error}") from None
     except (requests.RequestException, ValueError) as error:
         raise UpstreamError(f"the token endpoint failed: {type(error).__name__}") from None
+    # Every token granted is a secret of this request from here on, the ID token included.
+    add_request_secret(
+        *(
+            str(token[name])
+            for name in ("access_token", "refresh_token", "id_token")
+            if token.get(name)
+        )
+    )
     return TokenResponse(
         access_token=str(token["access_token"]),
         refresh_token=token.get("refresh_token") or None,

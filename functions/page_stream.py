@@ -4,10 +4,14 @@ Page tokens chain, so pages cannot be fetched in parallel; what can overlap is t
 on page N (publishing it) with the round trip for page N+1. The worker asks for the next page as
 soon as it holds the current one's token, without waiting for the caller to hand it over, and
 stops when it is ``AHEAD`` pages in front: memory stays bounded however large the mailbox.
+The worker runs in a copy of the caller's context, so what it logs belongs to the caller's
+request: the same trace and execution ID, and the same secrets redacted (a token it refreshes
+included).
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Generator
@@ -52,7 +56,9 @@ def pages(fetch: Fetch, page_token: str | None, remaining: int | None) -> Pages:
             if _finished(token, left):
                 return
 
-    worker = threading.Thread(target=work, name="gmail-pages", daemon=True)
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(work,), name="gmail-pages", daemon=True
+    )
     worker.start()
     try:
         left = remaining

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.errors import NeedsConsent
+from functions.logging_setup import add_request_secret
 from functions.token_crypto import Keyring, TokenUnreadable
 
 if TYPE_CHECKING:
@@ -386,9 +387,13 @@ class FirestoreTokenStore:
         return self._keyring.seal(token, user_id=user_id, purpose=purpose)
 
     def _open(self, sealed: object, user_id: str, purpose: str = REFRESH_TOKEN) -> str:
+        """The token in the clear, from now on a secret of the request or event that read it."""
         if isinstance(sealed, str):  # written before tokens were sealed; re-sealed on next write
-            return sealed
-        return self._keyring.open(sealed, user_id=user_id, purpose=purpose)
+            token = sealed
+        else:
+            token = self._keyring.open(sealed, user_id=user_id, purpose=purpose)
+        add_request_secret(token)
+        return token
 
     def _access_fields(
         self, user_id: str, token: str | None, expires_at: datetime | None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.handlers.pubsub_events import handle_event
+from functions.logging_setup import event_context
 from functions.push import Notification, parse_notification, read_changes
 from functions.services import Services, get_services
 
@@ -15,13 +16,14 @@ from functions.services import Services, get_services
 def handle_gmail_push(event: Any, services: Services | None = None) -> None:
     """Process one Gmail push notification CloudEvent."""
     services = services or get_services()
-    services.settings.results_topic_path()  # a missing RESULTS_TOPIC fails every delivery
-    handle_event(
-        event,
-        parse_notification,
-        lambda notification, event_id: read_changes(services, notification, event_id),
-        _describe,
-    )
+    with event_context(event, services.settings.project):
+        services.settings.results_topic_path()  # a missing RESULTS_TOPIC fails every delivery
+        handle_event(
+            event,
+            parse_notification,
+            lambda notification, event_id: read_changes(services, notification, event_id),
+            _describe,
+        )
 
 
 def _describe(notification: Notification) -> dict[str, object]:

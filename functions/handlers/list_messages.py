@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.handlers.pubsub_events import handle_event
+from functions.logging_setup import event_context
 from functions.mailbox import read_mailbox
 from functions.mailbox_request import MailboxRequest, parse_event
 from functions.services import Services, get_services
@@ -17,13 +18,14 @@ from functions.services import Services, get_services
 def handle_list_messages(event: Any, services: Services | None = None) -> None:
     """Process one ``google.cloud.pubsub.topic.v1.messagePublished`` CloudEvent."""
     services = services or get_services()
-    services.settings.results_topic_path()  # a missing RESULTS_TOPIC fails every delivery
-    handle_event(
-        event,
-        parse_event,
-        lambda request, event_id: read_mailbox(services, request, event_id),
-        _describe,
-    )
+    with event_context(event, services.settings.project):
+        services.settings.results_topic_path()  # a missing RESULTS_TOPIC fails every delivery
+        handle_event(
+            event,
+            parse_event,
+            lambda request, event_id: read_mailbox(services, request, event_id),
+            _describe,
+        )
 
 
 def _describe(request: MailboxRequest) -> dict[str, object]:

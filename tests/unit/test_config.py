@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from functions import config
@@ -28,6 +30,7 @@ def test_defaults_follow_the_design():
     assert settings.credentials_collection == "gmail_credentials"
     assert settings.allowed_return_to == ()
     assert settings.secure_cookies is True
+    assert settings.log_level == logging.INFO
 
 
 @pytest.mark.parametrize(
@@ -49,6 +52,7 @@ def test_a_missing_required_variable_is_named(missing):
         ("GMAIL_API_ROOT", "gmail.googleapis.com"),
         ("CREDENTIALS_COLLECTION", "a/b"),
         ("ALLOWED_RETURN_TO", "https://ok.example.com/,javascript:alert(1)"),
+        ("LOG_LEVEL", "verbose"),
     ],
 )
 def test_a_malformed_variable_is_named(variable, value):
@@ -128,3 +132,8 @@ def test_re_auth_events_need_an_authorize_url_to_link_to():
         }
     )
     assert settings.reauth_topic_path() == "projects/p1/topics/reauth"
+
+
+def test_the_log_level_is_named_in_any_case():
+    assert config.load_settings({**BASE, "LOG_LEVEL": "debug"}).log_level == logging.DEBUG
+    assert config.load_settings({**BASE, "LOG_LEVEL": "WARNING"}).log_level == logging.WARNING
