@@ -2,8 +2,9 @@
 request (and then any further ones, warm). Run by ``bench.cold_start`` as
 ``python -m bench.cold_child TARGET SOURCE KIND REQUEST [REQUEST...]``.
 
-Its last line of output is ``REPORT_PREFIX`` and a JSON object: each request's time in ms and the
-process's peak resident memory in KiB.
+Its last line of output is ``REPORT_PREFIX`` and a JSON object: each request's time in ms, the
+process's CPU time in ms and its peak resident memory in KiB (``VmHWM``: ``ru_maxrss`` would carry
+the high-water mark of the process it was forked from across ``exec``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 REPORT_PREFIX = "cold-child-report "
 
@@ -38,6 +40,13 @@ def main() -> None:
         "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
     print(REPORT_PREFIX + json.dumps(report), flush=True)
+
+
+def _peak_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 if __name__ == "__main__":

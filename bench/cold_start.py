@@ -28,10 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class ChildRun:
-    """One cold child: its wall time, each request's time and its peak resident memory."""
+    """One cold child: its wall time, each request's time, its CPU time and peak memory."""
 
     wall_ms: float
     requests_ms: list[float]
+    cpu_ms: float
     maxrss_mib: float
 
 
@@ -66,7 +67,7 @@ def run_child(
         for line in completed.stdout.splitlines()
         if line.startswith(REPORT_PREFIX)
     ]
-    return ChildRun(elapsed, report["requests_ms"], report["maxrss_kib"] / 1024)
+    return ChildRun(elapsed, report["requests_ms"], report["cpu_ms"], report["maxrss_kib"] / 1024)
 
 
 def _sample(world: World, target: str, source: str, kind: str, request: dict[str, object]) -> float:
