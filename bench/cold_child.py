@@ -35,9 +35,11 @@ def main() -> None:
         times.append((time.perf_counter() - started) * 1000)
         if response.status_code >= 400:
             sys.exit(f"{target}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     report = {
         "requests_ms": times,
-        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+        "maxrss_kib": _peak_rss_kib(),
     }
     print(REPORT_PREFIX + json.dumps(report), flush=True)
 
