@@ -14,8 +14,11 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench import cpu_quota
+from bench.cold_child import REPORT_PREFIX
 from bench.world import World
 
 RUNS = 5
@@ -23,22 +26,52 @@ AUTHORIZE: dict[str, object] = {"method": "get", "path": "/?login_hint=cold@exam
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _sample(world: World, target: str, source: str, kind: str, request: dict[str, object]) -> float:
+@dataclass(frozen=True)
+class ChildRun:
+    """One cold child: its wall time, each request's time, its CPU time and peak memory."""
+
+    wall_ms: float
+    requests_ms: list[float]
+    cpu_ms: float
+    maxrss_mib: float
+
+
+def run_child(
+    world: World,
+    target: str,
+    source: str,
+    kind: str,
+    requests: list[dict[str, object]],
+    procs: Path | None = None,
+) -> ChildRun:
+    """A fresh interpreter serving ``requests`` (the first one cold), joined to the cgroup whose
+    ``cgroup.procs`` is ``procs`` before it starts, if given."""
     env = {**os.environ, **world.env, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "bench.cold_child", target, source, kind]
+    argv += [json.dumps(request) for request in requests]
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.cold_child", target, source, kind, json.dumps(request)],
+        argv if procs is None else cpu_quota.command(procs, argv),
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=300,
     )
     elapsed = (time.perf_counter() - started) * 1000
     if completed.returncode != 0:
         raise RuntimeError(f"{target} from {source} failed: {completed.stderr[-2000:]}")
-    return elapsed
+    [report] = [
+        json.loads(line.removeprefix(REPORT_PREFIX))
+        for line in completed.stdout.splitlines()
+        if line.startswith(REPORT_PREFIX)
+    ]
+    return ChildRun(elapsed, report["requests_ms"], report["cpu_ms"], report["maxrss_kib"] / 1024)
+
+
+def _sample(world: World, target: str, source: str, kind: str, request: dict[str, object]) -> float:
+    return run_child(world, target, source, kind, [request]).wall_ms
 
 
 # Every entry point of main.py and how functions-framework serves it, in the order they are
@@ -75,7 +108,7 @@ def _pubsub_push(payload: dict[str, object], topic: str) -> dict[str, object]:
     }
 
 
-def _request(world: World, target: str, user_id: str, email: str) -> dict[str, object]:
+def request_for(world: World, target: str, user_id: str, email: str) -> dict[str, object]:
     """A fresh, real request for ``target``, made just before it is served.
 
     A callback needs a new code, disconnect a user of its own, and a Gmail notification new mail
@@ -121,7 +154,7 @@ def measure(world: World, user_id: str, email: str) -> dict[str, dict[str, float
         variants.reverse()  # and neither variant always goes first
         for variant, source in variants:
             for target, kind in KINDS.items():
-                request = _request(world, target, user_id, email)
+                request = request_for(world, target, user_id, email)
                 samples[target][variant].append(_sample(world, target, source, kind, request))
     result = {
         target: {variant: statistics.median(values) for variant, values in by_variant.items()}
