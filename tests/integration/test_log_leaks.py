@@ -47,10 +47,15 @@ EMAIL = "leak.check@example.com"
 LABELS = "logging.googleapis.com/labels"
 TRACE = "logging.googleapis.com/trace"
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
-OWN_THREADS = ("google.cloud.pubsub_v1.publisher.", "google.pubsub_v1.services.publisher.")
-"""Loggers of the Pub/Sub client's commit thread: what it logs belongs to no request (and
-functions-framework could not label it either); everything else a function logs once it serves
-requests does."""
+OWN_THREADS = (
+    "google.cloud.pubsub_v1.publisher.",
+    "google.pubsub_v1.services.publisher.",
+    "asyncio",
+)
+"""Loggers that log from threads of their own: the Pub/Sub client's commit thread, and asyncio
+for gunicorn's control server (a loop in a thread of the arbiter). What they log belongs to no
+request (functions-framework could not label it either); everything else a function logs once it
+serves requests does."""
 
 
 @dataclass
