@@ -310,6 +310,9 @@ def _take_over(handler: logging.Handler) -> None:
     root.setLevel(_level)
     google = logging.getLogger(_GOOGLE_LOGGER)
     google.setLevel(_level)
+    for other in list(google.handlers):
+        if _writes_to_output(other):  # a client's own console handler: ours writes the line
+            google.removeHandler(other)
     if not google.handlers:
         google.propagate = True
     for logger in list(logging.Logger.manager.loggerDict.values()):

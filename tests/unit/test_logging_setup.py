@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -188,7 +189,7 @@ def root_logging() -> Iterator[None]:
     """Whatever a test (or functions-framework's dictConfig) does to logging is undone."""
     root, google = logging.getLogger(), logging.getLogger("google")
     handlers, level = root.handlers[:], root.level
-    google_state = google.level, google.propagate
+    google_state = google.level, google.propagate, google.handlers[:]
     loggers = {
         name: logger.disabled
         for name, logger in logging.Logger.manager.loggerDict.items()
@@ -197,7 +198,7 @@ def root_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    google.level, google.propagate = google_state
+    google.level, google.propagate, google.handlers[:] = google_state
     for name, disabled in loggers.items():
         logging.getLogger(name).disabled = disabled
 
@@ -256,25 +257,36 @@ def test_a_second_handler_on_the_root_logger_never_writes_a_second_line(
     assert not [s for s in streams if any(s is output for output in outputs)]
 
 
-@pytest.mark.parametrize("client_first", [False, True])
-def test_google_client_libraries_do_not_keep_their_records_from_the_line(
-    client_first, root_logging, capsys
-):
-    from google.api_core import client_logging
-
-    # GIVEN our logging and a Google client built, in either order (a client stops "google"
-    # records at that logger unless it is configured already)
-    buffer = io.StringIO()
-    if client_first:
-        client_logging.setup_logging()
-    configure_logging(stream=buffer)
+_CLIENT_ORDER = """
+import io, json, logging, sys
+from google.api_core import client_logging
+from functions.logging_setup import configure_logging
+buffer = io.StringIO()
+if sys.argv[1] == "client-first":
     client_logging.setup_logging()
+configure_logging(stream=buffer)
+client_logging.setup_logging()
+logging.getLogger("google.cloud.pubsub_v1.test").warning("quota low")
+print(buffer.getvalue(), end="")
+"""
 
-    logging.getLogger("google.cloud.pubsub_v1.test").warning("quota low")
 
-    [entry] = lines(buffer)
+@pytest.mark.parametrize("order", ["ours-first", "client-first"])
+def test_google_client_libraries_do_not_keep_their_records_from_the_line(order):
+    # GIVEN a new process with our logging and a Google client set up, in either order (a
+    # client stops "google" records at that logger unless it is configured already)
+    # WHEN a client library logs a warning
+    ran = subprocess.run(
+        [sys.executable, "-c", _CLIENT_ORDER, order],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    # THEN it comes out once, as our JSON line, and nothing else is written
+    [entry] = [json.loads(line) for line in ran.stdout.splitlines()]
     assert (entry["severity"], entry["message"]) == ("WARNING", "quota low")
-    assert capsys.readouterr().err == ""
+    assert ran.stderr == ""
 
 
 def test_main_served_with_log_execution_id_writes_each_record_once(
