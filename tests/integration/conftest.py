@@ -19,6 +19,7 @@ import functions_framework
 import pytest
 from google.cloud import firestore, pubsub_v1
 
+from devstack import deployment
 from devstack.emulators import reset_firestore
 from devstack.pubsub_setup import ensure_topic, publisher_client
 from devstack.token_keys import ensure_token_keys
@@ -65,10 +66,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     state = SandboxState()
     server = serve_in_thread(create_sandbox_app(state))
     client = state.register_client([REDIRECT_URI])
-    folder = tmp_path_factory.mktemp("sandbox")
-    path = folder / "client_secret.json"
+    # The secrets are files laid out as Cloud Run mounts them (infra/functions.json), under a
+    # folder that stands for a deployed function's root.
+    root = tmp_path_factory.mktemp("sandbox")
+    secrets = deployment.load().secrets
+    path = root / secrets["oauth_client"].path.lstrip("/")
+    path.parent.mkdir(parents=True)
     path.write_text(json.dumps(state.client_config(client, server.base_url)))
-    keys = ensure_token_keys(folder / "token-keys.json")
+    keys = ensure_token_keys(root / secrets["token_keys"].path.lstrip("/"))
     yield Sandbox(state, server.base_url, path, client.client_id, keys)
     server.shutdown()
 
