@@ -1,8 +1,7 @@
 """Gmail API v1 sync and push: users.history.list, users.watch and users.stop.
 
 Follows https://developers.google.com/workspace/gmail/api/reference/rest and the guides
-"Synchronizing clients with Gmail" and "Push notifications". Quota costs are Gmail's:
-history.list 2 units, watch 100, stop 1.
+"Synchronizing clients with Gmail" and "Push notifications" (quota costs: `quota.py`).
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from sandbox.gmail_list import PageTokenError
 from sandbox.gmail_request import authorize, max_results
 
 bp = flask.Blueprint("gmail_sync", __name__, url_prefix="/gmail/v1/users/<user_id>")
-HISTORY_COST = 2
-WATCH_COST = 100
-STOP_COST = 1
 _UINT64 = re.compile(r"^[0-9]{1,20}$")
 _MISSING_START = "Required parameter: startHistoryId"
 
@@ -28,7 +24,7 @@ _MISSING_START = "Required parameter: startHistoryId"
 @bp.get("/history")
 def list_history(user_id: str) -> flask.Response:
     """users.history.list: the changes after `startHistoryId`, or 404 when that is too old."""
-    token = authorize("gmail.history.list", HISTORY_COST, user_id)
+    token = authorize("gmail.history.list", user_id)
     args = flask.request.args
     start = args.get("startHistoryId", "")
     if not _UINT64.match(start) or int(start) >= 2**64:
@@ -60,7 +56,7 @@ def list_history(user_id: str) -> flask.Response:
 @bp.post("/watch")
 def watch(user_id: str) -> flask.Response:
     """users.watch: push a notification to `topicName` when the mailbox changes, for 7 days."""
-    token = authorize("gmail.watch", WATCH_COST, user_id)
+    token = authorize("gmail.watch", user_id)
     state = current_state()
     try:
         request = gmail_watch.parse(flask.request.get_json(silent=True), state.clock())
@@ -73,6 +69,6 @@ def watch(user_id: str) -> flask.Response:
 @bp.post("/stop")
 def stop(user_id: str) -> flask.Response:
     """users.stop: no more notifications for this user; 204 whether or not a watch existed."""
-    token = authorize("gmail.stop", STOP_COST, user_id)
+    token = authorize("gmail.stop", user_id)
     current_state().stop_watch(token.email)
     return flask.Response(status=204)

@@ -19,7 +19,7 @@ from sandbox.gmail_watch import Watch
 from sandbox.ledger import OAuthLedger
 from sandbox.mailbox import Mailbox, Message
 from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Token
-from sandbox.quota import SlidingQuota
+from sandbox.quota import ConcurrentCalls, SlidingQuota
 from sandbox.secret_store import SecretStore
 
 
@@ -37,6 +37,7 @@ class SandboxState:
         self._oauth = OAuthLedger(clock, self.behaviour)
         self._mailboxes: dict[str, Mailbox] = {}
         self._quota = SlidingQuota()
+        self._in_flight = ConcurrentCalls()
         self._secrets = SecretStore()
         self._watches: dict[str, Watch] = {}
         self._history = 1000  # the last history id handed out, in any mailbox
@@ -221,12 +222,28 @@ class SandboxState:
             return None
         return host, watch.topic_name, pubsub_push.notification(email, history_id)
 
-    def charge_quota(self, email: str, units: int) -> int | None:
-        """Spend Gmail quota units; None when allowed, else seconds until a retry may succeed."""
+    def charge_quota(self, email: str, method: str) -> float | None:
+        """Spend the units `method` costs in the quota profile in force.
+
+        Returns:
+            None when allowed, else the time (on `clock`) from which a retry may succeed.
+        """
         with self._lock:
-            limit = self.behaviour.quota_units_per_minute
-            window = self.behaviour.quota_window_seconds
+            behaviour = self.behaviour
+            units = behaviour.quota.cost(method)
+            limit, window = behaviour.quota_units_per_minute, behaviour.quota_window_seconds
             return self._quota.charge(email.lower(), units, limit, self.clock(), window)
+
+    def begin_call(self, email: str) -> bool:
+        """One more Gmail call in flight for `email`; False past `concurrent_requests_per_user`."""
+        with self._lock:
+            limit = self.behaviour.concurrent_requests_per_user
+            return self._in_flight.begin(email.lower(), limit)
+
+    def end_call(self, email: str) -> None:
+        """A Gmail call that `begin_call` admitted has been answered."""
+        with self._lock:
+            self._in_flight.end(email.lower())
 
     def _box(self, email: str) -> Mailbox:
         """The stored mailbox, or the demo one generated now; call with the lock held."""

@@ -15,7 +15,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from sandbox import batch
-from tests.sandbox.sandbox_helpers import EMAIL
+from tests.sandbox.sandbox_helpers import EMAIL, retry_after_text
 
 GET = "/gmail/v1/users/me/messages/{}"
 BATCH = "/batch/gmail/v1"
@@ -155,13 +155,16 @@ def test_metadata_scope_may_read_metadata_but_not_bodies(http, tokens, mailbox):
     assert http.get(url, headers=headers, query_string={"format": "raw"}).status_code == 403
 
 
-def test_get_is_counted_and_costs_5_units(http, bearer, state, mailbox):
-    state.update_behaviour({"quota_units_per_minute": 10})
+@pytest.mark.parametrize(("profile", "cost"), [("legacy", 5), ("2026", 20)])
+def test_get_is_counted_and_costs_5_units_or_20_since_2026(
+    http, bearer, state, mailbox, profile, cost
+):
+    state.update_behaviour({"quota_profile": profile, "quota_units_per_minute": 2 * cost})
     url = GET.format(mailbox[0].id)
 
     statuses = [http.get(url, headers=bearer).status_code for _ in range(3)]
 
-    assert statuses == [200, 200, 429]
+    assert statuses == [200, 200, 403]
     assert state.call_counts()["gmail.messages.get"] == 3
 
 
@@ -221,7 +224,9 @@ def test_a_404_inside_a_batch_reaches_its_callback_as_an_http_error(served, gmai
     assert error.error_details[0]["reason"] == "notFound"
 
 
-def test_inner_calls_hit_the_rate_limit_with_retry_after(served, gmail, state, mailbox):
+def test_inner_calls_hit_the_rate_limit_with_the_retry_time_in_the_message(
+    served, gmail, state, clock, mailbox
+):
     state.update_behaviour({"quota_units_per_minute": 15})  # three gets
     messages, collector = gmail.users().messages(), Collector()
     request = _batch(served, collector)
@@ -233,9 +238,10 @@ def test_inner_calls_hit_the_rate_limit_with_retry_after(served, gmail, state, m
     assert sorted(collector.responses) == ["1", "2", "3"]
     assert sorted(collector.errors) == ["4", "5"]
     refused = collector.errors["4"]
-    assert refused.status_code == 429
-    assert int(refused.resp["retry-after"]) >= 1
-    assert refused.error_details[0]["reason"] == "rateLimitExceeded"
+    assert refused.status_code == 403
+    assert "retry-after" not in refused.resp
+    assert refused.error_details[0]["reason"] == "userRateLimitExceeded"
+    assert refused.reason.endswith(retry_after_text(clock.now + 60))
 
 
 def test_more_than_100_calls_fail_the_whole_batch(served, gmail, state, mailbox):

@@ -9,6 +9,7 @@ with nothing but endpoint URLs changed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import google_auth_httplib2
@@ -175,7 +176,7 @@ def test_gmail_client_gets_401_for_a_revoked_token(flow, live):
         _gmail(credentials, server.base_url).users().getProfile(userId="me").execute()
 
 
-def test_gmail_client_sees_429_with_retry_after(flow, live):
+def test_gmail_client_sees_403_with_the_retry_time_in_the_message(flow, live):
     server, state = live
     credentials = _credentials(flow)
     state.update_behaviour({"quota_units_per_minute": 5})
@@ -185,9 +186,10 @@ def test_gmail_client_sees_429_with_retry_after(flow, live):
     with pytest.raises(HttpError) as caught:
         messages.list(userId="me").execute()
 
-    assert caught.value.status_code == 429
-    assert int(caught.value.resp["retry-after"]) >= 1
-    assert caught.value.error_details[0]["reason"] == "rateLimitExceeded"
+    assert caught.value.status_code == 403
+    assert "retry-after" not in caught.value.resp
+    assert caught.value.error_details[0]["reason"] == "userRateLimitExceeded"
+    assert re.search(r"Retry after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", caught.value.reason)
 
 
 def test_gmail_client_sees_403_without_the_gmail_scope(flow, live):
