@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from functions.errors import AppError, GmailRequestRejected, ReauthRequired, TransientError
 
@@ -66,14 +67,20 @@ def _classify_http(error: object) -> AppError:
     return GmailRequestRejected(f"Gmail refused the request ({status})", http_status=status)
 
 
-def _reasons(content: object) -> set[str]:
-    """The ``reason``/``status`` strings of a Google JSON error body."""
+def error_body(content: object) -> dict[str, Any]:
+    """The ``error`` object of a Google JSON error body (https://google.aip.dev/193), or ``{}``."""
     try:
         body = json.loads(content if isinstance(content, bytes | str) else b"")
     except ValueError:
-        return set()
+        return {}
     error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
+    return error if isinstance(error, dict) else {}
+
+
+def _reasons(content: object) -> set[str]:
+    """The ``reason``/``status`` strings of a Google JSON error body."""
+    error = error_body(content)
+    if not error:
         return set()
     found = {str(error.get("status", ""))}
     for item in error.get("errors") or []:

@@ -227,7 +227,7 @@ class GmailSession:
     def _refreshing(self, action: Callable[[], Any]) -> Any:
         for attempt in range(2):
             try:
-                return retry.call(action, budget=self._budget)
+                return retry.call(action, budget=self._budget, now=self._services.now)
             except ReauthRequired as refused:
                 if refused.reason != "unauthorized" or attempt:
                     raise

@@ -234,6 +234,11 @@ class SandboxState:
             limit, window = behaviour.quota_units_per_minute, behaviour.quota_window_seconds
             return self._quota.charge(email.lower(), units, limit, self.clock(), window)
 
+    def reset_quota(self) -> None:
+        """Test hook: forget the quota units every user has spent."""
+        with self._lock:
+            self._quota.reset()
+
     def begin_call(self, email: str) -> bool:
         """One more Gmail call in flight for `email`; False past `concurrent_requests_per_user`."""
         with self._lock:

@@ -171,7 +171,8 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
     assert complete["total"] == 6000
 
 
-def test_a_429_storm_is_ridden_out_within_the_budget(
+@pytest.mark.parametrize("refusal", [403, 429])
+def test_a_rate_limit_storm_waits_until_the_stated_time_within_the_budget(
     function_env,
     firestore_client,
     publisher,
@@ -180,16 +181,22 @@ def test_a_429_storm_is_ridden_out_within_the_budget(
     emulator_env,
     user,
     monkeypatch,
+    refusal,
 ):
     from functions import config, services
 
-    # GIVEN a tight per-user quota: two list calls a window, then 429 with Retry-After
+    # GIVEN a tight per-user quota: two list calls a window, then Gmail's refusal (403
+    # userRateLimitExceeded or 429 rateLimitExceeded) with the retry time in the message only
     monkeypatch.setenv("WORK_BUDGET_SECONDS", "60")
     config.get_settings.cache_clear()
     services.get_services.cache_clear()
     sandbox.state.seed_mailbox(EMAIL, 2000)
-    sandbox.state.update_behaviour({"quota_units_per_minute": 10, "quota_window_seconds": 2})
+    sandbox.state.update_behaviour(
+        {"quota_units_per_minute": 10, "quota_window_seconds": 2, "quota_refusal_status": refusal}
+    )
     results = results_subscription(emulator_env)
+    sandbox.state.reset_calls()
+    sandbox.state.reset_quota()
     try:
         started = time.monotonic()
         read_mailbox(
@@ -200,12 +207,18 @@ def test_a_429_storm_is_ridden_out_within_the_budget(
         elapsed = time.monotonic() - started
     finally:
         sandbox.state.update_behaviour(
-            {"quota_units_per_minute": 15000, "quota_window_seconds": 60}
+            {
+                "quota_units_per_minute": 15000,
+                "quota_window_seconds": 60,
+                "quota_refusal_status": 403,
+            }
         )
 
     published = pull_until_closed(subscriber, results)
     assert published[-1]["total"] == 2000
-    assert sandbox.state.call_counts().get("gmail.messages.list", 0) >= 4
+    # THEN four pages, and the one refusal (the third call) was retried only once the stated
+    # time had come: a short backoff would have been refused again and again
+    assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 5
     assert 1.5 < elapsed < 30  # it waited as told, and only as long as told
 
 
