@@ -128,6 +128,12 @@ def revoke_user(email: str) -> flask.Response:
     return flask.jsonify({"revoked": current_state().revoke_user(email)})
 
 
+@bp.post("/users/<email>/access-tokens/expire")
+def expire_access_tokens(email: str) -> flask.Response:
+    """The user's access tokens stop working early; refresh tokens still do."""
+    return flask.jsonify({"expired": current_state().expire_access_tokens(email)})
+
+
 @bp.post("/clients")
 def register_client() -> flask.Response:
     """Register a client: `{"redirect_uris": [...], "client_id"?, "client_secret"?}`.

@@ -170,6 +170,13 @@ class OAuthLedger:
             self._revoke_grant(client_id, owner)
         return len(pairs)
 
+    def expire_access_tokens(self, email: str) -> int:
+        """End the user's access tokens now, keeping grants and refresh tokens; return how many."""
+        doomed = [k for k, t in self._access.items() if t.email == email]
+        for key in doomed:
+            del self._access[key]
+        return len(doomed)
+
     def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
         """What `email` has granted `client_id`, or None when nothing."""
         grant = self._grants.get((client_id, email))

@@ -144,6 +144,17 @@ class SandboxState:
         with self._lock:
             return self._oauth.revoke_user(email.lower())
 
+    def expire_access_tokens(self, email: str) -> int:
+        """Test hook: the user's access tokens stop working before their `expires_in`.
+
+        Grants and refresh tokens stay: Gmail now answers 401 (in a batch too, part by part)
+        and refreshing yields a working token, as Gmail's "Resolve errors" page describes a 401
+        (https://developers.google.com/workspace/gmail/api/guides/handle-errors).
+        Returns how many tokens ended.
+        """
+        with self._lock:
+            return self._oauth.expire_access_tokens(email.lower())
+
     def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
         """What `email` has granted `client_id` so far, or None."""
         with self._lock:

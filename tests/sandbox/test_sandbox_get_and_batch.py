@@ -11,11 +11,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
+from google.auth.exceptions import RefreshError
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from sandbox import batch
-from tests.sandbox.sandbox_helpers import EMAIL, retry_after_text
+from tests.sandbox.sandbox_helpers import CLIENT_ID, CLIENT_SECRET, EMAIL, retry_after_text
 
 GET = "/gmail/v1/users/me/messages/{}"
 BATCH = "/batch/gmail/v1"
@@ -242,6 +245,59 @@ def test_inner_calls_hit_the_rate_limit_with_the_retry_time_in_the_message(
     assert "retry-after" not in refused.resp
     assert refused.error_details[0]["reason"] == "userRateLimitExceeded"
     assert refused.reason.endswith(retry_after_text(clock.now + 60))
+
+
+def test_an_access_token_ended_early_gets_401_in_each_part_while_refresh_still_works(
+    served, http, tokens, state, mailbox
+):
+    # GIVEN a consented user whose access token Google ends before its expires_in
+    body = tokens()
+    access, refresh = str(body["access_token"]), str(body["refresh_token"])
+    assert state.expire_access_tokens(EMAIL) == 1
+    content_type, batch_body = _multipart(
+        f"GET {GET.format(mailbox[0].id)} HTTP/1.1\r\n",
+        f"GET {GET.format(mailbox[1].id)} HTTP/1.1\r\n",
+    )
+
+    # WHEN a batch is sent with it
+    response = http.post(
+        BATCH,
+        data=batch_body,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {access}"},
+    )
+
+    # THEN the batch succeeds and every part is a 401, as Gmail answers an invalid token
+    assert response.status_code == 200
+    for part in _parts(response):
+        assert _text(part).startswith("HTTP/1.1 401 Unauthorized\r\n")
+        assert 'error="invalid_token"' in _text(part)
+    # AND googleapiclient, holding an access token only, fails to refresh it on its own…
+    gmail = build(
+        "gmail",
+        "v1",
+        credentials=Credentials(token=access),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": served.base_url + "/"},
+    )
+    request = _batch(served, Collector())
+    request.add(gmail.users().messages().get(userId="me", id=mailbox[0].id))
+    with pytest.raises(RefreshError):
+        request.execute()
+    # …while the refresh token still mints a working access token
+    refreshed = http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert refreshed.status_code == 200
+    new_token = refreshed.json["access_token"]
+    get = GET.format(mailbox[0].id)
+    assert http.get(get, headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
 
 
 def test_more_than_100_calls_fail_the_whole_batch(served, gmail, state, mailbox):
