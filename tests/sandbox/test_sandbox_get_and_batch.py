@@ -72,7 +72,7 @@ def _text(part: MimeMessage) -> str:
 # -- messages.get ---------------------------------------------------------------------------
 
 
-def test_metadata_format_has_the_four_headers_and_gmail_fields(http, bearer, mailbox):
+def test_metadata_format_has_the_headers_and_gmail_fields(http, bearer, mailbox):
     message = mailbox[0]
 
     body = http.get(
@@ -89,7 +89,7 @@ def test_metadata_format_has_the_four_headers_and_gmail_fields(http, bearer, mai
     assert isinstance(body["sizeEstimate"], int)
     assert body["sizeEstimate"] > len(message.snippet)
     assert body["payload"]["mimeType"] == "text/plain"
-    assert [h["name"] for h in headers] == ["From", "To", "Subject", "Date"]
+    assert [h["name"] for h in headers] == ["From", "To", "Subject", "Date", "Message-ID"]
     values = {h["name"]: h["value"] for h in headers}
     assert (values["From"], values["To"], values["Subject"]) == (
         message.sender,

@@ -124,7 +124,37 @@ def test_no_match_has_no_messages_key(http, bearer, mailbox):
     assert body == {"resultSizeEstimate": 0}
 
 
-@pytest.mark.parametrize("q", ["a OR b", "(a b)", "bogus:thing", "is:fancy", "after:2020/13/45"])
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        (
+            "from:shopco OR is:starred",
+            lambda m: "shopco" in m.sender.lower() or "STARRED" in m.label_ids,
+        ),
+        ("{in:sent category:social}", lambda m: bool({"SENT", "CATEGORY_SOCIAL"} & m.label_ids)),
+        ("subject:(lunch -photos)", lambda m: "lunch" in m.subject.lower()),
+        ("-has:attachment larger:100", lambda m: True),
+    ],
+)
+def test_or_braces_groups_has_and_larger_are_gmail_syntax(http, bearer, mailbox, q, expected):
+    ids, _ = _all_ids(http, bearer, q=q, maxResults=500)
+
+    assert ids == [m.id for m in mailbox if not m.label_ids & SPAM_TRASH and expected(m)]
+    assert ids
+
+
+def test_the_discovery_documents_own_q_example_works(http, bearer, mailbox):
+    # gmail.v1.json, users.messages.list `q`: "rfc822msgid:<somemsgid@example.com> is:unread"
+    unread = next(m for m in mailbox if "UNREAD" in m.label_ids)
+    headers = http.get(f"{LIST}/{unread.id}", headers=bearer).json["payload"]["headers"]
+    message_id = next(h["value"] for h in headers if h["name"] == "Message-ID")
+
+    body = http.get(LIST, headers=bearer, query_string={"q": f"rfc822msgid:{message_id} is:unread"})
+
+    assert body.json["messages"] == [{"id": unread.id, "threadId": unread.thread_id}]
+
+
+@pytest.mark.parametrize("q", ["(a b", "bogus:thing", "is:fancy", "after:2020/13/45"])
 def test_an_unsupported_query_is_invalid_argument(http, bearer, q):
     response = http.get(LIST, headers=bearer, query_string={"q": q})
 
