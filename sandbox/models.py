@@ -25,6 +25,8 @@ class Client:
     client_id: str
     client_secret: str
     redirect_uris: tuple[str, ...]
+    #: the Cloud project owning the client: the "calling project" of the tokens it gets.
+    project_id: str = "sandbox"
 
 
 @dataclass(frozen=True)

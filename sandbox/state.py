@@ -8,19 +8,22 @@ from one counter, so they only ever grow, per mailbox and across re-seeding.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
-from sandbox import delivery, mailbox, pubsub_push
+from sandbox import delivery, gmail_watch, mailbox, pubsub_push
 from sandbox.gmail_watch import Watch
 from sandbox.ledger import OAuthLedger
 from sandbox.mailbox import Mailbox, Message
 from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Token
 from sandbox.quota import ConcurrentCalls, SlidingQuota
 from sandbox.secret_store import SecretStore
+
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
 class SandboxState:
@@ -40,6 +43,7 @@ class SandboxState:
         self._in_flight = ConcurrentCalls()
         self._secrets = SecretStore()
         self._watches: dict[str, Watch] = {}
+        self._push_topics: set[str] = set()
         self._history = 1000  # the last history id handed out, in any mailbox
 
     # -- clients ---------------------------------------------------------------------------
@@ -48,14 +52,21 @@ class SandboxState:
         redirect_uris: list[str],
         client_id: str | None = None,
         client_secret: str | None = None,
+        project_id: str = "sandbox",
     ) -> Client:
-        """Register (or replace) an OAuth web client; ids and secrets are random when omitted."""
+        """Register (or replace) an OAuth web client of Cloud project `project_id`.
+
+        Ids and secrets are random when omitted.
+        """
         if not redirect_uris:
             raise ValueError("a client needs at least one redirect URI")
+        if not _PROJECT_ID.match(project_id):
+            raise ValueError(f"not a Cloud project ID: {project_id!r}")
         client = Client(
             client_id or f"sbx-{secrets.token_hex(12)}.apps.sandbox.test",
             client_secret or "sbx-secret-" + secrets.token_urlsafe(24),
             tuple(redirect_uris),
+            project_id,
         )
         with self._lock:
             self._oauth.clients[client.client_id] = client
@@ -73,7 +84,7 @@ class SandboxState:
         return {
             "web": {
                 "client_id": client.client_id,
-                "project_id": "sandbox",
+                "project_id": client.project_id,
                 "auth_uri": base + "/o/oauth2/v2/auth",
                 "token_uri": base + "/token",
                 "auth_provider_x509_cert_url": base + "/oauth2/v1/certs",
@@ -203,6 +214,22 @@ class SandboxState:
         with self._lock:
             box = self._box(email)
             self._mailboxes[email] = delivery.expire(box)
+
+    def grant_push_publisher(self, topic_name: str) -> None:
+        """Let Gmail publish to `topic_name` (`projects/P/topics/T`).
+
+        The stand-in for granting `roles/pubsub.publisher` on the topic to Gmail's push account,
+        gmail-api-push@system.gserviceaccount.com (the Pub/Sub emulator has no IAM).
+        """
+        if not gmail_watch.is_topic_name(topic_name):
+            raise ValueError(f"not a topic name: {topic_name!r}")
+        with self._lock:
+            self._push_topics.add(topic_name)
+
+    def may_push_to(self, topic_name: str) -> bool:
+        """Whether Gmail's push account has been allowed to publish to `topic_name`."""
+        with self._lock:
+            return topic_name in self._push_topics
 
     def start_watch(self, email: str, watch: Watch) -> int:
         """users.watch: store (or replace) the user's watch; returns the current history id."""

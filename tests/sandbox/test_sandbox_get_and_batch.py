@@ -329,10 +329,12 @@ def test_a_batch_waits_out_the_latency_once(served, gmail, state, mailbox):
 
 
 def test_posts_and_204s_work_inside_a_batch(served, gmail, state, mailbox):
+    state.grant_push_publisher("projects/sandbox/topics/gmail")
     users, collector = gmail.users(), Collector()
     request = _batch(served, collector)
     request.add(
-        users.watch(userId="me", body={"topicName": "projects/p/topics/gmail"}), request_id="w"
+        users.watch(userId="me", body={"topicName": "projects/sandbox/topics/gmail"}),
+        request_id="w",
     )
     request.add(users.history().list(userId="me", startHistoryId="1"), request_id="h")
     request.add(users.stop(userId="me"), request_id="s")
