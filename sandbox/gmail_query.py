@@ -173,6 +173,10 @@ class _Parser:
             self.position = named.end()
             if self._peek() in ("(", "{"):
                 return self.atom(name)
+            if self._at_end() or self._peek().isspace():
+                # No value (the discovery document's own example of `q` has one such
+                # "rfc822msgid:"): like the search box, read it as words to look for.
+                return self._term(None, named[0])
             return self._term(name, self._value())
         return self._term(operator, self._value())
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import googleapiclient
 import pytest
 import requests
 from flask.testing import FlaskClient
@@ -143,8 +147,21 @@ def test_or_braces_groups_has_and_larger_are_gmail_syntax(http, bearer, mailbox,
     assert ids
 
 
-def test_the_discovery_documents_own_q_example_works(http, bearer, mailbox):
-    # gmail.v1.json, users.messages.list `q`: "rfc822msgid:<somemsgid@example.com> is:unread"
+def test_the_discovery_documents_own_q_example_is_accepted(http, bearer, mailbox):
+    discovery = Path(googleapiclient.__file__).parent / "discovery_cache/documents/gmail.v1.json"
+    methods = json.loads(discovery.read_text())["resources"]["users"]["resources"]["messages"]
+    example = re.search(
+        r'`"([^"`]+)"`', methods["methods"]["list"]["parameters"]["q"]["description"]
+    )
+    assert example is not None
+    assert "rfc822msgid:" in example[1]
+
+    response = http.get(LIST, headers=bearer, query_string={"q": example[1]})
+
+    assert response.status_code == 200  # nothing matches, but Gmail's own example is no error
+
+
+def test_rfc822msgid_finds_the_message_with_that_message_id(http, bearer, mailbox):
     unread = next(m for m in mailbox if "UNREAD" in m.label_ids)
     headers = http.get(f"{LIST}/{unread.id}", headers=bearer).json["payload"]["headers"]
     message_id = next(h["value"] for h in headers if h["name"] == "Message-ID")
