@@ -115,7 +115,8 @@ class OAuthLedger:
         if code.expires_at <= self._clock():
             raise _invalid_grant("Authorization code has expired.")
         if redirect_uri != request.redirect_uri:
-            raise _invalid_grant("redirect_uri does not match the authorization request.")
+            # Google answers this, not invalid_grant (OAuth 2.0 web-server guide, step 5).
+            raise OAuthError("redirect_uri_mismatch", "Bad Request")
         if request.code_challenge is not None:
             method = request.code_challenge_method or rfc7636.PLAIN
             if verifier is None:
