@@ -78,4 +78,5 @@ def parse(args: Mapping[str, str], client_id: str, redirect_uri: str) -> AuthReq
         prompt=prompt,
         include_granted_scopes=args.get("include_granted_scopes", "").lower() == "true",
         login_hint=args.get("login_hint", ""),
+        nonce=args.get("nonce"),
     )

@@ -43,6 +43,7 @@ class AuthRequest:
     prompt: frozenset[str] = frozenset()
     include_granted_scopes: bool = False
     login_hint: str = ""
+    nonce: str | None = None  # OpenID Connect: echoed in the ID token
 
 
 @dataclass

@@ -23,6 +23,8 @@ from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, To
 from sandbox.quota import ConcurrentCalls, SlidingQuota
 from sandbox.secret_store import SecretStore
 
+DEFAULT_ISSUER = "http://sandbox.test"
+"""The ID tokens' `iss` when no request says where the sandbox is (the views pass their URL)."""
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
@@ -122,18 +124,27 @@ class SandboxState:
             return self._oauth.approve(consent_id, email, scopes)
 
     def exchange_code(
-        self, client: Client, code: str, redirect_uri: str, code_verifier: str | None
+        self,
+        client: Client,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str | None,
+        issuer: str = DEFAULT_ISSUER,
     ) -> dict[str, object]:
-        """Token response for an authorization code; raises OAuthError."""
+        """Token response for an authorization code (ID token from `issuer`); raises OAuthError."""
         with self._lock:
-            return self._oauth.exchange(client, code, redirect_uri, code_verifier)
+            return self._oauth.exchange(client, code, redirect_uri, code_verifier, issuer)
 
     def refresh_access_token(
-        self, client: Client, refresh_token: str, scopes: tuple[str, ...] | None = None
+        self,
+        client: Client,
+        refresh_token: str,
+        scopes: tuple[str, ...] | None = None,
+        issuer: str = DEFAULT_ISSUER,
     ) -> dict[str, object]:
-        """Token response for a refresh token; raises OAuthError."""
+        """Token response for a refresh token (ID token from `issuer`); raises OAuthError."""
         with self._lock:
-            return self._oauth.refresh(client, refresh_token, scopes)
+            return self._oauth.refresh(client, refresh_token, scopes, issuer)
 
     def access_token(self, value: str) -> Token | None:
         """The live access token, or None when unknown, expired or revoked."""

@@ -21,6 +21,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.cloud import secretmanager
+from google.oauth2 import id_token
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from googleapiclient.discovery import build
@@ -97,6 +98,37 @@ def test_flow_with_pkce_gets_tokens_and_userinfo_identifies_the_user(flow, live)
     ).json()
     assert info["email"] == EMAIL
     assert info["sub"].isdigit()
+
+
+def test_google_auth_verifies_the_id_token_against_the_sandboxs_keys(flow, live):
+    server, _ = live
+
+    credentials = _credentials(flow)
+    claims = id_token.verify_token(
+        credentials.id_token,
+        Request(),
+        audience=flow.client_config["client_id"],
+        certs_url=server.base_url + "/oauth2/v1/certs",
+    )
+
+    assert claims["iss"] == server.base_url
+    assert claims["email"] == EMAIL
+    assert claims["email_verified"] is True
+    assert (
+        claims["sub"]
+        == requests.get(
+            server.base_url + "/v1/userinfo",
+            headers={"Authorization": f"Bearer {credentials.token}"},
+            timeout=10,
+        ).json()["sub"]
+    )
+    with pytest.raises(ValueError, match="audience"):
+        id_token.verify_token(
+            credentials.id_token,
+            Request(),
+            audience="someone-else.apps.sandbox.test",
+            certs_url=server.base_url + "/oauth2/v1/certs",
+        )
 
 
 def test_flow_with_the_wrong_verifier_is_refused(flow):
