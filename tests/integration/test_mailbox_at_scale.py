@@ -281,3 +281,53 @@ def test_metadata_comes_in_batches_of_at_most_fifty(apps, sandbox, subscriber, e
     calls = sandbox.state.call_counts()
     assert calls.get("gmail.batch", 0) == 3  # 50 + 50 + 20
     assert calls.get("gmail.messages.get", 0) == 120
+
+
+def test_metadata_under_the_2026_quota_waits_for_gmails_stated_times(
+    function_env,
+    firestore_client,
+    publisher,
+    subscriber,
+    sandbox,
+    emulator_env,
+    user,
+    monkeypatch,
+):
+    from functions import config, services
+
+    # GIVEN a project created since May 2026: messages.get costs 20 units, and (scaled down to
+    # a 2 s window) a user may spend one listing and 50 gets per window
+    monkeypatch.setenv("WORK_BUDGET_SECONDS", "60")
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+    sandbox.state.seed_mailbox(EMAIL, 120)
+    sandbox.state.update_behaviour(
+        {"quota_profile": "2026", "quota_units_per_minute": 1005, "quota_window_seconds": 2}
+    )
+    results = results_subscription(emulator_env)
+    sandbox.state.reset_calls()
+    sandbox.state.reset_quota()
+    try:
+        started = time.monotonic()
+        read_mailbox(
+            Services(get_settings(), firestore_client=firestore_client, publisher=publisher),
+            MailboxRequest(
+                user_id=user.id, request_id="q2026", include_spam_trash=True, format="metadata"
+            ),
+            "e-2026",
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        sandbox.state.update_behaviour(
+            {"quota_profile": "legacy", "quota_units_per_minute": 15000, "quota_window_seconds": 60}
+        )
+
+    published = pull_until_closed(subscriber, results)
+    assert published[-1]["total"] == 120
+    calls = sandbox.state.call_counts()
+    # THEN each refused batch was retried once its stated time had come: 120 gets answered,
+    # the second (50) and third (20) batches refused once each, not over and over (a short
+    # backoff makes 330 to 450 calls here)
+    assert calls.get("gmail.messages.get", 0) <= 120 + 50 + 20 + 20
+    assert calls.get("gmail.batch", 0) <= 6
+    assert 3.5 < elapsed < 30
