@@ -137,7 +137,10 @@ def local_world() -> Iterator[World]:
             wait_for_sandbox(google, port, client_json, 60)
             base_url = sandbox_url(port)
             sandbox = RemoteSandbox(base_url)
-            sandbox.update_behaviour({"quota_units_per_minute": 10**9})  # round trips, not quota
+            # round trips, not quota: neither the per-user units nor the calls in flight limit
+            sandbox.update_behaviour(
+                {"quota_units_per_minute": 10**9, "concurrent_requests_per_user": 10**6}
+            )
             env = {
                 "GOOGLE_CLOUD_PROJECT": DEFAULT_PROJECT,
                 "FIRESTORE_EMULATOR_HOST": firestore_emulator.host_port,
