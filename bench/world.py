@@ -129,7 +129,15 @@ def local_world() -> Iterator[World]:
         folder = Path(scratch)
         port = free_port()
         client_json = folder / "client.json"
-        google = start_sandbox(port, REDIRECT_URI, client_json, folder)
+        push_topic = f"projects/{DEFAULT_PROJECT}/topics/bench-gmail-push"
+        google = start_sandbox(
+            port,
+            REDIRECT_URI,
+            client_json,
+            folder,
+            project=DEFAULT_PROJECT,  # Gmail watches only topics of the client's own project
+            gmail_push_topics=(push_topic,),
+        )
         firestore_emulator, pubsub_emulator = start_emulators(
             free_port(), free_port(), DEFAULT_PROJECT, folder
         )
@@ -152,7 +160,7 @@ def local_world() -> Iterator[World]:
                 "OAUTH_REVOKE_URI": f"{base_url}/revoke",
                 "GMAIL_API_ROOT": f"{base_url}/",
                 "RESULTS_TOPIC": RESULTS_TOPIC,
-                "GMAIL_PUSH_TOPIC": f"projects/{DEFAULT_PROJECT}/topics/bench-gmail-push",
+                "GMAIL_PUSH_TOPIC": push_topic,
                 "OAUTHLIB_INSECURE_TRANSPORT": "1",
             }
             with publisher_client(pubsub_emulator.host_port) as publisher:
