@@ -129,7 +129,15 @@ def local_world() -> Iterator[World]:
         folder = Path(scratch)
         port = free_port()
         client_json = folder / "client.json"
-        google = start_sandbox(port, REDIRECT_URI, client_json, folder)
+        push_topic = f"projects/{DEFAULT_PROJECT}/topics/bench-gmail-push"
+        google = start_sandbox(
+            port,
+            REDIRECT_URI,
+            client_json,
+            folder,
+            project=DEFAULT_PROJECT,  # Gmail watches only topics of the client's own project
+            gmail_push_topics=(push_topic,),
+        )
         firestore_emulator, pubsub_emulator = start_emulators(
             free_port(), free_port(), DEFAULT_PROJECT, folder
         )
@@ -137,7 +145,10 @@ def local_world() -> Iterator[World]:
             wait_for_sandbox(google, port, client_json, 60)
             base_url = sandbox_url(port)
             sandbox = RemoteSandbox(base_url)
-            sandbox.update_behaviour({"quota_units_per_minute": 10**9})  # round trips, not quota
+            # round trips, not quota: neither the per-user units nor the calls in flight limit
+            sandbox.update_behaviour(
+                {"quota_units_per_minute": 10**9, "concurrent_requests_per_user": 10**6}
+            )
             env = {
                 "GOOGLE_CLOUD_PROJECT": DEFAULT_PROJECT,
                 "FIRESTORE_EMULATOR_HOST": firestore_emulator.host_port,
@@ -149,7 +160,7 @@ def local_world() -> Iterator[World]:
                 "OAUTH_REVOKE_URI": f"{base_url}/revoke",
                 "GMAIL_API_ROOT": f"{base_url}/",
                 "RESULTS_TOPIC": RESULTS_TOPIC,
-                "GMAIL_PUSH_TOPIC": f"projects/{DEFAULT_PROJECT}/topics/bench-gmail-push",
+                "GMAIL_PUSH_TOPIC": push_topic,
                 "OAUTHLIB_INSECURE_TRANSPORT": "1",
             }
             with publisher_client(pubsub_emulator.host_port) as publisher:

@@ -34,10 +34,15 @@ def start_sandbox(
     repo_root: Path = REPO_ROOT,
     python: str = sys.executable,
     pubsub_emulator_host: str = "",
+    project: str = "sandbox",
+    gmail_push_topics: tuple[str, ...] = (),
 ) -> ManagedProcess:
     """Launch ``python -m sandbox`` without waiting; see :func:`wait_for_sandbox`.
 
-    With ``pubsub_emulator_host``, the sandbox publishes Gmail push notifications there.
+    With ``pubsub_emulator_host``, the sandbox publishes Gmail push notifications there. The
+    client belongs to ``project``; Gmail may publish to ``gmail_push_topics`` (as the IAM
+    binding for gmail-api-push@system.gserviceaccount.com in ``infra/pubsub.tf`` allows), which
+    must be topics of that project, as Gmail requires.
 
     A client JSON left from an earlier run is removed first, so waiting sees only this run's.
     """
@@ -54,6 +59,8 @@ def start_sandbox(
             f"--redirect-uri={redirect_uri}",
             f"--write-client-json={client_json}",
             *([f"--pubsub-emulator-host={pubsub_emulator_host}"] if pubsub_emulator_host else []),
+            f"--project={project}",
+            *(f"--gmail-push-topic={topic}" for topic in gmail_push_topics),
         ],
         log_path=log_dir / "sandbox.log",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

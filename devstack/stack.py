@@ -388,6 +388,10 @@ class LocalStack:
                 repo_root=self.repo_root,
                 python=self.python,
                 pubsub_emulator_host=self.pubsub_host,
+                project=self.project,
+                gmail_push_topics=tuple(
+                    topic for topic in (self.function_env.get("GMAIL_PUSH_TOPIC"),) if topic
+                ),
             )
         for emulator in (self._firestore, self._pubsub):
             if emulator is not None:

@@ -55,7 +55,9 @@ def live_access_token(
         if services.refresh_lease.acquire(current.user_id, owner, services.now()):
             try:
                 current = services.token_store.get(current.user_id) or current
-                return _fresh(current, services.now(), refused) or _refresh(services, current)
+                return _fresh(current, services.now(), refused) or _refresh(
+                    services, current, refused
+                )
             finally:
                 services.refresh_lease.release(current.user_id, owner)
         if time.monotonic() > deadline:
@@ -71,8 +73,11 @@ def _fresh(user: StoredCredentials, now: datetime, refused: str | None) -> str |
     return None
 
 
-def _refresh(services: Services, user: StoredCredentials) -> str:
-    """Call the token endpoint once and cache what it returns."""
+def _refresh(services: Services, user: StoredCredentials, refused: str | None) -> str:
+    """Call the token endpoint once and cache what it returns (holding the user's lease).
+
+    When that fails, a cached token Gmail has refused is dropped, so that no instance uses it.
+    """
     from google.auth.transport.requests import Request
 
     if user.refresh_token is None:
@@ -81,6 +86,8 @@ def _refresh(services: Services, user: StoredCredentials) -> str:
     try:
         credentials.refresh(Request(services.http))  # type: ignore[no-untyped-call]
     except Exception as error:
+        if refused is not None and user.access_token == refused:
+            services.token_store.clear_access_token(user.user_id)
         classified = google_errors.classify(error)
         if classified is None:
             raise

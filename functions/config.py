@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from functions.errors import ConfigError
+from functions.scopes import unknown_to_google
 
 OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
 """File path (a mounted secret when deployed) or Secret Manager version name of the OAuth client
@@ -189,6 +190,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "authorize function (re-auth messages link to it)."
         )
     scopes = tuple(get(OAUTH_SCOPES).split()) or DEFAULT_SCOPES
+    unknown = [scope for scope in scopes if unknown_to_google(scope)]
+    if unknown:
+        # Google would stop every user at its own "Error 400: invalid_scope" page.
+        raise ConfigError(
+            f"{OAUTH_SCOPES} holds a scope Google does not know, {unknown[0]!r}: use openid, "
+            "email, profile or full scope URLs such as "
+            "https://www.googleapis.com/auth/gmail.readonly."
+        )
     allowed = tuple(
         _url(ALLOWED_RETURN_TO, prefix.strip(), required=True)
         for prefix in get(ALLOWED_RETURN_TO).split(",")

@@ -131,6 +131,17 @@ class ReauthRequired(AppError):
         self.reason = reason
 
 
+class AccessTokenRefused(AppError):
+    """Gmail answered 401 to the access token (expired early, or revoked on its own).
+
+    Not retryable as it stands: the same call with the same token cannot succeed. The Gmail
+    session drops the token and mints one new one from the refresh token; only the refresh token
+    being refused (``invalid_grant``) means the user must consent again.
+    """
+
+    code = "access_token_refused"
+
+
 class GmailRequestRejected(AppError):
     """Gmail refused the request itself (for example an invalid query): not worth retrying."""
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.errors import ExchangeFailed, UpstreamError
+from functions.config import OAUTH_REDIRECT_URI
+from functions.errors import ConfigError, ExchangeFailed, UpstreamError
 from functions.logging_setup import add_request_secret
 from functions.oauth_client import OAuthClient
 from functions.state import PendingAuthorization
@@ -45,6 +46,7 @@ def exchange_code(
     Raises:
         ExchangeFailed: the provider refused the code (``invalid_grant``): a stale or replayed
             link, or a PKCE mismatch; the user has to start again.
+        ConfigError: the provider refused ``redirect_uri`` (``redirect_uri_mismatch``).
         UpstreamError: the token endpoint failed or refused us for any other reason.
     """
     import requests
@@ -65,6 +67,8 @@ def exchange_code(
     except oauth_errors.InvalidGrantError:
         raise ExchangeFailed("the token endpoint refused the authorization code") from None
     except oauth_errors.OAuth2Error as error:
+        if error.error == "redirect_uri_mismatch":
+            raise _redirect_uri_refused(redirect_uri) from None
         logger.error("token endpoint error", extra={"json_fields": {"oauth_error": error.error}})
         raise UpstreamError(f"the token endpoint answered {error.error}") from None
     except (requests.RequestException, ValueError) as error:
@@ -83,6 +87,19 @@ def exchange_code(
         granted_scopes=_scopes(token.get("scope")) or pending.scopes,
         expires_at=_expiry(token.get("expires_at")),
     )
+
+
+def _redirect_uri_refused(redirect_uri: str) -> ConfigError:
+    """Google's token endpoint answers ``redirect_uri_mismatch`` (400) when the redirect URI
+    differs from the authorization request's or is not one of the client's: this deployment's
+    configuration, not a passing failure (OAuth 2.0 web-server guide, step 5)."""
+    message = (
+        f"{OAUTH_REDIRECT_URI} {redirect_uri}: the token endpoint answered redirect_uri_mismatch. "
+        "It must be one of the OAuth client's authorized redirect URIs, and the same for every "
+        "instance of authorize and oauth2callback."
+    )
+    logger.error(message, extra={"json_fields": {"oauth_error": "redirect_uri_mismatch"}})
+    return ConfigError(message)
 
 
 def _expiry(value: object) -> datetime | None:

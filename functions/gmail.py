@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from functions.errors import AccessTokenRefused
 from functions.mailbox_request import MailboxRequest
 from functions.oauth_client import OAuthClient
 
@@ -67,14 +68,19 @@ class GmailApi:
 
 
 def build_gmail(access_token: str, api_root: str) -> GmailApi:
-    """The Gmail v1 API, sending ``access_token`` and never refreshing it itself."""
+    """The Gmail v1 API, sending ``access_token`` and never refreshing it itself.
+
+    A 401 surfaces as :class:`AccessTokenRefused` for the caller to act on, whether it answers a
+    call (an ``HttpError``, classified in ``google_errors``) or a part of a batch: there
+    googleapiclient asks the credentials to refresh, and these say the token was refused instead
+    of raising google-auth's ``RefreshError`` for a token that cannot be refreshed.
+    """
     import google_auth_httplib2
     import httplib2
-    from google.oauth2.credentials import Credentials
     from googleapiclient.discovery import build
 
     http = google_auth_httplib2.AuthorizedHttp(
-        Credentials(token=access_token),  # type: ignore[no-untyped-call]
+        _access_token_credentials()(token=access_token),
         http=httplib2.Http(timeout=TIMEOUT_SECONDS),
         refresh_status_codes=(),
     )
@@ -87,6 +93,18 @@ def build_gmail(access_token: str, api_root: str) -> GmailApi:
         client_options={"api_endpoint": api_root},
     )
     return GmailApi(service)
+
+
+@functools.cache
+def _access_token_credentials() -> type[Credentials]:
+    """Credentials that hold an access token only; built once, when first needed."""
+    from google.oauth2.credentials import Credentials
+
+    class AccessTokenCredentials(Credentials):
+        def refresh(self, request: object) -> None:
+            raise AccessTokenRefused("Gmail refused the access token (401 inside a batch)")
+
+    return AccessTokenCredentials
 
 
 def list_request(

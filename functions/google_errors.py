@@ -2,8 +2,13 @@
 
 - Transient (429, 5xx, timeouts, an unreachable endpoint, Firestore or Pub/Sub unavailable):
   :class:`TransientError`, so the call is retried and then Pub/Sub redelivers.
-- The grant is gone (``invalid_grant``, 401) or too narrow (403 insufficient scope):
-  :class:`ReauthRequired`.
+- Gmail refused the access token (401, in or out of a batch): :class:`AccessTokenRefused`, for
+  the Gmail session to mint a new one from the refresh token, once. A 401 says nothing about the
+  refresh token (Gmail's "Resolve errors": refresh the access token).
+- The grant is gone (``invalid_grant`` from the token endpoint) or too narrow (403 insufficient
+  scope): :class:`ReauthRequired`.
+- Rate limits (429, and 403 ``userRateLimitExceeded``/``rateLimitExceeded``) are transient, never
+  a permission error.
 - Gmail refusing the request itself (400, 404): :class:`GmailRequestRejected`.
 - Anything else is not ours to guess and is re-raised as is.
 """
@@ -11,8 +16,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from functions.errors import AppError, GmailRequestRejected, ReauthRequired, TransientError
+from functions.errors import (
+    AccessTokenRefused,
+    AppError,
+    GmailRequestRejected,
+    ReauthRequired,
+    TransientError,
+)
 
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
@@ -58,7 +70,7 @@ def _classify_http(error: object) -> AppError:
     status = int(getattr(getattr(error, "resp", None), "status", 0) or 0)
     reasons = _reasons(getattr(error, "content", b""))
     if status == 401:
-        return ReauthRequired("Gmail refused the credentials (401)", reason="unauthorized")
+        return AccessTokenRefused("Gmail refused the access token (401)")
     if status == 403 and reasons & _SCOPE_REASONS:
         return ReauthRequired("the grant lacks a Gmail scope (403)", reason="missing_scope")
     if status == 429 or status >= 500 or (status == 403 and reasons & _RATE_REASONS):
@@ -66,14 +78,20 @@ def _classify_http(error: object) -> AppError:
     return GmailRequestRejected(f"Gmail refused the request ({status})", http_status=status)
 
 
-def _reasons(content: object) -> set[str]:
-    """The ``reason``/``status`` strings of a Google JSON error body."""
+def error_body(content: object) -> dict[str, Any]:
+    """The ``error`` object of a Google JSON error body (https://google.aip.dev/193), or ``{}``."""
     try:
         body = json.loads(content if isinstance(content, bytes | str) else b"")
     except ValueError:
-        return set()
+        return {}
     error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
+    return error if isinstance(error, dict) else {}
+
+
+def _reasons(content: object) -> set[str]:
+    """The ``reason``/``status`` strings of a Google JSON error body."""
+    error = error_body(content)
+    if not error:
         return set()
     found = {str(error.get("status", ""))}
     for item in error.get("errors") or []:

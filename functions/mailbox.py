@@ -23,7 +23,13 @@ from typing import Any
 
 from functions import gmail, google_errors, page_stream, retry
 from functions.access_tokens import live_access_token
-from functions.errors import AppError, ReauthRequired, TransientError, UnknownUser
+from functions.errors import (
+    AccessTokenRefused,
+    AppError,
+    ReauthRequired,
+    TransientError,
+    UnknownUser,
+)
 from functions.event_ledger import Claim, Progress
 from functions.mailbox_request import MailboxRequest
 from functions.reauth import notify_reauth
@@ -175,7 +181,10 @@ def _pages(
 
 class GmailSession:
     """Gmail calls for one user: a shared live access token, retries within the budget, and one
-    refresh when Gmail refuses the token (it may have been revoked, or expired early)."""
+    new access token when Gmail refuses the current one (401, in or out of a batch: it may have
+    been revoked, or expired early). Only the token endpoint refusing the refresh token
+    (``invalid_grant``) means the user must consent again; a new token refused too is left to
+    Pub/Sub's redelivery."""
 
     def __init__(self, services: Services, user: StoredCredentials) -> None:
         self._services = services
@@ -225,17 +234,16 @@ class GmailSession:
         return done
 
     def _refreshing(self, action: Callable[[], Any]) -> Any:
-        for attempt in range(2):
-            try:
-                return retry.call(action, budget=self._budget)
-            except ReauthRequired as refused:
-                if refused.reason != "unauthorized" or attempt:
-                    raise
-                self._token = live_access_token(self._services, self._user, refused=self._token)
-                self._service = gmail.build_gmail(
-                    self._token, self._services.settings.gmail_api_root
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return retry.call(action, budget=self._budget, now=self._services.now)
+        except AccessTokenRefused:
+            pass  # expired early or revoked on its own: the refresh token decides
+        self._token = live_access_token(self._services, self._user, refused=self._token)
+        self._service = gmail.build_gmail(self._token, self._services.settings.gmail_api_root)
+        try:
+            return retry.call(action, budget=self._budget, now=self._services.now)
+        except AccessTokenRefused:
+            raise TransientError("Gmail refused a newly minted access token too") from None
 
     def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         with gmail_slot(self._user.user_id):

@@ -33,7 +33,8 @@ class Status(enum.StrEnum):
 
 
 DEAD_TOKEN_REASONS = frozenset({"invalid_grant", "unauthorized"})
-"""``status_reason`` values meaning the stored refresh token itself no longer works."""
+"""``status_reason`` values meaning the stored refresh token itself no longer works
+(``unauthorized``: written by earlier versions after a second 401; no longer written)."""
 
 REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a field name
 """The field, and the sealing purpose, of the refresh token."""

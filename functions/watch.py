@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from functions.errors import AppError, ReauthRequired
+from functions.config import GMAIL_PUSH_TOPIC
+from functions.errors import AppError, ConfigError, GmailRequestRejected, ReauthRequired
 from functions.mailbox import GmailSession, active_user, mark_reauth_required
 from functions.services import Services
 from functions.token_store import Status, StoredCredentials, WatchState
@@ -39,7 +40,7 @@ def start_watch(services: Services, user_id: str) -> WatchState:
 
     Raises:
         UnknownUser, ReauthRequired: the user cannot be read.
-        ConfigError: ``GMAIL_PUSH_TOPIC`` is not set.
+        ConfigError: ``GMAIL_PUSH_TOPIC`` is not set, or Gmail may not publish to it.
         TransientError: Gmail or Firestore failed in a way that may pass.
     """
     user = active_user(services, user_id)
@@ -68,6 +69,23 @@ def renew_watches(services: Services) -> RenewReport:
     return report
 
 
+def _topic_refused(topic: str, http_status: int) -> ConfigError:
+    """Gmail refuses a topic of another project (400) or one it may not publish to (403).
+
+    WatchRequest.topicName in Gmail's API reference: the topic "must already exist in Cloud
+    Pub/Sub", Gmail must have been granted "publish" permission on it, and its project "must
+    exactly match" the project of the OAuth client. Every user would fail the same way, so this
+    is the deployment's configuration, said once, in a sentence that names the variable.
+    """
+    message = (
+        f"{GMAIL_PUSH_TOPIC} {topic}: Gmail refused to watch with it ({http_status}). The topic "
+        "must exist in the OAuth client's project, and gmail-api-push@system.gserviceaccount.com "
+        "must have roles/pubsub.publisher on it (infra/pubsub.tf grants it)."
+    )
+    logger.error(message, extra={"json_fields": {"event": "push_topic_refused"}})
+    return ConfigError(message)
+
+
 def _watch(services: Services, user: StoredCredentials) -> WatchState:
     settings = services.settings
     topic = settings.gmail_push_topic_path()
@@ -83,6 +101,10 @@ def _watch(services: Services, user: StoredCredentials) -> WatchState:
     except ReauthRequired as lost:
         mark_reauth_required(services, user, lost.reason)
         raise
+    except GmailRequestRejected as refused:
+        if refused.http_status not in (400, 403):
+            raise
+        raise _topic_refused(topic, refused.http_status) from None
     watch = WatchState(
         history_id=str(response["historyId"]),
         expiration=datetime.fromtimestamp(int(response["expiration"]) / 1000, UTC),

@@ -50,6 +50,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--public-url", help="base URL to put in the client JSON (default: where it listens)"
     )
     parser.add_argument(
+        "--project", default="sandbox", help="Cloud project ID of the client (default: sandbox)"
+    )
+    parser.add_argument(
+        "--gmail-push-topic",
+        action="append",
+        default=[],
+        metavar="projects/P/topics/T",
+        help="a topic Gmail may publish push notifications to (repeatable): the stand-in for "
+        "granting it to gmail-api-push@system.gserviceaccount.com",
+    )
+    parser.add_argument(
         "--pubsub-emulator-host",
         default="",
         metavar="HOST:PORT",
@@ -88,7 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"--pubsub-emulator-host: {exc}", file=sys.stderr)
         return 2
-    client = state.register_client(args.redirect_uri, args.client_id, args.client_secret)
+    try:
+        client = state.register_client(
+            args.redirect_uri, args.client_id, args.client_secret, args.project
+        )
+        for topic in args.gmail_push_topic:
+            state.grant_push_publisher(topic)
+    except ValueError as exc:
+        print(f"--project or --gmail-push-topic: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -128,25 +128,51 @@ def revoke_user(email: str) -> flask.Response:
     return flask.jsonify({"revoked": current_state().revoke_user(email)})
 
 
+@bp.post("/users/<email>/access-tokens/expire")
+def expire_access_tokens(email: str) -> flask.Response:
+    """The user's access tokens stop working early; refresh tokens still do."""
+    return flask.jsonify({"expired": current_state().expire_access_tokens(email)})
+
+
 @bp.post("/clients")
 def register_client() -> flask.Response:
-    """Register a client: `{"redirect_uris": [...], "client_id"?, "client_secret"?}`.
+    """Register a client: `{"redirect_uris": [...], "client_id"?, "client_secret"?,
+    "project_id"?}`.
 
     Returns the console-style client JSON pointing at this sandbox.
     """
     body = _json()
-    uris, client_id, secret = (
+    uris, client_id, secret, project = (
         body.get("redirect_uris"),
         body.get("client_id"),
         body.get("client_secret"),
+        body.get("project_id", "sandbox"),
     )
     if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
         return _bad("redirect_uris must be a non-empty list of strings")
     if not isinstance(client_id, str | None) or not isinstance(secret, str | None):
         return _bad("client_id and client_secret must be strings")
+    if not isinstance(project, str):
+        return _bad("project_id must be a string")
     state = current_state()
-    client = state.register_client([str(u) for u in uris], client_id, secret)
+    try:
+        client = state.register_client([str(u) for u in uris], client_id, secret, project)
+    except ValueError as exc:
+        return _bad(str(exc))
     return flask.jsonify(state.client_config(client, flask.request.host_url))
+
+
+@bp.post("/push-topics")
+def grant_push_publisher() -> flask.Response:
+    """Let Gmail publish to a topic: `{"topic_name": "projects/P/topics/T"}`."""
+    topic = _json().get("topic_name")
+    if not isinstance(topic, str):
+        return _bad("expected topic_name")
+    try:
+        current_state().grant_push_publisher(topic)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return flask.jsonify({"topic_name": topic})
 
 
 @bp.post("/secrets")

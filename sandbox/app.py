@@ -16,6 +16,7 @@ from sandbox import (
     admin_views,
     batch_views,
     consent_views,
+    gmail_request,
     gmail_sync_views,
     gmail_views,
     oauth_views,
@@ -46,6 +47,7 @@ def create_app(state: SandboxState | None = None) -> flask.Flask:
         app.register_blueprint(blueprint)
     app.before_request(_start_clock)
     app.after_request(_simulate_latency)
+    app.teardown_request(gmail_request.end_call)  # after the latency: a slow call stays in flight
     return app
 
 

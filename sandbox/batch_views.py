@@ -2,7 +2,7 @@
 
 https://developers.google.com/workspace/gmail/api/guides/batch: at most 100 calls per batch;
 outer headers other than Content-* apply to every part unless the part sets its own. Each part
-runs as a full request (auth, scopes, quota, counters, 429 with Retry-After) but skips the
+runs as a full request (auth, scopes, quota and its refusals, counters) but skips the
 `latency_ms` delay, which the batch itself paid once: one round trip per batch.
 
 googleapiclient derives its batch URL from the discovery document's rootUrl, not from

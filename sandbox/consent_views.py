@@ -1,7 +1,11 @@
 """The authorization endpoint: `GET/POST /o/oauth2/v2/auth` (RFC 6749 §4.1.1 to §4.1.2).
 
-GET validates the request and shows the consent screen; POST takes the user's answer and
-redirects back to the client with a code and the granted scopes, or with access_denied.
+GET validates the request and shows the consent screen, or Google's own error page for a bad
+request (missing client_id: 400 invalid_request; unknown client: 401 invalid_client; an
+unregistered redirect_uri: 400 redirect_uri_mismatch; then anything else wrong with it, see
+`auth_request`), as the OAuth 2.0 web-server guide's "Authorization errors" describe. POST takes
+the user's answer and redirects back to the client with a code and the granted scopes, or with
+access_denied.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ def authorize() -> flask.Response | str:
     state.count("authorize")
     args = flask.request.args
     client_id, redirect_uri = args.get("client_id", ""), args.get("redirect_uri", "")
-    client = state.client(client_id) if client_id else None
+    if not client_id:
+        return error_page(400, "invalid_request", "Missing required parameter: client_id")
+    client = state.client(client_id)
     if client is None:
-        return error_page(400, "invalid_client", "The OAuth client was not found.")
+        return error_page(401, "invalid_client", "The OAuth client was not found.")
     if not redirect_uri:
         return error_page(400, "invalid_request", "Missing required parameter: redirect_uri")
     if redirect_uri not in client.redirect_uris:
@@ -48,6 +54,8 @@ def authorize() -> flask.Response | str:
         )
     request = auth_request.parse(args, client_id, redirect_uri)
     if isinstance(request, auth_request.RequestError):
+        if not request.redirect:  # Google's own page: the user never gets back to the app
+            return error_page(400, request.error, request.description)
         return redirect_back(
             redirect_uri,
             {

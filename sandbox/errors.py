@@ -7,9 +7,13 @@ what googleapiclient and google-api-core parse into HttpError / GoogleAPICallErr
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 import flask
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_LIMITS = "usageLimits"
 
 
 class SandboxError(Exception):
@@ -72,6 +76,27 @@ def permission_denied(message: str, reason: str = "forbidden") -> ApiError:
     if reason == "insufficientPermissions":
         headers["WWW-Authenticate"] = 'Bearer realm="sandbox", error="insufficient_scope"'
     return ApiError(403, "PERMISSION_DENIED", message, reason, headers=headers)
+
+
+def rate_limited(http_status: int, retry_at: float) -> ApiError:
+    """The per-user quota is spent: 403 `userRateLimitExceeded` or 429 `rateLimitExceeded`.
+
+    As https://developers.google.com/workspace/gmail/api/guides/handle-errors describes Gmail's
+    rate-limit refusals: no `Retry-After` header; the time from which a retry may succeed is in
+    the message, in UTC with milliseconds ("Retry after 2026-11-29T17:00:00.000Z").
+    """
+    millis = math.ceil(retry_at * 1000)
+    when = datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    message = f"User-rate limit exceeded.  Retry after {when}.{millis % 1000:03d}Z"
+    if http_status == 429:
+        return ApiError(429, "RESOURCE_EXHAUSTED", message, "rateLimitExceeded", domain=_LIMITS)
+    return ApiError(403, "PERMISSION_DENIED", message, "userRateLimitExceeded", domain=_LIMITS)
+
+
+def too_many_concurrent_requests() -> ApiError:
+    """429 for the per-user limit on concurrent requests (Resolve errors, "429 errors")."""
+    message = "Too many concurrent requests for user"
+    return ApiError(429, "RESOURCE_EXHAUSTED", message, "rateLimitExceeded", domain=_LIMITS)
 
 
 def invalid_argument(message: str) -> ApiError:

@@ -22,14 +22,20 @@ Header = dict[str, str]
 
 
 def headers(message: Message) -> list[Header]:
-    """From, To, Subject and an RFC 2822 Date derived from internalDate."""
+    """From, To, Subject, an RFC 2822 Date derived from internalDate, and a Message-ID."""
     date = datetime.fromtimestamp(message.internal_date / 1000, UTC)
     return [
         {"name": "From", "value": message.sender},
         {"name": "To", "value": message.to},
         {"name": "Subject", "value": message.subject},
         {"name": "Date", "value": format_datetime(date)},
+        {"name": "Message-ID", "value": rfc822_message_id(message)},
     ]
+
+
+def rfc822_message_id(message: Message) -> str:
+    """The message's RFC 5322 Message-ID (what the `rfc822msgid:` search operator matches)."""
+    return f"<{message.id}.{message.thread_id}@mail.sandbox.example>"
 
 
 def rfc822(message: Message) -> bytes:

@@ -1,7 +1,7 @@
 """Gmail API v1 reads: users.messages.list, users.messages.get and users.getProfile.
 
-Paths, parameters, errors and quota costs follow
-https://developers.google.com/gmail/api/reference/rest so googleapiclient's static discovery
+Paths, parameters and errors follow https://developers.google.com/gmail/api/reference/rest
+(quota costs: `quota.py`) so googleapiclient's static discovery
 document works against the sandbox with `client_options={"api_endpoint": base_url + "/"}`.
 """
 
@@ -17,16 +17,13 @@ from sandbox.errors import invalid_argument, not_found, permission_denied
 from sandbox.gmail_request import authorize, flag, max_results, metadata_only
 
 bp = flask.Blueprint("gmail", __name__, url_prefix="/gmail/v1/users/<user_id>")
-LIST_COST = 5
-GET_COST = 5
-PROFILE_COST = 1
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{1,16}$")
 
 
 @bp.get("/messages")
 def list_messages(user_id: str) -> flask.Response:
     """users.messages.list: ids and thread ids, newest first, paged."""
-    token = authorize("gmail.messages.list", LIST_COST, user_id)
+    token = authorize("gmail.messages.list", user_id)
     args = flask.request.args
     q = args.get("q", "")
     if q and metadata_only(token):
@@ -57,7 +54,7 @@ def list_messages(user_id: str) -> flask.Response:
 @bp.get("/messages/<message_id>")
 def get_message(user_id: str, message_id: str) -> flask.Response:
     """users.messages.get in `minimal`, `metadata`, `full` (the default) or `raw` format."""
-    token = authorize("gmail.messages.get", GET_COST, user_id)
+    token = authorize("gmail.messages.get", user_id)
     args = flask.request.args
     fmt = args.get("format", "full").lower()
     if fmt not in gmail_message.FORMATS:
@@ -75,7 +72,7 @@ def get_message(user_id: str, message_id: str) -> flask.Response:
 @bp.get("/profile")
 def get_profile(user_id: str) -> flask.Response:
     """users.getProfile: address, totals and the current history id."""
-    token = authorize("gmail.getProfile", PROFILE_COST, user_id)
+    token = authorize("gmail.getProfile", user_id)
     mailbox = current_state().mailbox(token.email)
     return flask.jsonify(
         {

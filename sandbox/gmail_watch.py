@@ -3,7 +3,8 @@
 https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/watch and the guide
 "Push notifications": a watch lasts seven days, replaces any earlier one, and its label filter
 decides which changes are pushed. `labelFilterBehavior` replaces the deprecated
-`labelFilterAction`; when both are given the newer one wins.
+`labelFilterAction`; when both are given the newer one wins. This module checks the request's
+form; whether Gmail may publish to the topic is the watch endpoint's to check.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def parse(body: object, now: float) -> Watch:
     if not isinstance(body, dict):
         raise WatchRequestError("Invalid JSON payload received.")
     topic = body.get("topicName")
-    if not isinstance(topic, str) or not _TOPIC.match(topic) or _topic_id(topic).startswith("goog"):
+    if not isinstance(topic, str) or not is_topic_name(topic):
         raise WatchRequestError(_TOPIC_HELP)
     labels = body.get("labelIds", [])
     if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
@@ -77,6 +78,16 @@ def parse(body: object, now: float) -> Watch:
         exclude=behaviour.lower() == "exclude",
         expiration_ms=int(now * 1000) + WATCH_DAYS * _DAY_MS,
     )
+
+
+def is_topic_name(value: str) -> bool:
+    """Whether `value` is a Pub/Sub topic name Gmail would accept the form of."""
+    return bool(_TOPIC.match(value)) and not _topic_id(value).startswith("goog")
+
+
+def topic_project(topic_name: str) -> str:
+    """The project ID in `projects/P/topics/T`."""
+    return topic_name.split("/", 2)[1]
 
 
 def _topic_id(topic_name: str) -> str:

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Iterable
 
-from sandbox import rfc7636, scopes
+from sandbox import oidc, rfc7636, scopes
 from sandbox.errors import OAuthError
 from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Grant, Token
 
@@ -41,12 +41,14 @@ class OAuthLedger:
         self._codes: dict[str, AuthorizationCode] = {}
         self._refresh: dict[str, Token] = {}
         self._access: dict[str, Token] = {}
+        self._id_tokens: dict[str, str] = {}  # by the access token issued with it
         self._grants: dict[tuple[str, str], Grant] = {}
         self._prune_at = 1024
 
     def issued_tokens(self) -> list[str]:
-        """Every refresh and access token value still remembered (for leak tests)."""
-        return [*self._refresh, *self._access]
+        """Every refresh, access and ID token still remembered (for leak tests)."""
+        id_tokens = [v for k, v in self._id_tokens.items() if k in self._access]
+        return [*self._refresh, *self._access, *id_tokens]
 
     def authenticate(self, client_id: str, secret_candidates: Iterable[str]) -> Client:
         """RFC 6749 §2.3.1 client authentication; several candidates allow URL-decoding."""
@@ -101,9 +103,17 @@ class OAuthLedger:
         return code
 
     def exchange(
-        self, client: Client, code_value: str, redirect_uri: str, verifier: str | None
+        self,
+        client: Client,
+        code_value: str,
+        redirect_uri: str,
+        verifier: str | None,
+        issuer: str,
     ) -> dict[str, object]:
-        """RFC 6749 §4.1.3: trade a code for tokens; a replay revokes what the code issued."""
+        """RFC 6749 §4.1.3: trade a code for tokens; a replay revokes what the code issued.
+
+        With `openid` granted, the answer carries an ID token from `issuer` (OIDC Core §3.1.3.3).
+        """
         code = self._codes.get(code_value)
         if code is None or code.request.client_id != client.client_id:
             raise _invalid_grant("Malformed auth code.")
@@ -115,7 +125,8 @@ class OAuthLedger:
         if code.expires_at <= self._clock():
             raise _invalid_grant("Authorization code has expired.")
         if redirect_uri != request.redirect_uri:
-            raise _invalid_grant("redirect_uri does not match the authorization request.")
+            # Google answers this, not invalid_grant (OAuth 2.0 web-server guide, step 5).
+            raise OAuthError("redirect_uri_mismatch", "Bad Request")
         if request.code_challenge is not None:
             method = request.code_challenge_method or rfc7636.PLAIN
             if verifier is None:
@@ -123,7 +134,9 @@ class OAuthLedger:
             if not rfc7636.verify(method, request.code_challenge, verifier):
                 raise _invalid_grant("Invalid code verifier.")
         grant = self._grants.setdefault((client.client_id, code.email), Grant())
-        body = self._mint_access(client.client_id, code.email, code.scopes, code_value)
+        body = self._mint_access(
+            client.client_id, code.email, code.scopes, code_value, issuer, request.nonce
+        )
         wants_refresh = "consent" in request.prompt or not grant.refresh_issued
         if request.offline and wants_refresh and not self._behaviour.omit_refresh_token:
             refresh = Token(_new("sbx-rt-"), client.client_id, code.email, code.scopes, code_value)
@@ -133,9 +146,12 @@ class OAuthLedger:
         return body
 
     def refresh(
-        self, client: Client, token_value: str, narrowed: tuple[str, ...] | None
+        self, client: Client, token_value: str, narrowed: tuple[str, ...] | None, issuer: str
     ) -> dict[str, object]:
-        """RFC 6749 §6: a new access token, optionally for fewer scopes; no new refresh token."""
+        """RFC 6749 §6: a new access token, optionally for fewer scopes; no new refresh token.
+
+        Google adds a new ID token when `openid` is among the scopes (OIDC Core §12.2).
+        """
         token = self._refresh.get(token_value)
         if token is None or token.client_id != client.client_id:
             raise _invalid_grant(_REVOKED)
@@ -145,7 +161,7 @@ class OAuthLedger:
             if not set(wanted) <= set(granted):
                 raise OAuthError("invalid_scope", "Requested scopes exceed those granted.")
             granted = wanted
-        return self._mint_access(client.client_id, token.email, granted, token.code)
+        return self._mint_access(client.client_id, token.email, granted, token.code, issuer)
 
     def access_token(self, value: str) -> Token | None:
         """The live access token `value`, or None when unknown, expired or revoked."""
@@ -170,6 +186,13 @@ class OAuthLedger:
             self._revoke_grant(client_id, owner)
         return len(pairs)
 
+    def expire_access_tokens(self, email: str) -> int:
+        """End the user's access tokens now, keeping grants and refresh tokens; return how many."""
+        doomed = [k for k, t in self._access.items() if t.email == email]
+        for key in doomed:
+            del self._access[key]
+        return len(doomed)
+
     def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
         """What `email` has granted `client_id`, or None when nothing."""
         grant = self._grants.get((client_id, email))
@@ -182,21 +205,39 @@ class OAuthLedger:
         return request
 
     def _mint_access(
-        self, client_id: str, email: str, granted: tuple[str, ...], code: str
+        self,
+        client_id: str,
+        email: str,
+        granted: tuple[str, ...],
+        code: str,
+        issuer: str,
+        nonce: str | None = None,
     ) -> dict[str, object]:
         now, lifetime = self._clock(), self._behaviour.access_token_lifetime
         if len(self._access) >= self._prune_at:
             for key in [k for k, t in self._access.items() if (t.expires_at or 0.0) <= now]:
                 del self._access[key]
+            self._id_tokens = {k: v for k, v in self._id_tokens.items() if k in self._access}
             self._prune_at = max(1024, 2 * len(self._access))
         token = Token(_new("sbx-at-"), client_id, email, granted, code, now + lifetime)
         self._access[token.value] = token
-        return {
+        body: dict[str, object] = {
             "access_token": token.value,
             "expires_in": lifetime,
             "token_type": "Bearer",
             "scope": " ".join(granted),
         }
+        if scopes.OPENID in granted:
+            body["id_token"] = self._id_tokens[token.value] = oidc.id_token(
+                issuer=issuer,
+                client_id=client_id,
+                email=email,
+                granted=granted,
+                access_token=token.value,
+                now=now,
+                nonce=nonce,
+            )
+        return body
 
     def _revoke_grant(self, client_id: str, email: str) -> None:
         self._grants.pop((client_id, email), None)

@@ -7,7 +7,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sandbox.quota import PROFILES, QuotaProfile
+
 _HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::[0-9]{1,5})?$")
+
+
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "quota_profile": tuple(PROFILES),
+    "quota_refusal_status": (403, 429),
+}
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,8 @@ class Client:
     client_id: str
     client_secret: str
     redirect_uris: tuple[str, ...]
+    #: the Cloud project owning the client: the "calling project" of the tokens it gets.
+    project_id: str = "sandbox"
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class AuthRequest:
     prompt: frozenset[str] = frozenset()
     include_granted_scopes: bool = False
     login_hint: str = ""
+    nonce: str | None = None  # OpenID Connect: echoed in the ID token
 
 
 @dataclass
@@ -73,9 +84,16 @@ class Behaviour:
 
     omit_refresh_token: bool = False
     access_token_lifetime: int = 3600
+    #: which Gmail quota the project has: "legacy" (before May 2026) or "2026" (see quota.py).
+    #: Setting it also sets `quota_units_per_minute` to the profile's limit unless given too.
+    quota_profile: str = "legacy"
     quota_units_per_minute: int = 15000
     #: the quota's sliding window; Gmail's is a minute, tests shorten it to make storms quick.
     quota_window_seconds: int = 60
+    #: how the per-user quota refuses: 403 `userRateLimitExceeded` or 429 `rateLimitExceeded`.
+    quota_refusal_status: int = 403
+    #: Gmail calls one user may have in flight at once (Gmail's number is not published).
+    concurrent_requests_per_user: int = 10
     latency_ms: int = 0
     demo_mailbox_size: int = 3000
     #: `host:port` of a Pub/Sub emulator (as PUBSUB_EMULATOR_HOST); empty: no push notifications.
@@ -91,7 +109,11 @@ class Behaviour:
         for name, value in knobs.items():
             if name not in types:
                 raise ValueError(f"unknown knob {name!r}")
-            if types[name] == "bool":
+            if name in _CHOICES:
+                if value not in _CHOICES[name] or isinstance(value, bool):
+                    choices = ", ".join(repr(c) for c in _CHOICES[name])
+                    raise ValueError(f"{name} must be one of {choices}")
+            elif types[name] == "bool":
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
             elif types[name] == "str":
@@ -101,6 +123,13 @@ class Behaviour:
                 raise ValueError(f"{name} must be a non-negative integer")
         for name, value in knobs.items():
             setattr(self, name, value)
+        if "quota_profile" in knobs and "quota_units_per_minute" not in knobs:
+            self.quota_units_per_minute = PROFILES[self.quota_profile].units_per_user_per_minute
+
+    @property
+    def quota(self) -> QuotaProfile:
+        """The Gmail quota profile in force."""
+        return PROFILES[self.quota_profile]
 
     def as_dict(self) -> dict[str, object]:
         """The knobs as JSON-ready values."""

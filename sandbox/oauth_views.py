@@ -3,13 +3,14 @@
 - `POST /token`: RFC 6749 §4.1.3 (authorization_code) and §6 (refresh_token).
 - `POST /revoke`: RFC 7009, Google-style (revokes the whole grant).
 - `GET /v1/userinfo`: OpenID Connect Core §5.3, claims limited to the granted scopes.
+- ID tokens in token responses, the signing keys and the discovery document: see `oidc`.
 """
 
 from __future__ import annotations
 
 import flask
 
-from sandbox import identity, scopes
+from sandbox import identity, oidc, scopes
 from sandbox.context import current_state
 from sandbox.credentials import basic_client, bearer_token
 from sandbox.errors import OAuthError
@@ -61,13 +62,15 @@ def token() -> flask.Response:
     if grant_type == "authorization_code":
         code, redirect_uri = _required("code"), _required("redirect_uri")
         verifier = flask.request.form.get("code_verifier")
-        return _no_store(state.exchange_code(client, code, redirect_uri, verifier))
+        return _no_store(state.exchange_code(client, code, redirect_uri, verifier, _issuer()))
     if grant_type == "refresh_token":
         refresh_token = _required("refresh_token")
         narrowed = scopes.parse(flask.request.form.get("scope", ""))
         if narrowed is None:
             raise OAuthError("invalid_scope", "Some requested scopes were invalid.")
-        return _no_store(state.refresh_access_token(client, refresh_token, narrowed or None))
+        return _no_store(
+            state.refresh_access_token(client, refresh_token, narrowed or None, _issuer())
+        )
     if not grant_type:
         raise OAuthError("invalid_request", "Missing required parameter: grant_type")
     raise OAuthError("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
@@ -111,7 +114,24 @@ def userinfo() -> flask.Response:
     return flask.jsonify(claims)
 
 
-@bp.get("/oauth2/v1/certs")
-def certs() -> flask.Response:
-    """The client JSON names this URL; the sandbox signs no ID tokens, so it lists no keys."""
-    return flask.jsonify({})
+@bp.get(oidc.X509_CERTS_PATH)
+def x509_certs() -> flask.Response:
+    """The signing keys as `{kid: PEM certificate}` (the client JSON's cert URL)."""
+    return flask.jsonify(oidc.x509_certs())
+
+
+@bp.get(oidc.JWKS_PATH)
+def jwks() -> flask.Response:
+    """The signing keys as a JWK Set (RFC 7517): the discovery document's `jwks_uri`."""
+    return flask.jsonify(oidc.jwks())
+
+
+@bp.get(oidc.DISCOVERY_PATH)
+def openid_configuration() -> flask.Response:
+    """OpenID Connect Discovery 1.0 §4: where everything is, and what is supported."""
+    return flask.jsonify(oidc.discovery(_issuer()))
+
+
+def _issuer() -> str:
+    """This sandbox's base URL, as the client reached it: the ID tokens' `iss`."""
+    return flask.request.host_url.rstrip("/")

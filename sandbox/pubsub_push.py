@@ -42,3 +42,18 @@ def publish(host: str, topic_name: str, data: bytes, timeout: float = TIMEOUT_SE
         )
         return False
     return True
+
+
+def topic_exists(host: str, topic_name: str, timeout: float = TIMEOUT_SECONDS) -> bool | None:
+    """Whether the emulator at `host` has `topic_name` (`GET /v1/{topic}`); None if unknown."""
+    try:
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.get(f"http://{host}/v1/{topic_name}", timeout=timeout)
+    except requests.RequestException as exc:
+        _log.warning("Looking up %s at %s failed: %s", topic_name, host, exc)
+        return None
+    if response.status_code in (200, 404):
+        return response.status_code == 200
+    _log.warning("Looking up %s at %s answered %s", topic_name, host, response.status_code)
+    return None

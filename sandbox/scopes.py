@@ -21,6 +21,31 @@ MAIL_FULL = "https://mail.google.com/"
 #: Any of these lets a token list messages and read the profile.
 GMAIL_READ_SCOPES = frozenset({GMAIL_READONLY, _GMAIL + "modify", GMAIL_METADATA, MAIL_FULL})
 
+#: The scopes this Google knows: OpenID Connect's and the Gmail API's (`auth.oauth2.scopes` of
+#: the gmail v1 discovery document). Google stops at its own "Error 400: invalid_scope" page for
+#: anything else; the sandbox stands in for no other API, so it knows no other scopes.
+KNOWN = frozenset(
+    {OPENID, "email", "profile", USERINFO_EMAIL, USERINFO_PROFILE, MAIL_FULL}
+    | {
+        _GMAIL + name
+        for name in (
+            "addons.current.action.compose",
+            "addons.current.message.action",
+            "addons.current.message.metadata",
+            "addons.current.message.readonly",
+            "compose",
+            "insert",
+            "labels",
+            "metadata",
+            "modify",
+            "readonly",
+            "send",
+            "settings.basic",
+            "settings.sharing",
+        )
+    }
+)
+
 _ALIASES = {"email": USERINFO_EMAIL, "profile": USERINFO_PROFILE}
 
 _LABELS = {

@@ -8,19 +8,24 @@ from one counter, so they only ever grow, per mailbox and across re-seeding.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
-from sandbox import delivery, mailbox, pubsub_push
+from sandbox import delivery, gmail_watch, mailbox, pubsub_push
 from sandbox.gmail_watch import Watch
 from sandbox.ledger import OAuthLedger
 from sandbox.mailbox import Mailbox, Message
 from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Token
-from sandbox.quota import SlidingQuota
+from sandbox.quota import ConcurrentCalls, SlidingQuota
 from sandbox.secret_store import SecretStore
+
+DEFAULT_ISSUER = "http://sandbox.test"
+"""The ID tokens' `iss` when no request says where the sandbox is (the views pass their URL)."""
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
 class SandboxState:
@@ -37,8 +42,10 @@ class SandboxState:
         self._oauth = OAuthLedger(clock, self.behaviour)
         self._mailboxes: dict[str, Mailbox] = {}
         self._quota = SlidingQuota()
+        self._in_flight = ConcurrentCalls()
         self._secrets = SecretStore()
         self._watches: dict[str, Watch] = {}
+        self._push_topics: set[str] = set()
         self._history = 1000  # the last history id handed out, in any mailbox
 
     # -- clients ---------------------------------------------------------------------------
@@ -47,14 +54,21 @@ class SandboxState:
         redirect_uris: list[str],
         client_id: str | None = None,
         client_secret: str | None = None,
+        project_id: str = "sandbox",
     ) -> Client:
-        """Register (or replace) an OAuth web client; ids and secrets are random when omitted."""
+        """Register (or replace) an OAuth web client of Cloud project `project_id`.
+
+        Ids and secrets are random when omitted.
+        """
         if not redirect_uris:
             raise ValueError("a client needs at least one redirect URI")
+        if not _PROJECT_ID.match(project_id):
+            raise ValueError(f"not a Cloud project ID: {project_id!r}")
         client = Client(
             client_id or f"sbx-{secrets.token_hex(12)}.apps.sandbox.test",
             client_secret or "sbx-secret-" + secrets.token_urlsafe(24),
             tuple(redirect_uris),
+            project_id,
         )
         with self._lock:
             self._oauth.clients[client.client_id] = client
@@ -72,7 +86,7 @@ class SandboxState:
         return {
             "web": {
                 "client_id": client.client_id,
-                "project_id": "sandbox",
+                "project_id": client.project_id,
                 "auth_uri": base + "/o/oauth2/v2/auth",
                 "token_uri": base + "/token",
                 "auth_provider_x509_cert_url": base + "/oauth2/v1/certs",
@@ -110,18 +124,27 @@ class SandboxState:
             return self._oauth.approve(consent_id, email, scopes)
 
     def exchange_code(
-        self, client: Client, code: str, redirect_uri: str, code_verifier: str | None
+        self,
+        client: Client,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str | None,
+        issuer: str = DEFAULT_ISSUER,
     ) -> dict[str, object]:
-        """Token response for an authorization code; raises OAuthError."""
+        """Token response for an authorization code (ID token from `issuer`); raises OAuthError."""
         with self._lock:
-            return self._oauth.exchange(client, code, redirect_uri, code_verifier)
+            return self._oauth.exchange(client, code, redirect_uri, code_verifier, issuer)
 
     def refresh_access_token(
-        self, client: Client, refresh_token: str, scopes: tuple[str, ...] | None = None
+        self,
+        client: Client,
+        refresh_token: str,
+        scopes: tuple[str, ...] | None = None,
+        issuer: str = DEFAULT_ISSUER,
     ) -> dict[str, object]:
-        """Token response for a refresh token; raises OAuthError."""
+        """Token response for a refresh token (ID token from `issuer`); raises OAuthError."""
         with self._lock:
-            return self._oauth.refresh(client, refresh_token, scopes)
+            return self._oauth.refresh(client, refresh_token, scopes, issuer)
 
     def access_token(self, value: str) -> Token | None:
         """The live access token, or None when unknown, expired or revoked."""
@@ -142,6 +165,17 @@ class SandboxState:
         """Test hook: the user removes every app's access; returns the number of grants."""
         with self._lock:
             return self._oauth.revoke_user(email.lower())
+
+    def expire_access_tokens(self, email: str) -> int:
+        """Test hook: the user's access tokens stop working before their `expires_in`.
+
+        Grants and refresh tokens stay: Gmail now answers 401 (in a batch too, part by part)
+        and refreshing yields a working token, as Gmail's "Resolve errors" page describes a 401
+        (https://developers.google.com/workspace/gmail/api/guides/handle-errors).
+        Returns how many tokens ended.
+        """
+        with self._lock:
+            return self._oauth.expire_access_tokens(email.lower())
 
     def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
         """What `email` has granted `client_id` so far, or None."""
@@ -192,6 +226,22 @@ class SandboxState:
             box = self._box(email)
             self._mailboxes[email] = delivery.expire(box)
 
+    def grant_push_publisher(self, topic_name: str) -> None:
+        """Let Gmail publish to `topic_name` (`projects/P/topics/T`).
+
+        The stand-in for granting `roles/pubsub.publisher` on the topic to Gmail's push account,
+        gmail-api-push@system.gserviceaccount.com (the Pub/Sub emulator has no IAM).
+        """
+        if not gmail_watch.is_topic_name(topic_name):
+            raise ValueError(f"not a topic name: {topic_name!r}")
+        with self._lock:
+            self._push_topics.add(topic_name)
+
+    def may_push_to(self, topic_name: str) -> bool:
+        """Whether Gmail's push account has been allowed to publish to `topic_name`."""
+        with self._lock:
+            return topic_name in self._push_topics
+
     def start_watch(self, email: str, watch: Watch) -> int:
         """users.watch: store (or replace) the user's watch; returns the current history id."""
         email = email.lower()
@@ -221,12 +271,33 @@ class SandboxState:
             return None
         return host, watch.topic_name, pubsub_push.notification(email, history_id)
 
-    def charge_quota(self, email: str, units: int) -> int | None:
-        """Spend Gmail quota units; None when allowed, else seconds until a retry may succeed."""
+    def charge_quota(self, email: str, method: str) -> float | None:
+        """Spend the units `method` costs in the quota profile in force.
+
+        Returns:
+            None when allowed, else the time (on `clock`) from which a retry may succeed.
+        """
         with self._lock:
-            limit = self.behaviour.quota_units_per_minute
-            window = self.behaviour.quota_window_seconds
+            behaviour = self.behaviour
+            units = behaviour.quota.cost(method)
+            limit, window = behaviour.quota_units_per_minute, behaviour.quota_window_seconds
             return self._quota.charge(email.lower(), units, limit, self.clock(), window)
+
+    def reset_quota(self) -> None:
+        """Test hook: forget the quota units every user has spent."""
+        with self._lock:
+            self._quota.reset()
+
+    def begin_call(self, email: str) -> bool:
+        """One more Gmail call in flight for `email`; False past `concurrent_requests_per_user`."""
+        with self._lock:
+            limit = self.behaviour.concurrent_requests_per_user
+            return self._in_flight.begin(email.lower(), limit)
+
+    def end_call(self, email: str) -> None:
+        """A Gmail call that `begin_call` admitted has been answered."""
+        with self._lock:
+            self._in_flight.end(email.lower())
 
     def _box(self, email: str) -> Mailbox:
         """The stored mailbox, or the demo one generated now; call with the lock held."""

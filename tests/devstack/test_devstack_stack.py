@@ -95,6 +95,8 @@ parser.add_argument("--port", type=int)
 parser.add_argument("--redirect-uri")
 parser.add_argument("--write-client-json")
 parser.add_argument("--pubsub-emulator-host")
+parser.add_argument("--project")
+parser.add_argument("--gmail-push-topic", action="append")
 args = parser.parse_args()
 base = f"http://{args.host}:{args.port}"
 web = {"client_id": "stub", "client_secret": "stub", "redirect_uris": [args.redirect_uri],

@@ -20,7 +20,7 @@ import pytest
 from google.cloud import firestore, pubsub_v1
 
 from devstack import deployment
-from devstack.emulators import reset_firestore
+from devstack.emulators import DEFAULT_PROJECT, reset_firestore
 from devstack.pubsub_setup import ensure_topic, publisher_client
 from devstack.token_keys import ensure_token_keys
 from functions import config, services
@@ -65,7 +65,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The Google sandbox, serving from a thread of the test process."""
     state = SandboxState()
     server = serve_in_thread(create_sandbox_app(state))
-    client = state.register_client([REDIRECT_URI])
+    # The client and the push topic live in the emulators' project, as Gmail requires; Gmail may
+    # publish to the topic, as infra/pubsub.tf grants it.
+    client = state.register_client([REDIRECT_URI], project_id=DEFAULT_PROJECT)
+    state.grant_push_publisher(f"projects/{DEFAULT_PROJECT}/topics/{GMAIL_PUSH_TOPIC}")
     # The secrets are files laid out as Cloud Run mounts them (infra/functions.json), under a
     # folder that stands for a deployed function's root.
     root = tmp_path_factory.mktemp("sandbox")

@@ -134,3 +134,32 @@ def test_renew_watches_renews_every_active_user_and_skips_the_others(
 )
 def test_notifications_for_nobody_or_malformed_are_acknowledged(apps, payload):
     assert apps.gmail_push.post(**cloud_event(payload, topic="gmail-push")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("topic", "status"),
+    [
+        ("projects/demo-gmail-auth/topics/not-granted", 403),  # Gmail may not publish to it
+        ("projects/another-project/topics/gmail-push", 400),  # not the OAuth client's project
+    ],
+)
+def test_a_push_topic_gmail_refuses_is_a_configuration_error_not_the_user(
+    apps, firestore_client, sandbox, monkeypatch, caplog, topic, status
+):
+    from functions import config, services
+
+    user = connected(apps, firestore_client, EMAIL)
+    sandbox.state.stop_watch(EMAIL)  # from earlier tests: Gmail's side outlives Firestore's
+    monkeypatch.setenv("GMAIL_PUSH_TOPIC", topic)
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+
+    response = apps.watch.post("/", json={"user_id": user.id})
+
+    assert response.status_code == 500
+    assert sandbox.state.watch(EMAIL) is None
+    stored = user.reference.get().to_dict()
+    assert stored["status"] == "active"  # the user did nothing wrong
+    assert "watch" not in stored or stored["watch"] is None
+    assert f"GMAIL_PUSH_TOPIC {topic}: Gmail refused to watch with it ({status})" in caplog.text
+    assert "gmail-api-push@system.gserviceaccount.com" in caplog.text

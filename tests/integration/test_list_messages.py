@@ -191,3 +191,51 @@ def test_a_rate_limited_request_is_left_for_pub_sub_to_retry(
     assert response.status_code == 500  # not acknowledged: Pub/Sub redelivers
     document = firestore_client.collection("gmail_credentials").document(user_id).get().to_dict()
     assert document["status"] == "active"
+
+
+def test_an_access_token_ended_early_is_replaced_once_and_the_user_stays_active(
+    apps, sandbox, firestore_client, subscriber, results, user_id
+):
+    # GIVEN Google ended the cached access token early; the refresh token still works
+    document = firestore_client.collection("gmail_credentials").document(user_id)
+    before = document.get().to_dict()["access_token"]
+    sandbox.state.expire_access_tokens(EMAIL)
+    sandbox.state.reset_calls()
+
+    response = deliver(apps, {"user_id": user_id, "max_messages": 10})
+
+    assert response.status_code == 200
+    assert pull_until_closed(subscriber, results)[-1]["total"] == 10
+    assert sandbox.state.call_counts().get("token.refresh_token", 0) == 1
+    after = document.get().to_dict()
+    assert after["status"] == "active"
+    assert after["access_token"] != before  # the refused token was replaced in the cache
+
+
+def test_a_401_inside_a_batch_mints_a_new_access_token_once(
+    function_env, sandbox, firestore_client, publisher, user_id
+):
+    from functions import gmail
+    from functions.config import get_settings
+    from functions.mailbox import GmailSession, active_user
+    from functions.metadata import describe
+    from functions.services import Services
+
+    sandbox.state.seed_mailbox(EMAIL, 60)
+    services = Services(get_settings(), firestore_client=firestore_client, publisher=publisher)
+    session = GmailSession(services, active_user(services, user_id))
+    listed = session.execute(lambda api: api.messages.list(userId="me", maxResults=60))
+    refs = gmail.message_refs(listed)
+
+    # WHEN Google ends the access token between the listing and the metadata batches
+    sandbox.state.expire_access_tokens(EMAIL)
+    sandbox.state.reset_calls()
+    described = describe(session, refs)
+
+    # THEN the 401s inside the first batch got one new access token, and the batch its retry
+    assert [item["id"] for item in described] == [ref["id"] for ref in refs]
+    calls = sandbox.state.call_counts()
+    assert calls.get("token.refresh_token", 0) == 1
+    assert calls.get("gmail.batch", 0) == 3  # refused, retried, then the last ten
+    document = firestore_client.collection("gmail_credentials").document(user_id).get()
+    assert document.to_dict()["status"] == "active"

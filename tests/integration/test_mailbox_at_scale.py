@@ -192,7 +192,8 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
     assert complete["total"] == 6000
 
 
-def test_a_429_storm_is_ridden_out_within_the_budget(
+@pytest.mark.parametrize("refusal", [403, 429])
+def test_a_rate_limit_storm_waits_until_the_stated_time_within_the_budget(
     function_env,
     firestore_client,
     publisher,
@@ -201,16 +202,22 @@ def test_a_429_storm_is_ridden_out_within_the_budget(
     emulator_env,
     user,
     monkeypatch,
+    refusal,
 ):
     from functions import config, services
 
-    # GIVEN a tight per-user quota: two list calls a window, then 429 with Retry-After
+    # GIVEN a tight per-user quota: two list calls a window, then Gmail's refusal (403
+    # userRateLimitExceeded or 429 rateLimitExceeded) with the retry time in the message only
     monkeypatch.setenv("WORK_BUDGET_SECONDS", "60")
     config.get_settings.cache_clear()
     services.get_services.cache_clear()
     sandbox.state.seed_mailbox(EMAIL, 2000)
-    sandbox.state.update_behaviour({"quota_units_per_minute": 10, "quota_window_seconds": 2})
+    sandbox.state.update_behaviour(
+        {"quota_units_per_minute": 10, "quota_window_seconds": 2, "quota_refusal_status": refusal}
+    )
     results = results_subscription(emulator_env)
+    sandbox.state.reset_calls()
+    sandbox.state.reset_quota()
     try:
         started = time.monotonic()
         read_mailbox(
@@ -221,12 +228,18 @@ def test_a_429_storm_is_ridden_out_within_the_budget(
         elapsed = time.monotonic() - started
     finally:
         sandbox.state.update_behaviour(
-            {"quota_units_per_minute": 15000, "quota_window_seconds": 60}
+            {
+                "quota_units_per_minute": 15000,
+                "quota_window_seconds": 60,
+                "quota_refusal_status": 403,
+            }
         )
 
     published = pull_until_closed(subscriber, results)
     assert published[-1]["total"] == 2000
-    assert sandbox.state.call_counts().get("gmail.messages.list", 0) >= 4
+    # THEN four pages, and the one refusal (the third call) was retried only once the stated
+    # time had come: a short backoff would have been refused again and again
+    assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 5
     assert 1.5 < elapsed < 30  # it waited as told, and only as long as told
 
 
@@ -288,3 +301,53 @@ def test_metadata_comes_in_batches_of_at_most_fifty(apps, sandbox, subscriber, e
     calls = sandbox.state.call_counts()
     assert calls.get("gmail.batch", 0) == 3  # 50 + 50 + 20
     assert calls.get("gmail.messages.get", 0) == 120
+
+
+def test_metadata_under_the_2026_quota_waits_for_gmails_stated_times(
+    function_env,
+    firestore_client,
+    publisher,
+    subscriber,
+    sandbox,
+    emulator_env,
+    user,
+    monkeypatch,
+):
+    from functions import config, services
+
+    # GIVEN a project created since May 2026: messages.get costs 20 units, and (scaled down to
+    # a 2 s window) a user may spend one listing and 50 gets per window
+    monkeypatch.setenv("WORK_BUDGET_SECONDS", "60")
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+    sandbox.state.seed_mailbox(EMAIL, 120)
+    sandbox.state.update_behaviour(
+        {"quota_profile": "2026", "quota_units_per_minute": 1005, "quota_window_seconds": 2}
+    )
+    results = results_subscription(emulator_env)
+    sandbox.state.reset_calls()
+    sandbox.state.reset_quota()
+    try:
+        started = time.monotonic()
+        read_mailbox(
+            Services(get_settings(), firestore_client=firestore_client, publisher=publisher),
+            MailboxRequest(
+                user_id=user.id, request_id="q2026", include_spam_trash=True, format="metadata"
+            ),
+            "e-2026",
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        sandbox.state.update_behaviour(
+            {"quota_profile": "legacy", "quota_units_per_minute": 15000, "quota_window_seconds": 60}
+        )
+
+    published = pull_until_closed(subscriber, results)
+    assert published[-1]["total"] == 120
+    calls = sandbox.state.call_counts()
+    # THEN each refused batch was retried once its stated time had come: 120 gets answered,
+    # the second (50) and third (20) batches refused once each, not over and over (a short
+    # backoff makes 330 to 450 calls here)
+    assert calls.get("gmail.messages.get", 0) <= 120 + 50 + 20 + 20
+    assert calls.get("gmail.batch", 0) <= 6
+    assert 3.5 < elapsed < 30

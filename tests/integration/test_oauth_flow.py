@@ -321,6 +321,32 @@ def test_a_code_the_provider_refuses_gets_a_clear_page(apps, firestore_client):
     assert users(firestore_client) == {}
 
 
+def test_a_redirect_uri_the_token_endpoint_refuses_is_a_configuration_error(
+    apps, firestore_client, monkeypatch, caplog
+):
+    from functions import config, services
+
+    # GIVEN a consent started under one redirect URI…
+    browser = ConsentBrowser()
+    first = start(apps, browser)
+    location = browser.answer(browser.open_consent(first.headers["Location"]), email="e@x.example")
+    # …and finished by an instance configured with another one
+    monkeypatch.setenv("OAUTH_REDIRECT_URI", "http://localhost:8082/elsewhere")
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+
+    response = callback(apps, browser, location)
+
+    # THEN Google's redirect_uri_mismatch is reported as the configuration error it is, not as
+    # a passing provider failure to try again
+    assert response.status_code == 500
+    assert users(firestore_client) == {}
+    assert (
+        "OAUTH_REDIRECT_URI http://localhost:8082/elsewhere: the token endpoint answered "
+        "redirect_uri_mismatch" in caplog.text
+    )
+
+
 @pytest.mark.parametrize(
     ("target", "method", "query", "status"),
     [

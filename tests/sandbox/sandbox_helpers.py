@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 REDIRECT_URI = "http://localhost:8082/oauth2callback"
@@ -37,3 +38,9 @@ def consent_id_of(html: str) -> str:
 def redirect_params(location: str) -> dict[str, str]:
     """The query parameters of a redirect back to the client."""
     return dict(parse_qsl(urlsplit(location).query))
+
+
+def retry_after_text(epoch_seconds: float) -> str:
+    """How Gmail states a retry time in a rate-limit message: UTC, milliseconds, `Z`."""
+    when = datetime.fromtimestamp(epoch_seconds, UTC)
+    return f"Retry after {when.strftime('%Y-%m-%dT%H:%M:%S')}.{when.microsecond // 1000:03d}Z"

@@ -56,6 +56,17 @@ def test_users_are_revoked_over_http(http, tokens):
     assert http.get("/v1/userinfo", headers=headers).status_code == 401
 
 
+def test_access_tokens_are_ended_early_over_http(http, tokens, state):
+    access_token = tokens()["access_token"]
+
+    response = http.post(f"/_sandbox/users/{EMAIL}/access-tokens/expire")
+
+    assert response.json == {"expired": 1}
+    headers = {"Authorization": f"Bearer {access_token}"}
+    assert http.get("/gmail/v1/users/me/profile", headers=headers).status_code == 401
+    assert state.granted_scopes("test-client.apps.sandbox.test", EMAIL)  # the grant stays
+
+
 def test_clients_are_registered_over_http(http, state):
     response = http.post(
         "/_sandbox/clients", json={"redirect_uris": ["http://localhost:9/cb"], "client_id": "c1"}

@@ -36,7 +36,8 @@ def test_cli_serves_writes_a_private_client_json_and_stops_cleanly(tmp_path, sto
         [sys.executable, "-m", "sandbox", "--port=0",
          "--redirect-uri=http://localhost:8082/", "--redirect-uri=http://localhost:8082/cb",
          f"--write-client-json={client_json}", "--client-id=cli-client",
-         "--client-secret=cli-secret-value"],
+         "--client-secret=cli-secret-value", "--project=demo-gmail-auth",
+         "--gmail-push-topic=projects/demo-gmail-auth/topics/gmail-push"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
@@ -49,6 +50,7 @@ def test_cli_serves_writes_a_private_client_json_and_stops_cleanly(tmp_path, sto
         assert stat.S_IMODE(client_json.stat().st_mode) == 0o600
         web = json.loads(client_json.read_text())["web"]
         assert web["client_id"] == "cli-client"
+        assert web["project_id"] == "demo-gmail-auth"
         assert web["token_uri"] == base_url + "/token"
         assert web["redirect_uris"] == ["http://localhost:8082/", "http://localhost:8082/cb"]
         assert requests.get(base_url + "/_sandbox/health", timeout=5).text == "ok"

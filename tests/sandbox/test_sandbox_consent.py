@@ -65,44 +65,68 @@ def test_login_hint_and_client_input_are_escaped(http):
 
 @pytest.mark.usefixtures("oauth_client")
 @pytest.mark.parametrize(
-    ("overrides", "error"),
+    ("overrides", "status", "error"),
     [
-        ({"client_id": "nobody"}, "invalid_client"),
-        ({"client_id": None}, "invalid_client"),
-        ({"redirect_uri": "https://evil.example/cb"}, "redirect_uri_mismatch"),
-        ({"redirect_uri": REDIRECT_URI + "/"}, "redirect_uri_mismatch"),
-        ({"redirect_uri": None}, "invalid_request"),
+        ({"client_id": "nobody"}, 401, "invalid_client"),
+        ({"client_id": None}, 400, "invalid_request"),
+        ({"redirect_uri": "https://evil.example/cb"}, 400, "redirect_uri_mismatch"),
+        ({"redirect_uri": REDIRECT_URI + "/"}, 400, "redirect_uri_mismatch"),
+        ({"redirect_uri": None}, 400, "invalid_request"),
+        # With client and redirect URI known good, Google still shows its own page for a bad
+        # request (web-server guide, "Authorization errors"); RFC 6749 §4.1.2.1 would redirect.
+        ({"scope": None}, 400, "invalid_request"),
+        ({"response_type": "token"}, 400, "unsupported_response_type"),
+        ({"response_type": None}, 400, "invalid_request"),
+        ({"code_challenge_method": "S512", "code_challenge": "x" * 43}, 400, "invalid_request"),
+        ({"code_challenge_method": "S256"}, 400, "invalid_request"),
+        ({"code_challenge": "too-short"}, 400, "invalid_request"),
+        ({"access_type": "forever"}, 400, "invalid_request"),
+        ({"scope": "openid emial"}, 400, "invalid_scope"),
+        ({"scope": f"openid {GMAIL_READONLY[:-1]}i"}, 400, "invalid_scope"),
+        ({"scope": "openid https://www.googleapis.com/auth/drive"}, 400, "invalid_scope"),
     ],
 )
-def test_bad_client_or_redirect_uri_is_shown_to_the_user_not_redirected(http, overrides, error):
+def test_a_bad_request_is_shown_on_googles_page_and_never_redirected(
+    http, overrides, status, error
+):
     page = http.get(AUTH, query_string=_query(**overrides))
 
-    assert page.status_code == 400
+    assert page.status_code == status
     assert "Location" not in page.headers
-    assert f"Error 400: {error}" in page.text
+    assert f"Error {status}: {error}" in page.text
+    assert "s-1" not in page.text  # nothing goes back to the app, not even its state
+
+
+@pytest.mark.usefixtures("oauth_client")
+def test_an_unknown_scope_page_lists_the_valid_and_the_invalid_ones(http):
+    page = http.get(AUTH, query_string=_query(scope=f"openid email {GMAIL_READONLY}x"))
+
+    assert page.status_code == 400
+    assert (
+        "Some requested scopes were invalid. "
+        f"{{valid=[openid, email], invalid=[{GMAIL_READONLY}x]}}" in html.unescape(page.text)
+    )
 
 
 @pytest.mark.usefixtures("oauth_client")
 @pytest.mark.parametrize(
-    ("overrides", "error"),
-    [
-        ({"scope": None}, "invalid_request"),
-        ({"response_type": "token"}, "unsupported_response_type"),
-        ({"response_type": None}, "invalid_request"),
-        ({"code_challenge_method": "S512", "code_challenge": "x" * 43}, "invalid_request"),
-        ({"code_challenge_method": "S256"}, "invalid_request"),
-        ({"code_challenge": "too-short"}, "invalid_request"),
-        ({"access_type": "forever"}, "invalid_request"),
-        ({"prompt": "none"}, "interaction_required"),
-    ],
-)
-def test_other_errors_go_back_to_the_client_with_state(http, overrides, error):
-    response = http.get(AUTH, query_string=_query(**overrides))
+    "scope",
+    ["openid email profile", "https://mail.google.com/", f"{GMAIL_READONLY} openid",
+     "https://www.googleapis.com/auth/gmail.metadata https://www.googleapis.com/auth/userinfo.email"],
+)  # fmt: skip
+def test_known_scopes_reach_the_consent_page(http, scope):
+    assert http.get(AUTH, query_string=_query(scope=scope)).status_code == 200
+
+
+@pytest.mark.usefixtures("oauth_client")
+def test_prompt_none_goes_back_to_the_client_with_interaction_required(http):
+    # OIDC Core §3.1.2.6: with no signed-in session, prompt=none answers the client
+    response = http.get(AUTH, query_string=_query(prompt="none"))
 
     assert response.status_code == 302
     assert response.location.startswith(REDIRECT_URI + "?")
     params = redirect_params(response.location)
-    assert params["error"] == error
+    assert params["error"] == "interaction_required"
     assert params["state"] == "s-1"
     assert "code" not in params
 

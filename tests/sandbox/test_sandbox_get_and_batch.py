@@ -11,11 +11,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
+from google.auth.exceptions import RefreshError
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from sandbox import batch
-from tests.sandbox.sandbox_helpers import EMAIL
+from tests.sandbox.sandbox_helpers import CLIENT_ID, CLIENT_SECRET, EMAIL, retry_after_text
 
 GET = "/gmail/v1/users/me/messages/{}"
 BATCH = "/batch/gmail/v1"
@@ -69,7 +72,7 @@ def _text(part: MimeMessage) -> str:
 # -- messages.get ---------------------------------------------------------------------------
 
 
-def test_metadata_format_has_the_four_headers_and_gmail_fields(http, bearer, mailbox):
+def test_metadata_format_has_the_headers_and_gmail_fields(http, bearer, mailbox):
     message = mailbox[0]
 
     body = http.get(
@@ -86,7 +89,7 @@ def test_metadata_format_has_the_four_headers_and_gmail_fields(http, bearer, mai
     assert isinstance(body["sizeEstimate"], int)
     assert body["sizeEstimate"] > len(message.snippet)
     assert body["payload"]["mimeType"] == "text/plain"
-    assert [h["name"] for h in headers] == ["From", "To", "Subject", "Date"]
+    assert [h["name"] for h in headers] == ["From", "To", "Subject", "Date", "Message-ID"]
     values = {h["name"]: h["value"] for h in headers}
     assert (values["From"], values["To"], values["Subject"]) == (
         message.sender,
@@ -155,13 +158,16 @@ def test_metadata_scope_may_read_metadata_but_not_bodies(http, tokens, mailbox):
     assert http.get(url, headers=headers, query_string={"format": "raw"}).status_code == 403
 
 
-def test_get_is_counted_and_costs_5_units(http, bearer, state, mailbox):
-    state.update_behaviour({"quota_units_per_minute": 10})
+@pytest.mark.parametrize(("profile", "cost"), [("legacy", 5), ("2026", 20)])
+def test_get_is_counted_and_costs_5_units_or_20_since_2026(
+    http, bearer, state, mailbox, profile, cost
+):
+    state.update_behaviour({"quota_profile": profile, "quota_units_per_minute": 2 * cost})
     url = GET.format(mailbox[0].id)
 
     statuses = [http.get(url, headers=bearer).status_code for _ in range(3)]
 
-    assert statuses == [200, 200, 429]
+    assert statuses == [200, 200, 403]
     assert state.call_counts()["gmail.messages.get"] == 3
 
 
@@ -221,7 +227,9 @@ def test_a_404_inside_a_batch_reaches_its_callback_as_an_http_error(served, gmai
     assert error.error_details[0]["reason"] == "notFound"
 
 
-def test_inner_calls_hit_the_rate_limit_with_retry_after(served, gmail, state, mailbox):
+def test_inner_calls_hit_the_rate_limit_with_the_retry_time_in_the_message(
+    served, gmail, state, clock, mailbox
+):
     state.update_behaviour({"quota_units_per_minute": 15})  # three gets
     messages, collector = gmail.users().messages(), Collector()
     request = _batch(served, collector)
@@ -233,9 +241,63 @@ def test_inner_calls_hit_the_rate_limit_with_retry_after(served, gmail, state, m
     assert sorted(collector.responses) == ["1", "2", "3"]
     assert sorted(collector.errors) == ["4", "5"]
     refused = collector.errors["4"]
-    assert refused.status_code == 429
-    assert int(refused.resp["retry-after"]) >= 1
-    assert refused.error_details[0]["reason"] == "rateLimitExceeded"
+    assert refused.status_code == 403
+    assert "retry-after" not in refused.resp
+    assert refused.error_details[0]["reason"] == "userRateLimitExceeded"
+    assert refused.reason.endswith(retry_after_text(clock.now + 60))
+
+
+def test_an_access_token_ended_early_gets_401_in_each_part_while_refresh_still_works(
+    served, http, tokens, state, mailbox
+):
+    # GIVEN a consented user whose access token Google ends before its expires_in
+    body = tokens()
+    access, refresh = str(body["access_token"]), str(body["refresh_token"])
+    assert state.expire_access_tokens(EMAIL) == 1
+    content_type, batch_body = _multipart(
+        f"GET {GET.format(mailbox[0].id)} HTTP/1.1\r\n",
+        f"GET {GET.format(mailbox[1].id)} HTTP/1.1\r\n",
+    )
+
+    # WHEN a batch is sent with it
+    response = http.post(
+        BATCH,
+        data=batch_body,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {access}"},
+    )
+
+    # THEN the batch succeeds and every part is a 401, as Gmail answers an invalid token
+    assert response.status_code == 200
+    for part in _parts(response):
+        assert _text(part).startswith("HTTP/1.1 401 Unauthorized\r\n")
+        assert 'error="invalid_token"' in _text(part)
+    # AND googleapiclient, holding an access token only, fails to refresh it on its own…
+    gmail = build(
+        "gmail",
+        "v1",
+        credentials=Credentials(token=access),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": served.base_url + "/"},
+    )
+    request = _batch(served, Collector())
+    request.add(gmail.users().messages().get(userId="me", id=mailbox[0].id))
+    with pytest.raises(RefreshError):
+        request.execute()
+    # …while the refresh token still mints a working access token
+    refreshed = http.post(
+        "/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert refreshed.status_code == 200
+    new_token = refreshed.json["access_token"]
+    get = GET.format(mailbox[0].id)
+    assert http.get(get, headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
 
 
 def test_more_than_100_calls_fail_the_whole_batch(served, gmail, state, mailbox):
@@ -267,10 +329,12 @@ def test_a_batch_waits_out_the_latency_once(served, gmail, state, mailbox):
 
 
 def test_posts_and_204s_work_inside_a_batch(served, gmail, state, mailbox):
+    state.grant_push_publisher("projects/sandbox/topics/gmail")
     users, collector = gmail.users(), Collector()
     request = _batch(served, collector)
     request.add(
-        users.watch(userId="me", body={"topicName": "projects/p/topics/gmail"}), request_id="w"
+        users.watch(userId="me", body={"topicName": "projects/sandbox/topics/gmail"}),
+        request_id="w",
     )
     request.add(users.history().list(userId="me", startHistoryId="1"), request_id="h")
     request.add(users.stop(userId="me"), request_id="s")

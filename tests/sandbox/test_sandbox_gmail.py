@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import googleapiclient
 import pytest
+import requests
 from flask.testing import FlaskClient
 
-from tests.sandbox.sandbox_helpers import EMAIL
+from tests.sandbox.sandbox_helpers import EMAIL, retry_after_text
 
 LIST = "/gmail/v1/users/me/messages"
 SPAM_TRASH = {"SPAM", "TRASH"}
@@ -122,7 +128,50 @@ def test_no_match_has_no_messages_key(http, bearer, mailbox):
     assert body == {"resultSizeEstimate": 0}
 
 
-@pytest.mark.parametrize("q", ["a OR b", "(a b)", "bogus:thing", "is:fancy", "after:2020/13/45"])
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        (
+            "from:shopco OR is:starred",
+            lambda m: "shopco" in m.sender.lower() or "STARRED" in m.label_ids,
+        ),
+        ("{in:sent category:social}", lambda m: bool({"SENT", "CATEGORY_SOCIAL"} & m.label_ids)),
+        ("subject:(lunch -photos)", lambda m: "lunch" in m.subject.lower()),
+        ("-has:attachment larger:100", lambda m: True),
+    ],
+)
+def test_or_braces_groups_has_and_larger_are_gmail_syntax(http, bearer, mailbox, q, expected):
+    ids, _ = _all_ids(http, bearer, q=q, maxResults=500)
+
+    assert ids == [m.id for m in mailbox if not m.label_ids & SPAM_TRASH and expected(m)]
+    assert ids
+
+
+def test_the_discovery_documents_own_q_example_is_accepted(http, bearer, mailbox):
+    discovery = Path(googleapiclient.__file__).parent / "discovery_cache/documents/gmail.v1.json"
+    methods = json.loads(discovery.read_text())["resources"]["users"]["resources"]["messages"]
+    example = re.search(
+        r'`"([^"`]+)"`', methods["methods"]["list"]["parameters"]["q"]["description"]
+    )
+    assert example is not None
+    assert "rfc822msgid:" in example[1]
+
+    response = http.get(LIST, headers=bearer, query_string={"q": example[1]})
+
+    assert response.status_code == 200  # nothing matches, but Gmail's own example is no error
+
+
+def test_rfc822msgid_finds_the_message_with_that_message_id(http, bearer, mailbox):
+    unread = next(m for m in mailbox if "UNREAD" in m.label_ids)
+    headers = http.get(f"{LIST}/{unread.id}", headers=bearer).json["payload"]["headers"]
+    message_id = next(h["value"] for h in headers if h["name"] == "Message-ID")
+
+    body = http.get(LIST, headers=bearer, query_string={"q": f"rfc822msgid:{message_id} is:unread"})
+
+    assert body.json["messages"] == [{"id": unread.id, "threadId": unread.thread_id}]
+
+
+@pytest.mark.parametrize("q", ["(a b", "bogus:thing", "is:fancy", "after:2020/13/45"])
 def test_an_unsupported_query_is_invalid_argument(http, bearer, q):
     response = http.get(LIST, headers=bearer, query_string={"q": q})
 
@@ -207,8 +256,13 @@ def test_a_user_first_seen_gets_the_demo_mailbox(http, bearer, state):
     assert body["messagesTotal"] == 3000
 
 
-def test_the_per_user_quota_answers_429_with_retry_after(http, bearer, state, clock):
+def test_the_per_user_quota_answers_403_with_the_retry_time_in_the_message(
+    http, bearer, state, clock
+):
+    # Usage limits: per-user quota refused with userRateLimitExceeded; Resolve errors: no
+    # Retry-After header is documented, the time to retry from is in the message.
     state.update_behaviour({"quota_units_per_minute": 11})
+    started = clock.now
     assert http.get(LIST, headers=bearer).status_code == 200  # 5 units
     clock.advance(20)
     assert http.get(LIST, headers=bearer).status_code == 200  # 10 units
@@ -216,14 +270,75 @@ def test_the_per_user_quota_answers_429_with_retry_after(http, bearer, state, cl
     refused = http.get(LIST, headers=bearer)
     profile = http.get("/gmail/v1/users/me/profile", headers=bearer)  # 1 unit still fits
 
-    assert refused.status_code == 429
-    assert refused.headers["Retry-After"] == "40"  # the first call ages out at t=60
+    assert refused.status_code == 403
+    assert "Retry-After" not in refused.headers
     error = refused.json["error"]
-    assert error["status"] == "RESOURCE_EXHAUSTED"
-    assert error["errors"][0]["reason"] == "rateLimitExceeded"
+    # the first call ages out at t=60
+    message = f"User-rate limit exceeded.  {retry_after_text(started + 60)}"
+    assert error == {
+        "code": 403,
+        "message": message,
+        "errors": [
+            {"message": message, "domain": "usageLimits", "reason": "userRateLimitExceeded"}
+        ],
+        "status": "PERMISSION_DENIED",
+    }
     assert profile.status_code == 200
     clock.advance(40)
     assert http.get(LIST, headers=bearer).status_code == 200
+
+
+def test_the_per_user_quota_may_answer_429_rate_limit_exceeded(http, bearer, state, clock):
+    state.update_behaviour({"quota_units_per_minute": 5, "quota_refusal_status": 429})
+    assert http.get(LIST, headers=bearer).status_code == 200
+
+    refused = http.get(LIST, headers=bearer)
+
+    assert refused.status_code == 429
+    assert "Retry-After" not in refused.headers
+    error = refused.json["error"]
+    assert error["status"] == "RESOURCE_EXHAUSTED"
+    assert error["errors"][0]["reason"] == "rateLimitExceeded"
+    assert error["message"].endswith(retry_after_text(clock.now + 60))
+
+
+@pytest.mark.parametrize(
+    ("profile", "limit", "get_cost"), [("legacy", 15_000, 5), ("2026", 6_000, 20)]
+)
+def test_quota_profiles_set_the_limit_and_the_cost_of_a_get(
+    http, bearer, state, profile, limit, get_cost
+):
+    (message,) = state.seed_mailbox(EMAIL, 1, seed=1)
+    knobs = state.update_behaviour({"quota_profile": profile})
+    assert knobs["quota_units_per_minute"] == limit
+    get = f"{LIST}/{message.id}"
+
+    # GIVEN all but one call's worth of the minute is spent on gets
+    statuses = [http.get(get, headers=bearer).status_code for _ in range(limit // get_cost)]
+    refused = http.get(get, headers=bearer)
+    listed = http.get(LIST, headers=bearer)  # 5 units, refused too
+
+    assert set(statuses) == {200}
+    assert refused.status_code == listed.status_code == 403
+
+
+def test_too_many_calls_in_flight_for_one_user_answer_429(served, access_token, state):
+    # Resolve errors: a per-user concurrent request limit, "Too many concurrent requests for user"
+    state.update_behaviour({"concurrent_requests_per_user": 2, "latency_ms": 300})
+    headers = {"Authorization": f"Bearer {access_token}"}
+    url = served.base_url + "/gmail/v1/users/me/profile"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(lambda _: requests.get(url, headers=headers, timeout=10), range(3)))
+
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 200, 429]
+    refused = next(answer for answer in answers if answer.status_code == 429).json()["error"]
+    assert refused["message"] == "Too many concurrent requests for user"
+    assert refused["errors"][0]["reason"] == "rateLimitExceeded"
+    # AND once they are answered, the slots are free again
+    state.update_behaviour({"latency_ms": 0})
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200
+    assert state.call_counts()["gmail.getProfile"] == 4
 
 
 def test_gmail_calls_are_counted(http, bearer, state):

@@ -11,7 +11,7 @@ from googleapiclient.errors import HttpError
 from sandbox.gmail_history import history_page
 from sandbox.gmail_list import PageTokenError
 from sandbox.mailbox import Mailbox
-from tests.sandbox.sandbox_helpers import EMAIL
+from tests.sandbox.sandbox_helpers import EMAIL, retry_after_text
 
 HISTORY = "/gmail/v1/users/me/history"
 PROFILE = "/gmail/v1/users/me/profile"
@@ -226,7 +226,7 @@ def test_a_start_from_before_the_mailbox_was_seeded_is_404(http, bearer, mailbox
     assert _history(http, bearer, 1).status_code == 404
 
 
-def test_history_list_is_counted_and_costs_2_units(http, bearer, state, mailbox):
+def test_history_list_is_counted_and_costs_2_units(http, bearer, state, clock, mailbox):
     start = _history_id(http, bearer)  # 1 unit
     state.update_behaviour({"quota_units_per_minute": 5})
 
@@ -234,8 +234,9 @@ def test_history_list_is_counted_and_costs_2_units(http, bearer, state, mailbox)
     assert _history(http, bearer, start).status_code == 200
     refused = _history(http, bearer, start)
 
-    assert refused.status_code == 429
-    assert refused.headers["Retry-After"] == "60"
+    assert refused.status_code == 403
+    assert refused.json["error"]["errors"][0]["reason"] == "userRateLimitExceeded"
+    assert refused.json["error"]["message"].endswith(retry_after_text(clock.now + 60))
     assert state.call_counts()["gmail.history.list"] == 3
 
 

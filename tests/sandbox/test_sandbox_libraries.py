@@ -9,6 +9,7 @@ with nothing but endpoint URLs changed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import google_auth_httplib2
@@ -20,6 +21,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.cloud import secretmanager
+from google.oauth2 import id_token
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from googleapiclient.discovery import build
@@ -96,6 +98,37 @@ def test_flow_with_pkce_gets_tokens_and_userinfo_identifies_the_user(flow, live)
     ).json()
     assert info["email"] == EMAIL
     assert info["sub"].isdigit()
+
+
+def test_google_auth_verifies_the_id_token_against_the_sandboxs_keys(flow, live):
+    server, _ = live
+
+    credentials = _credentials(flow)
+    claims = id_token.verify_token(
+        credentials.id_token,
+        Request(),
+        audience=flow.client_config["client_id"],
+        certs_url=server.base_url + "/oauth2/v1/certs",
+    )
+
+    assert claims["iss"] == server.base_url
+    assert claims["email"] == EMAIL
+    assert claims["email_verified"] is True
+    assert (
+        claims["sub"]
+        == requests.get(
+            server.base_url + "/v1/userinfo",
+            headers={"Authorization": f"Bearer {credentials.token}"},
+            timeout=10,
+        ).json()["sub"]
+    )
+    with pytest.raises(ValueError, match="audience"):
+        id_token.verify_token(
+            credentials.id_token,
+            Request(),
+            audience="someone-else.apps.sandbox.test",
+            certs_url=server.base_url + "/oauth2/v1/certs",
+        )
 
 
 def test_flow_with_the_wrong_verifier_is_refused(flow):
@@ -175,7 +208,7 @@ def test_gmail_client_gets_401_for_a_revoked_token(flow, live):
         _gmail(credentials, server.base_url).users().getProfile(userId="me").execute()
 
 
-def test_gmail_client_sees_429_with_retry_after(flow, live):
+def test_gmail_client_sees_403_with_the_retry_time_in_the_message(flow, live):
     server, state = live
     credentials = _credentials(flow)
     state.update_behaviour({"quota_units_per_minute": 5})
@@ -185,9 +218,10 @@ def test_gmail_client_sees_429_with_retry_after(flow, live):
     with pytest.raises(HttpError) as caught:
         messages.list(userId="me").execute()
 
-    assert caught.value.status_code == 429
-    assert int(caught.value.resp["retry-after"]) >= 1
-    assert caught.value.error_details[0]["reason"] == "rateLimitExceeded"
+    assert caught.value.status_code == 403
+    assert "retry-after" not in caught.value.resp
+    assert caught.value.error_details[0]["reason"] == "userRateLimitExceeded"
+    assert re.search(r"Retry after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", caught.value.reason)
 
 
 def test_gmail_client_sees_403_without_the_gmail_scope(flow, live):

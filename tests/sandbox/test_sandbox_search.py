@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from sandbox.gmail_list import PageTokenError, list_page
+from sandbox.gmail_message import rfc822_message_id
 from sandbox.gmail_query import QueryError, parse
 from sandbox.mailbox import Message
 
@@ -68,6 +69,29 @@ def _ids(q: str) -> list[int]:
         ("label:Category_Social", [1]),
         ("category:promotions", [3]),
         ("in:inbox AND is:unread", [6]),
+        # OR, braces and groups (Gmail's "Search operators"): OR binds tighter than AND
+        ("from:bob OR subject:report", [6, 5]),
+        ("{from:bob subject:report}", [6, 5]),
+        ("{from:bob OR subject:report}", [6, 5]),
+        ("from:ann OR from:bob subject:report", [6]),
+        ("from:{bob nobody}", [5]),
+        ("subject:(quarterly report)", [6]),
+        ("subject:(quarterly plans)", []),
+        ("-(in:inbox OR in:spam)", [3, 2]),
+        ("-{in:inbox in:spam} to:carol", [2]),
+        ("(is:starred OR is:unread) -from:bob", [6]),
+        # has:, sizes and Message-IDs
+        ("has:attachment", []),
+        ("-has:attachment", [6, 5, 4, 3, 2, 1]),
+        ("has:userlabels", []),
+        ("has:nouserlabels", [6, 5, 4, 3, 2, 1]),
+        ("has:yellow-star", [5]),
+        ("larger:10K", []),
+        ("smaller:10k", [6, 5, 4, 3, 2, 1]),
+        ("larger:100", [6, 5, 4, 3, 2, 1]),
+        ("size:1M", []),
+        (f"rfc822msgid:{rfc822_message_id(MESSAGES[1])}", [5]),
+        (f"rfc822msgid:{rfc822_message_id(MESSAGES[1]).strip('<>')} in:inbox", [5]),
     ],
 )
 def test_query_terms(q, expected):
@@ -82,6 +106,9 @@ def test_query_terms(q, expected):
         ("in:anywhere", True),
         ("-in:spam", False),
         ("is:unread", False),
+        ("in:spam OR in:inbox", True),
+        ("-(in:spam OR in:trash)", False),
+        ("-(-in:trash)", True),
     ],
 )
 def test_which_queries_lift_the_spam_and_trash_exclusion(q, names):
@@ -90,8 +117,9 @@ def test_which_queries_lift_the_spam_and_trash_exclusion(q, names):
 
 @pytest.mark.parametrize(
     "q",
-    ['"unbalanced', "a OR b", "{a b}", "(a)", "x:y", "in:", "is:muted", "newer_than:3w",
-     "after:yesterday", "category:nope", "ab\"c"],
+    ['"unbalanced', "(a", "a)", "{a", "a}", "()", "{}", "OR a", "a OR", "AND a", "-",
+     "x:y", "is:muted", "newer_than:3w", "after:yesterday", "category:nope", "ab\"c",
+     "has:everything", "larger:big", "size:10G"],
 )  # fmt: skip
 def test_unsupported_syntax_is_rejected(q):
     with pytest.raises(QueryError):

@@ -12,7 +12,7 @@ import pytest
 from sandbox import SandboxState, identity, rfc7636
 from sandbox.mailbox import generate
 from sandbox.models import Behaviour
-from sandbox.quota import SlidingQuota
+from sandbox.quota import ConcurrentCalls, SlidingQuota
 from tests.sandbox.sandbox_helpers import VERIFIER, FakeClock
 
 TWO_YEARS_MS = 731 * 86_400_000
@@ -160,10 +160,35 @@ def test_quota_window_slides_and_refusals_spend_nothing():
 
     assert quota.charge("u", 5, 10, now=0) is None
     assert quota.charge("u", 5, 10, now=30) is None
-    assert quota.charge("u", 5, 10, now=31) == 29
+    assert quota.charge("u", 5, 10, now=31) == 60  # when the first 5 age out
     assert quota.charge("other", 5, 10, now=31) is None
     assert quota.charge("u", 5, 10, now=60) is None  # the first 5 aged out
-    assert quota.charge("u", 50, 10, now=61) == 60  # can never fit
+    assert quota.charge("u", 50, 10, now=61) == 121  # can never fit: a window from now
+
+
+def test_concurrent_calls_are_counted_per_user_and_refused_past_the_limit():
+    calls = ConcurrentCalls()
+
+    assert calls.begin("u", 2)
+    assert calls.begin("u", 2)
+    assert not calls.begin("u", 2)
+    assert calls.begin("other", 2)
+    calls.end("u")
+    assert calls.begin("u", 2)
+    assert calls.open("u") == 2
+
+
+def test_the_quota_profile_knob_sets_the_limit_unless_it_is_given():
+    state = SandboxState()
+
+    assert state.update_behaviour({"quota_profile": "2026"})["quota_units_per_minute"] == 6000
+    assert state.behaviour.quota.cost("gmail.messages.get") == 20
+    knobs = state.update_behaviour({"quota_profile": "legacy", "quota_units_per_minute": 7})
+    assert knobs["quota_units_per_minute"] == 7
+    assert state.behaviour.quota.cost("gmail.messages.get") == 5
+    for bad in ({"quota_profile": "2027"}, {"quota_refusal_status": 500}):
+        with pytest.raises(ValueError, match="must be one of"):
+            state.update_behaviour(bad)
 
 
 def test_identity_helpers():

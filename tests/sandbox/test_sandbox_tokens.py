@@ -66,11 +66,14 @@ def test_without_a_challenge_no_verifier_is_needed(authorize, exchange):
     assert exchange(authorize(verifier=None)["code"], verifier=None).status_code == 200
 
 
-def test_a_redirect_uri_other_than_the_authorized_one_is_refused(authorize, exchange):
-    response = exchange(authorize()["code"], redirect_uri="http://localhost:8082/other")
+def test_a_redirect_uri_other_than_the_authorized_one_is_redirect_uri_mismatch(authorize, exchange):
+    # Google's token endpoint: 400 redirect_uri_mismatch, not invalid_grant (web-server guide)
+    code = authorize()["code"]
+    response = exchange(code, redirect_uri="http://localhost:8082/other")
 
     assert response.status_code == 400
-    assert response.json["error"] == "invalid_grant"
+    assert response.json == {"error": "redirect_uri_mismatch", "error_description": "Bad Request"}
+    assert exchange(code).json["error"] == "invalid_grant"  # the attempt used the code up
 
 
 def test_a_code_expires_after_ten_minutes(authorize, exchange, clock):

@@ -28,19 +28,29 @@ from tests.sandbox.sandbox_helpers import EMAIL
 
 WATCH = "/gmail/v1/users/me/watch"
 STOP = "/gmail/v1/users/me/stop"
-TOPIC = "projects/demo-project/topics/gmail-push"
+TOPIC = "projects/sandbox/topics/gmail-push"  # the test client's project is "sandbox"
 WEEK_MS = 7 * 86_400_000
 REPO = Path(__file__).resolve().parents[2]
 
 
 class FakeEmulator:
-    """Records `POST /v1/{topic}:publish` calls as (path, JSON body)."""
+    """Records `POST /v1/{topic}:publish` calls as (path, JSON body); knows `topics`."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.topics = {TOPIC}
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                known = self.path.removeprefix("/v1/") in recorder.topics
+                body = b"{}" if known else b'{"error": {"code": 404}}'
+                self.send_response(200 if known else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 recorder.calls.append((self.path, json.loads(self.rfile.read(length))))
@@ -83,6 +93,12 @@ def emulator(state) -> Iterator[FakeEmulator]:
 @pytest.fixture
 def mailbox(state):
     return state.seed_mailbox(EMAIL, 50, seed=5)
+
+
+@pytest.fixture(autouse=True)
+def gmail_may_publish(state):
+    """The topic is granted to gmail-api-push@system.gserviceaccount.com, as infra/ does."""
+    state.grant_push_publisher(TOPIC)
 
 
 def _watch(http, bearer, **body: Any) -> Any:
@@ -128,6 +144,77 @@ def test_a_bad_watch_request_is_invalid_argument(http, bearer, state, body):
     assert state.watch(EMAIL) is None
 
 
+def test_a_topic_of_another_project_is_invalid_argument(http, bearer, state):
+    # WatchRequest.topicName: the project "must exactly match your Google developer project id
+    # (the one executing this watch request)"
+    state.grant_push_publisher("projects/other-project/topics/gmail-push")
+
+    response = _watch(http, bearer, topicName="projects/other-project/topics/gmail-push")
+
+    assert response.status_code == 400
+    assert response.json["error"]["message"] == (
+        "Invalid topicName does not match projects/sandbox/topics/*"
+    )
+    assert state.watch(EMAIL) is None
+
+
+def test_a_topic_gmail_may_not_publish_to_is_permission_denied(http, bearer, state):
+    # WatchRequest.topicName: "you must have already granted gmail 'publish' permission on it"
+    topic = "projects/sandbox/topics/not-granted"
+
+    response = _watch(http, bearer, topicName=topic)
+
+    assert response.status_code == 403
+    assert response.json["error"] == {
+        "code": 403,
+        "message": f"Error sending test message to Cloud PubSub {topic} : "
+        "User not authorized to perform this action.",
+        "errors": [
+            {
+                "message": f"Error sending test message to Cloud PubSub {topic} : "
+                "User not authorized to perform this action.",
+                "domain": "global",
+                "reason": "forbidden",
+            }
+        ],
+        "status": "PERMISSION_DENIED",
+    }
+    assert state.watch(EMAIL) is None
+
+
+def test_with_an_emulator_the_topic_must_exist_there(http, bearer, state, emulator):
+    # WatchRequest.topicName: "This topic name must already exist in Cloud Pub/Sub"
+    emulator.topics.clear()
+
+    refused = _watch(http, bearer)
+    emulator.topics.add(TOPIC)
+    accepted = _watch(http, bearer)
+
+    assert refused.status_code == 403
+    assert accepted.status_code == 200
+
+
+def test_an_unreachable_emulator_is_a_backend_error(http, bearer, state):
+    state.update_behaviour({"pubsub_emulator_host": "127.0.0.1:9"})  # discard port: refused
+
+    response = _watch(http, bearer)
+
+    assert response.status_code == 500
+    assert response.json["error"]["errors"][0]["reason"] == "backendError"
+
+
+def test_topics_are_granted_over_the_admin_hook(http, bearer, state):
+    topic = "projects/sandbox/topics/over-http"
+
+    granted = http.post("/_sandbox/push-topics", json={"topic_name": topic})
+
+    assert granted.status_code == 200
+    assert state.may_push_to(topic)
+    assert _watch(http, bearer, topicName=topic).status_code == 200
+    bad = http.post("/_sandbox/push-topics", json={"topic_name": "topics/x"})
+    assert bad.status_code == 400
+
+
 def test_a_new_watch_replaces_the_old_one_and_stop_removes_it(http, bearer, state, mailbox):
     _watch(http, bearer, labelIds=["INBOX"])
     _watch(http, bearer, labelIds=["SPAM"], labelFilterBehavior="EXCLUDE")
@@ -148,9 +235,9 @@ def test_watch_costs_100_units_and_stop_1(http, bearer, state, mailbox):
     state.update_behaviour({"quota_units_per_minute": 101})
 
     assert _watch(http, bearer).status_code == 200
-    assert _watch(http, bearer).status_code == 429
+    assert _watch(http, bearer).status_code == 403
     assert http.post(STOP, headers=bearer).status_code == 204
-    assert http.post(STOP, headers=bearer).status_code == 429
+    assert http.post(STOP, headers=bearer).status_code == 403
 
 
 def test_watch_and_stop_need_a_token(http):
@@ -225,8 +312,8 @@ def test_nothing_is_published_without_an_emulator_a_watch_or_after_expiry(
 
 
 def test_a_failed_publish_is_logged_not_raised(http, bearer, state, mailbox, caplog):
+    assert _watch(http, bearer).status_code == 200
     state.update_behaviour({"pubsub_emulator_host": "127.0.0.1:9"})  # discard port: refused
-    _watch(http, bearer)
 
     with caplog.at_level(logging.WARNING, logger="sandbox.pubsub_push"):
         added = state.deliver_messages(EMAIL, 2)

@@ -66,6 +66,25 @@ def test_plain_http_is_accepted_on_loopback_only_and_turns_secure_cookies_off():
     assert settings.secure_cookies is False
 
 
+@pytest.mark.parametrize(
+    "scope",
+    ["emial", "gmail.readonly", "https://www.googleapis.com/auth/gmail.readonli",
+     "https://www.googleapis.com/auth/gmail.read"],
+)  # fmt: skip
+def test_a_scope_google_would_refuse_at_consent_stops_the_start(scope):
+    # Google shows its own "Error 400: invalid_scope" page: users would never come back.
+    with pytest.raises(ConfigError, match=r"^OAUTH_SCOPES holds a scope Google does not know"):
+        config.load_settings({**BASE, "OAUTH_SCOPES": f"openid {scope}"})
+
+
+def test_other_apis_scope_urls_are_let_through():
+    scopes = (
+        "openid profile https://www.googleapis.com/auth/calendar.readonly https://mail.google.com/"
+    )
+
+    assert len(config.load_settings({**BASE, "OAUTH_SCOPES": scopes}).scopes) == 4
+
+
 def test_scopes_and_return_to_prefixes_are_split():
     settings = config.load_settings(
         {

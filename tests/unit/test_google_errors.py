@@ -9,7 +9,12 @@ import pytest
 from google.auth import exceptions as auth_errors
 from googleapiclient.errors import HttpError
 
-from functions.errors import GmailRequestRejected, ReauthRequired, TransientError
+from functions.errors import (
+    AccessTokenRefused,
+    GmailRequestRejected,
+    ReauthRequired,
+    TransientError,
+)
 from functions.google_errors import classify
 
 
@@ -21,7 +26,6 @@ def http_error(status: int, reason: str = "", status_text: str = "") -> HttpErro
 @pytest.mark.parametrize(
     ("error", "kind", "reason"),
     [
-        (http_error(401, "authError", "UNAUTHENTICATED"), ReauthRequired, "unauthorized"),
         (
             http_error(403, "insufficientPermissions", "PERMISSION_DENIED"),
             ReauthRequired,
@@ -45,11 +49,22 @@ def test_a_lost_or_narrowed_grant_means_consent_again(error, kind, reason):
     assert not classified.retryable
 
 
+def test_a_401_is_a_refused_access_token_not_a_lost_grant():
+    # Resolve errors, 401: the access token expired or is invalid: refresh it. Only the token
+    # endpoint refusing the refresh token (invalid_grant) means consent again.
+    classified = classify(http_error(401, "authError", "UNAUTHENTICATED"))
+
+    assert isinstance(classified, AccessTokenRefused)
+    assert not isinstance(classified, ReauthRequired)
+    assert not classified.retryable  # not with the same token; the Gmail session mints one
+
+
 @pytest.mark.parametrize(
     "error",
     [
         http_error(429, "rateLimitExceeded", "RESOURCE_EXHAUSTED"),
         http_error(403, "userRateLimitExceeded"),
+        http_error(403, "rateLimitExceeded", "PERMISSION_DENIED"),
         http_error(500),
         http_error(503),
         auth_errors.RefreshError("temporarily_unavailable", retryable=True),

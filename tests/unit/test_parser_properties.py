@@ -17,6 +17,9 @@ from functions.mailbox_request import parse_event, parse_request
 from functions.oauth_client import parse_client_json
 from functions.return_to import check_return_to
 from functions.token_crypto import parse_keyring
+from sandbox.gmail_query import QueryError
+from sandbox.gmail_query import parse as parse_gmail_query
+from sandbox.mailbox import generate
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -153,3 +156,21 @@ def test_return_to_only_ever_accepts_the_allowed_origin_and_path(url):
 @given(st.text(max_size=200))
 def test_redaction_never_fails_and_removes_credential_shapes(text):
     assert "sbx-rt-abcdef" not in redact(text + " sbx-rt-abcdef")
+
+
+query_pieces = st.sampled_from(
+    ["a", "OR", "AND", "-", "(", ")", "{", "}", '"', "from:", "has:attachment", "larger:10K",
+     "rfc822msgid:<x@y>", "in:spam", "subject:(", "is:unread", " ", "newer_than:2d", "+b", ":"]
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.lists(query_pieces, max_size=12).map("".join) | st.text(max_size=60))
+def test_the_sandbox_gmail_query_parser_accepts_or_refuses_as_invalid_query(q):
+    # The sandbox answers any `q` like Gmail: a listing, or 400 "Invalid query", never a 500.
+    try:
+        query = parse_gmail_query(q, 1_760_000_000.0)
+    except QueryError:
+        return
+    for message in generate("ada@example.com", 5, 1, 1_760_000_000.0):
+        assert query.matches(message) in (True, False)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import googleapiclient
 import pytest
 
-from functions.scopes import FULL_MAIL, METADATA, MODIFY, READONLY, missing_scopes
+from functions.scopes import FULL_MAIL, GMAIL_SCOPES, METADATA, MODIFY, READONLY, missing_scopes
 
 REQUESTED = ("openid", "email", READONLY)
 
@@ -23,3 +27,9 @@ REQUESTED = ("openid", "email", READONLY)
 )
 def test_gmail_read_access_is_what_is_required(granted, missing):
     assert missing_scopes(REQUESTED, granted) == missing
+
+
+def test_the_gmail_scopes_are_the_discovery_documents():
+    discovery = Path(googleapiclient.__file__).parent / "discovery_cache/documents/gmail.v1.json"
+
+    assert set(json.loads(discovery.read_text())["auth"]["oauth2"]["scopes"]) == GMAIL_SCOPES

@@ -46,6 +46,15 @@ def serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             },
             "GMAIL_API_ROOT must be an absolute http(s) URL",
         ),
+        (
+            {
+                "OAUTH_CLIENT_SECRETS": "/x.json",
+                "OAUTH_REDIRECT_URI": "https://a.example/cb",
+                "TOKEN_ENCRYPTION_KEYS": "/k.json",
+                "OAUTH_SCOPES": "openid https://www.googleapis.com/auth/gmail.readonli",
+            },
+            "OAUTH_SCOPES holds a scope Google does not know",
+        ),
     ],
 )
 def test_missing_or_malformed_configuration_stops_the_function_at_start_up(env, sentence):
