@@ -72,6 +72,7 @@ _SAMPLE_VALUES = {
     "OAUTH_SCOPES": "openid email https://www.googleapis.com/auth/gmail.readonly",
     "ALLOWED_RETURN_TO": "https://app.example.com/",
     "GOOGLE_CLOUD_PROJECT": "p-1",
+    "LOG_LEVEL": "INFO",
 }
 
 
