@@ -114,6 +114,19 @@ locals {
     )
   }
 
+  # Cloud Scheduler's regions are a separate, shorter list than Cloud Run's.
+  scheduler_region = coalesce(var.scheduler_region, var.region)
+
+  # A database that already exists has its rules release, which Terraform then adopts (firestore.tf).
+  import_rules_release = coalesce(var.import_firestore_rules_release, !var.create_firestore_database)
+
+  # With public_access = "invoker_iam_disabled", what opens the browser-facing functions instead
+  # of an allUsers grant (the google provider has no argument for it on a Cloud Function).
+  public_access_commands = var.public_access == "invoker_iam_disabled" ? [
+    for key, fn in local.public_functions :
+    "gcloud run services update ${fn.name} --project=${var.project_id} --region=${var.region} --no-invoker-iam-check"
+  ] : []
+
   # Documents that expire: collection group => timestamp field of its TTL policy.
   ttl_fields = {
     (var.auth_sessions_collection) = "expires_at"
