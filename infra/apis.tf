@@ -37,5 +37,5 @@ resource "time_sleep" "apis_enabled" {
     services = join(",", sort(local.services))
   }
 
-  depends_on = [time_sleep.apis_enabled]
+  depends_on = [google_project_service.enabled]
 }

@@ -143,5 +143,10 @@ def test_cloud_build_uploads_the_repository_but_no_secret_or_state() -> None:
     ]
     for needed in ("Makefile", "scripts/deploy.sh", "infra/versions.tf", "tests/infra/x.py"):
         assert not ignored(needed, patterns), needed
-    for never in ("client_secret_x.json", "infra/terraform.tfstate", "infra/terraform.tfvars", ".venv/x"):
+    for never in (
+        "client_secret_x.json",
+        "infra/terraform.tfstate",
+        "infra/terraform.tfvars",
+        ".venv/x",
+    ):
         assert ignored(never, patterns), never
