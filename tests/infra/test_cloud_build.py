@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import hcl2
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from tests.infra.infra_model import INFRA, ROOT, gcloudignore_patterns, ignored, unquote
 
