@@ -12,7 +12,7 @@ resource "google_firestore_database" "main" {
   delete_protection_state           = "DELETE_PROTECTION_ENABLED"
   deletion_policy                   = "ABANDON"
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_firestore_field" "ttl" {
@@ -26,7 +26,7 @@ resource "google_firestore_field" "ttl" {
   # A field that only expires documents needs no single-field index.
   index_config {}
 
-  depends_on = [google_firestore_database.main]
+  depends_on = [time_sleep.apis_enabled, google_firestore_database.main]
 }
 
 resource "google_firebaserules_ruleset" "firestore" {
@@ -37,7 +37,16 @@ resource "google_firebaserules_ruleset" "firestore" {
     }
   }
 
-  depends_on = [google_project_service.enabled, google_firestore_database.main]
+  depends_on = [time_sleep.apis_enabled, google_firestore_database.main]
+}
+
+# The release cloud.firestore exists as soon as a database does when the database was made by
+# the console or gcloud, and Terraform cannot create what exists: adopt it then (Terraform 1.7
+# import with for_each; a no-op once it is in state). var.import_firestore_rules_release decides.
+import {
+  for_each = local.import_rules_release ? toset(["cloud.firestore"]) : toset([])
+  to       = google_firebaserules_release.firestore
+  id       = "projects/${var.project_id}/releases/cloud.firestore"
 }
 
 resource "google_firebaserules_release" "firestore" {

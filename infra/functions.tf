@@ -49,22 +49,38 @@ resource "google_cloudfunctions2_function" "function" {
     }
   }
 
-  # A function must be able to read its configuration when its first instance starts.
-  depends_on = [
-    google_secret_manager_secret_iam_member.accessor,
-    google_project_iam_member.function_firestore,
-    google_pubsub_topic_iam_member.publisher,
-    google_project_iam_member.build_logs,
-    google_project_iam_member.build_source_reader,
-    google_artifact_registry_repository_iam_member.build_writer,
-  ]
+  # A function must be able to read its configuration when its first instance starts, and its
+  # build must be able to read the source and push the image: only once the grants have spread.
+  depends_on = [time_sleep.iam_propagated]
+}
+
+# An IAM grant takes effect across Google within seconds to a few minutes (usually under two):
+# a build started right after its account's grants is refused, and so is the first start of a
+# function that cannot yet read its secrets. Wait once after the grants the functions need, and
+# again only when one of them changes.
+resource "time_sleep" "iam_propagated" {
+  create_duration = "120s"
+
+  triggers = {
+    grants = sha256(jsonencode(concat(
+      [for grant in google_secret_manager_secret_iam_member.accessor : grant.id],
+      [for grant in google_project_iam_member.function_firestore : grant.id],
+      [for grant in google_pubsub_topic_iam_member.publisher : grant.id],
+      [google_project_iam_member.build_logs.id, google_project_iam_member.build_source_reader.id],
+      [google_artifact_registry_repository_iam_member.build_writer.id],
+    )))
+  }
 }
 
 # The browser-facing functions: anyone may invoke them (2nd gen functions are Cloud Run services,
-# so invocation is roles/run.invoker on the service).
+# so invocation is roles/run.invoker on the service). Where an organisation policy restricts
+# IAM members to your domain (iam.allowedPolicyMemberDomains), allUsers cannot be granted: with
+# public_access = "invoker_iam_disabled" nothing is granted here and Cloud Run's invoker IAM
+# check is disabled on the two services instead (output public_access_commands; the google
+# provider 7.x has no such argument on google_cloudfunctions2_function).
 resource "google_cloud_run_service_iam_member" "public" {
   # checkov:skip=CKV_GCP_102:authorize and oauth2callback are the OAuth consent start and redirect URI; people's browsers call them without Google credentials. Only these two are public.
-  for_each = local.public_functions
+  for_each = var.public_access == "allUsers" ? local.public_functions : {}
 
   location = var.region
   service  = google_cloudfunctions2_function.function[each.key].name

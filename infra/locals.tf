@@ -114,6 +114,19 @@ locals {
     )
   }
 
+  # Cloud Scheduler's regions are a separate, shorter list than Cloud Run's.
+  scheduler_region = coalesce(var.scheduler_region, var.region)
+
+  # A database that already exists has its rules release, which Terraform then adopts (firestore.tf).
+  import_rules_release = coalesce(var.import_firestore_rules_release, !var.create_firestore_database)
+
+  # With public_access = "invoker_iam_disabled", what opens the browser-facing functions instead
+  # of an allUsers grant (the google provider has no argument for it on a Cloud Function).
+  public_access_commands = var.public_access == "invoker_iam_disabled" ? [
+    for key, fn in local.public_functions :
+    "gcloud run services update ${fn.name} --project=${var.project_id} --region=${var.region} --no-invoker-iam-check"
+  ] : []
+
   # Documents that expire: collection group => timestamp field of its TTL policy.
   ttl_fields = {
     (var.auth_sessions_collection) = "expires_at"
@@ -121,20 +134,52 @@ locals {
     leases                         = "expires_at" # per-user refresh leases, a subcollection
   }
 
-  # The source upload honours .gcloudignore as `gcloud functions deploy` does. gitignore
-  # semantics: a pattern without an inner or leading slash matches at any depth.
+  # The source upload honours .gcloudignore as `gcloud functions deploy` does. It is an
+  # allowlist (gitignore semantics, last match wins): `*` first, then `!NAME`, `!NAME/` or
+  # `!NAME/**` lines naming the top-level files and folders a function needs, then patterns that
+  # leave things out inside them (source.tf refuses any other shape).
   gcloudignore = [
     for line in split("\n", file("${local.repo_root}/.gcloudignore")) : trimspace(line)
     if trimspace(line) != "" && !startswith(trimspace(line), "#")
   ]
-  source_excludes = distinct(concat(
+  source_allow_lines = [for pattern in local.gcloudignore : pattern if startswith(pattern, "!")]
+  source_deny_lines  = slice(local.gcloudignore, 1 + length(local.source_allow_lines), length(local.gcloudignore))
+  gcloudignore_is_allowlist = (
+    length(local.gcloudignore) > 0 && try(local.gcloudignore[0], "") == "*"
+    && alltrue([for pattern in local.source_allow_lines : can(regex("^![A-Za-z0-9_.]+(/|/[*][*])?$", pattern))])
+    && alltrue([for index, pattern in local.gcloudignore : index == 0 || startswith(pattern, "!") == (index <= length(local.source_allow_lines))])
+  )
+  source_allowed = distinct([for pattern in local.source_allow_lines : trimsuffix(trimsuffix(trimprefix(pattern, "!"), "/**"), "/")])
+
+  # archive_file takes only excludes (doublestar globs matched against each relative path, a
+  # matched folder skipped whole), so the allowlist becomes its complement at the top level. For
+  # each proper prefix P of an allowed name (the empty one included): every name that leaves the
+  # allowed names at the character after P (`fu[^n]*`), and P itself unless it is allowed; for
+  # each allowed name that no other one extends, every longer name (`main.py?*`). A name that
+  # matches none of these is an allowed name.
+  source_prefixes = distinct(flatten([
+    for name in local.source_allowed : [for end in range(length(name)) : substr(name, 0, end)]
+  ]))
+  source_top_level_excludes = concat(
+    [
+      for prefix in local.source_prefixes : "${prefix}[^${join("", distinct([
+        for name in local.source_allowed : substr(name, length(prefix), 1)
+        if length(name) > length(prefix) && startswith(name, prefix)
+      ]))}]*"
+    ],
+    [for prefix in local.source_prefixes : prefix if prefix != "" && !contains(local.source_allowed, prefix)],
+    [for name in local.source_allowed : "${name}?*" if !contains(local.source_prefixes, name)],
+  )
+  # Inside the allowed folders, the lines after the allowlist: a pattern without an inner or
+  # leading slash matches at any depth.
+  source_excludes = concat(
+    local.source_top_level_excludes,
     flatten([
-      for pattern in local.gcloudignore : (
+      for pattern in local.source_deny_lines : (
         strcontains(trimsuffix(pattern, "/"), "/")
         ? [trimprefix(trimsuffix(pattern, "/"), "/")]
         : [trimsuffix(pattern, "/"), "**/${trimsuffix(pattern, "/")}"]
       )
     ]),
-    ["infra/.build"],
-  ))
+  )
 }

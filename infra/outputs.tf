@@ -52,3 +52,8 @@ output "secrets" {
   description = "The secrets to add versions to (gcloud secrets versions add NAME --data-file=...)."
   value       = { for key, secret in google_secret_manager_secret.secret : key => secret.secret_id }
 }
+
+output "public_access_commands" {
+  description = "With public_access = \"invoker_iam_disabled\": run these once after the first apply to open authorize and oauth2callback to browsers (empty otherwise)."
+  value       = local.public_access_commands
+}

@@ -7,7 +7,7 @@ resource "google_pubsub_topic" "topic" {
 
   name = each.value
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Each function's account publishes to the topics its function writes, and no others.

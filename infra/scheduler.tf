@@ -7,7 +7,7 @@ resource "google_cloud_scheduler_job" "scheduled" {
 
   name             = "${each.value.name}-daily"
   description      = "Runs ${each.key} every day."
-  region           = var.region
+  region           = local.scheduler_region
   schedule         = var.renew_watches_schedule
   time_zone        = var.scheduler_time_zone
   attempt_deadline = "${min(each.value.sizing.timeout_seconds, 1800)}s"
@@ -41,5 +41,5 @@ resource "google_cloud_scheduler_job" "scheduled" {
     }
   }
 
-  depends_on = [google_project_service.enabled, google_cloud_run_service_iam_member.invoker]
+  depends_on = [time_sleep.apis_enabled, google_cloud_run_service_iam_member.invoker]
 }

@@ -6,11 +6,16 @@ resource "google_secret_manager_secret" "secret" {
 
   secret_id = each.value.id
 
+  # `terraform destroy` keeps Firestore, and with it every sealed refresh token: losing the token
+  # keys would make them all unreadable (and the OAuth client is the one registered in the
+  # console). To really remove them, apply with protect_secrets = false first (docs/deploying.md).
+  deletion_protection = var.protect_secrets
+
   replication {
     auto {}
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Each function's account may read the secrets its function mounts, and no others. Cloud Run reads

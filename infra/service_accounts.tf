@@ -9,7 +9,7 @@ resource "google_service_account" "function" {
   display_name = "Cloud Function ${each.value.name}"
   description  = "Runs the ${each.key} entry point. No keys."
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Firestore has no per-collection IAM; the condition confines the role to the app's database.
@@ -25,6 +25,8 @@ resource "google_project_iam_member" "function_firestore" {
     description = "Only the (default) Firestore database the functions use."
     expression  = "resource.name == \"projects/${var.project_id}/databases/(default)\""
   }
+
+  depends_on = [time_sleep.apis_enabled] # project IAM goes through Cloud Resource Manager
 }
 
 # Cloud Build builds the function images as this account instead of a default one.
@@ -33,13 +35,15 @@ resource "google_service_account" "build" {
   display_name = "Cloud Functions build"
   description  = "Builds the function images from the uploaded source. No keys."
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_project_iam_member" "build_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = google_service_account.build.member
+
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # The build reads the source from the bucket Cloud Functions copies it to, which Google creates
@@ -48,6 +52,8 @@ resource "google_project_iam_member" "build_source_reader" {
   project = var.project_id
   role    = "roles/storage.objectViewer"
   member  = google_service_account.build.member
+
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Pub/Sub pushes event-function messages as this identity (OIDC token).
@@ -56,7 +62,7 @@ resource "google_service_account" "pubsub_push" {
   display_name = "Pub/Sub push invoker"
   description  = "Identity of the push subscriptions that deliver messages to the event functions. No keys."
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Pub/Sub's service agent mints the push OIDC tokens (needed on projects created before
@@ -67,7 +73,7 @@ resource "google_service_account_iam_member" "pubsub_push_token_creator" {
   member             = local.pubsub_service_agent
 
   # The service agent exists once the Pub/Sub API is enabled.
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Cloud Scheduler calls the scheduled functions as this identity (OIDC token).
@@ -76,7 +82,7 @@ resource "google_service_account" "scheduler" {
   display_name = "Cloud Scheduler invoker"
   description  = "Identity of the scheduler jobs that run the scheduled functions. No keys."
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 locals {

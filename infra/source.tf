@@ -1,17 +1,20 @@
-# The functions' source: the repository zipped as `gcloud functions deploy` would upload it
-# (honouring .gcloudignore, so main.py, functions/ and requirements.txt), stored under its
-# hash, and the Artifact Registry repository the builds push to.
+# The functions' source: the files .gcloudignore allows (main.py, requirements.txt, functions/),
+# zipped as `gcloud functions deploy` would upload them, stored under the zip's hash, and the
+# Artifact Registry repository the builds push to. The zip is the same from any checkout: the
+# archive provider zeroes timestamps and output_file_mode fixes every file's mode, so applying
+# from another machine (or from Cloud Build) does not rebuild the seven functions.
 
 data "archive_file" "source" {
-  type        = "zip"
-  source_dir  = local.repo_root
-  output_path = "${path.module}/.build/function-source.zip"
-  excludes    = local.source_excludes
+  type             = "zip"
+  source_dir       = local.repo_root
+  output_path      = "${path.module}/.build/function-source.zip"
+  excludes         = local.source_excludes
+  output_file_mode = "0644"
 
   lifecycle {
     precondition {
-      condition     = alltrue([for pattern in local.gcloudignore : !startswith(pattern, "!")])
-      error_message = "The .gcloudignore negations (!pattern) cannot be honoured when zipping the source; list what to leave out instead."
+      condition     = local.gcloudignore_is_allowlist
+      error_message = ".gcloudignore must be an allowlist Terraform can zip: `*`, then `!NAME`, `!NAME/` or `!NAME/**` lines (top-level names of letters, digits, `_` and `.`), then patterns to leave out inside them."
     }
     precondition {
       condition     = length(setsubtract(keys(local.entry_points), keys(local.functions))) == 0
@@ -50,7 +53,7 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -83,7 +86,7 @@ resource "google_artifact_registry_repository" "functions" {
     }
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_writer" {

@@ -6,8 +6,14 @@ variable "project_id" {
 }
 
 variable "region" {
-  description = "Region of the functions, the source bucket, the image repository and the scheduler job (e.g. europe-west1)."
+  description = "Region of the functions, the source bucket and the image repository (e.g. europe-west1); of the scheduler job too unless scheduler_region is set."
   type        = string
+}
+
+variable "scheduler_region" {
+  description = "Region of the Cloud Scheduler job; the region when null. Cloud Scheduler is offered in fewer regions than Cloud Run functions (docs/deploying.md): set this when region is not one of them."
+  type        = string
+  default     = null
 }
 
 variable "firestore_location" {
@@ -20,6 +26,12 @@ variable "create_firestore_database" {
   description = "Create the (default) Firestore database. Set to false when the project already has one (the functions use (default))."
   type        = bool
   default     = true
+}
+
+variable "import_firestore_rules_release" {
+  description = "Adopt the existing Firestore rules release (cloud.firestore) instead of creating it. Null means: adopt when create_firestore_database is false (a database that exists has its release). Set true when an apply fails with \"Error creating Release: Resource already exists\", false when the adoption finds none."
+  type        = bool
+  default     = null
 }
 
 variable "runtime" {
@@ -63,6 +75,12 @@ variable "token_keys_secret_version" {
   description = "Version of the token keys secret the functions read (\"latest\" or a number)."
   type        = string
   default     = "latest"
+}
+
+variable "protect_secrets" {
+  description = "Refuse to destroy the two secrets (deletion_protection): the stored refresh tokens, which destroy keeps in Firestore, are readable only with the token keys. Set false and apply before a destroy that should remove them."
+  type        = bool
+  default     = true
 }
 
 # --- Application settings (environment variables of the functions). ---
@@ -162,6 +180,17 @@ variable "internal_invokers" {
   validation {
     condition     = alltrue([for m in var.internal_invokers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
     error_message = "internal_invokers must name principals, never allUsers or allAuthenticatedUsers."
+  }
+}
+
+variable "public_access" {
+  description = "How authorize and oauth2callback are opened to browsers: \"allUsers\" (roles/run.invoker for allUsers) or \"invoker_iam_disabled\" (no grant; Cloud Run's invoker IAM check is turned off on the two services instead, for projects whose organisation policy restricts IAM members to a domain; see output public_access_commands)."
+  type        = string
+  default     = "allUsers"
+
+  validation {
+    condition     = contains(["allUsers", "invoker_iam_disabled"], var.public_access)
+    error_message = "public_access must be allUsers or invoker_iam_disabled."
   }
 }
 

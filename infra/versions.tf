@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.7: import blocks with for_each (firestore.tf adopts the Firestore rules release).
+  required_version = ">= 1.7"
 
   required_providers {
     google = {
@@ -9,6 +10,11 @@ terraform {
     archive = {
       source  = "hashicorp/archive"
       version = "~> 2.7"
+    }
+    # time_sleep: waits for API enablement and IAM propagation (apis.tf, functions.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.13"
     }
   }
 }

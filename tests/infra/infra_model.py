@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ast
 import copy
-import fnmatch
 import json
 import os
 import re
+import shutil
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -439,7 +440,10 @@ def _resource_problems(infra: Infra) -> list[str]:
             f"{public_grants}."
         )
     public = infra.resource("google_cloud_run_service_iam_member", "public") or {}
-    if expression(public.get("for_each")) != "local.public_functions":
+    if expression(public.get("for_each")) not in (
+        "local.public_functions",
+        'var.public_access == "allUsers" ? local.public_functions : {}',
+    ):
         problems.append("google_cloud_run_service_iam_member.public must cover only public ones.")
     return problems
 
@@ -453,32 +457,111 @@ def gcloudignore_patterns(root: Path = ROOT) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def ignored(relative: str, patterns: Iterable[str]) -> bool:
+def glob_regex(pattern: str) -> str:
+    """A glob as a regular expression over a slash-separated path: ``*`` and ``?`` stay within
+    one name, ``**`` crosses folders, ``[!x]`` and ``[^x]`` negate a class. This is what gitignore
+    (so .gcloudignore) and doublestar (the archive provider's excludes) both mean by them."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            members = pattern[i + 1 : end]
+            negated = members[:1] in ("!", "^")
+            body = re.escape(members[1:] if negated else members).replace("\\-", "-")
+            out.append(f"[{'^/' if negated else ''}{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def ignored(relative: str, patterns: Iterable[str], is_dir: bool = False) -> bool:
     """Whether .gcloudignore leaves ``relative`` (or a folder it is in) out of the upload.
 
-    gitignore semantics, as gcloud applies them: a pattern with a leading or inner slash is
-    anchored at the root, any other matches a name at any depth.
+    gitignore semantics, as gcloud applies them (googlecloudsdk's gcloudignore.FileChooser): for
+    the path and each folder it is in, the last matching pattern decides, ``!`` bringing back
+    what an earlier one left out; a left-out folder cannot have anything brought back; a pattern
+    ending in ``/`` matches folders only; one with a leading or inner slash is anchored at the
+    root, any other matches a name at any depth.
     """
+    patterns = list(patterns)
     parts = PurePosixPath(relative).parts
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for raw in patterns:
-        pattern = raw.rstrip("/")
-        if "/" in pattern:
-            anchored = pattern.lstrip("/")
-            if any(fnmatch.fnmatchcase(prefix, anchored) for prefix in prefixes):
-                return True
-        elif any(fnmatch.fnmatchcase(part, pattern) for part in parts):
+    for depth in range(len(parts)):
+        prefix = "/".join(parts[: depth + 1])
+        prefix_is_dir = depth < len(parts) - 1 or is_dir
+        verdict = False
+        for raw in patterns:
+            negated = raw.startswith("!")
+            pattern = raw[1:] if negated else raw
+            if pattern.endswith("/") and not prefix_is_dir:
+                continue
+            pattern = pattern.rstrip("/")
+            subject = parts[depth]
+            if "/" in pattern:
+                subject, pattern = prefix, pattern.lstrip("/")
+            if re.fullmatch(glob_regex(pattern), subject):
+                verdict = not negated
+        if verdict:
             return True
     return False
 
 
 def uploaded_files(root: Path = ROOT) -> list[str]:
-    """The files `gcloud functions deploy --source` (and infra/source.tf) would upload."""
-    patterns = [*gcloudignore_patterns(root), "infra/.build"]
+    """The files `gcloud functions deploy --source` (scripts/deploy.sh) would upload."""
+    patterns = gcloudignore_patterns(root)
     files = []
     for folder, subfolders, names in os.walk(root):
         base = Path(folder).relative_to(root).as_posix()
         here = "" if base == "." else f"{base}/"
-        subfolders[:] = [name for name in subfolders if not ignored(here + name, patterns)]
+        subfolders[:] = [name for name in subfolders if not ignored(here + name, patterns, True)]
         files += [here + name for name in names if not ignored(here + name, patterns)]
     return sorted(files)
+
+
+def archived_files(root: Path, excludes: Iterable[str]) -> list[str]:
+    """The files infra/source.tf's archive_file zips from ``root`` with these ``excludes``: the
+    archive provider walks the folder and skips every path (a folder with all it holds) that an
+    exclude matches as a doublestar glob (terraform-provider-archive, ``checkMatch``)."""
+    compiled = [re.compile(glob_regex(exclude)) for exclude in excludes if exclude]
+
+    def excluded(relative: str) -> bool:
+        return any(pattern.fullmatch(relative) for pattern in compiled)
+
+    files = []
+    for folder, subfolders, names in os.walk(root):
+        base = Path(folder).relative_to(root).as_posix()
+        here = "" if base == "." else f"{base}/"
+        subfolders[:] = [name for name in subfolders if not excluded(here + name)]
+        files += [here + name for name in names if not excluded(here + name)]
+    return sorted(files)
+
+
+def gcloud_uploaded_files(root: Path = ROOT) -> list[str] | None:
+    """What gcloud itself would upload from ``root`` (its own gcloudignore module, from the
+    installed Google Cloud CLI), or None where the CLI is not installed."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        return None
+    lib = Path(gcloud).resolve().parents[1] / "lib"
+    if not (lib / "googlecloudsdk" / "command_lib" / "util" / "gcloudignore.py").is_file():
+        return None
+    for entry in (str(lib), str(lib / "third_party")):
+        if entry not in sys.path:
+            sys.path.append(entry)
+    from googlecloudsdk.command_lib.util import gcloudignore  # type: ignore[import-not-found]
+
+    chooser = gcloudignore.FileChooser.FromString((root / ".gcloudignore").read_text())
+    return sorted(chooser.GetIncludedFiles(str(root), include_dirs=False))

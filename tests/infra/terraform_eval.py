@@ -29,6 +29,11 @@ _EVALUATED = (
     "topics",
     "authorize_url",
     "callback_url",
+    "gcloudignore_is_allowlist",
+    "source_excludes",
+    "scheduler_region",
+    "import_rules_release",
+    "public_access_commands",
 )
 
 
