@@ -86,9 +86,11 @@ bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bench.txt
 	$(BIN)/python -m bench
 
-## deploy: deploy with gcloud alone (PROJECT=... REGION=...); see docs/deploying.md
+## deploy: deploy with gcloud alone (PROJECT=... REGION=...); see docs/deploying.md. DEPLOY_FLAGS
+## passes flags on to scripts/deploy.sh, e.g. DEPLOY_FLAGS="--dry-run --sizing list_messages.memory=1Gi"
+DEPLOY_FLAGS ?=
 deploy:
-	scripts/deploy.sh --project "$(PROJECT)" --region "$(REGION)"
+	scripts/deploy.sh --project "$(PROJECT)" --region "$(REGION)" $(DEPLOY_FLAGS)
 
 ## smoke: check a deployed project end to end, unattended (PROJECT=... REGION=...); see docs/deploying.md
 smoke: install

@@ -65,6 +65,16 @@ class Secret:
         return f"{self.mount_path}/{self.file}"
 
 
+_SIZING_TEXT = {
+    "memory": re.compile(r"^[0-9]+(\.[0-9]+)?(k|Ki|M|Mi|G|Gi|KB|MB|GB)?$"),
+    "cpu": re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)$"),
+}
+_SIZING_HINT = {
+    "memory": "a size such as 512Mi or 1Gi",
+    "cpu": "a number of CPUs such as 1 or 0.583",
+}
+
+
 @dataclass(frozen=True)
 class Sizing:
     """What an instance gets and how many there may be (Cloud Run functions' service config)."""
@@ -76,20 +86,40 @@ class Sizing:
     concurrency: int
     timeout_seconds: int
 
-    def overridden(self, changes: Mapping[str, str]) -> Sizing:
+    def overridden(self, changes: Mapping[str, str], function: str = "") -> Sizing:
         """This sizing with ``changes`` (field name → value as text) applied.
 
+        Args:
+            function: the entry point it sizes, to name the setting in an error.
+
         Raises:
-            ValueError: for an unknown field or a number that is not one.
+            ValueError: for an unknown field, or a value Cloud Run functions would refuse,
+                with a sentence that names the setting.
         """
         typed: dict[str, Any] = {}
         for name, value in changes.items():
+            setting = f"--sizing {function}.{name}" if function else f"sizing {name}"
             if name not in SIZING_FIELDS:
                 raise ValueError(
                     f"unknown sizing field {name!r} (one of {', '.join(SIZING_FIELDS)})"
                 )
-            typed[name] = value if name in ("memory", "cpu") else int(value)
-        return replace(self, **typed)
+            if name in ("memory", "cpu"):
+                if not _SIZING_TEXT[name].match(value):
+                    raise ValueError(f"{setting} must be {_SIZING_HINT[name]}, not {value!r}")
+                typed[name] = value
+            elif not value.isdigit():
+                raise ValueError(f"{setting} must be a whole number, not {value!r}")
+            else:
+                typed[name] = int(value)
+        sized = replace(self, **typed)
+        where = f"--sizing {function}" if function else "sizing"
+        if sized.min_instances > sized.max_instances:
+            raise ValueError(f"{where}: min_instances exceeds max_instances")
+        if sized.concurrency < 1:
+            raise ValueError(f"{where}.concurrency must be at least 1")
+        if not 1 <= sized.timeout_seconds <= 3600:
+            raise ValueError(f"{where}.timeout_seconds must be between 1 and 3600")
+        return sized
 
 
 @dataclass(frozen=True)
@@ -210,7 +240,7 @@ class Settings:
 
 def sizing_of(function: Function, settings: Settings) -> Sizing:
     """The function's sizing: the shipped default with the deployment's overrides."""
-    return function.sizing.overridden(settings.sizing.get(function.key, {}))
+    return function.sizing.overridden(settings.sizing.get(function.key, {}), function.key)
 
 
 def environment(
@@ -349,9 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scopes", default="")
     parser.add_argument("--allowed-return-to", default="")
     parser.add_argument("--sizing", action="append", default=[], metavar="FUNCTION.FIELD=VALUE")
+    parser.add_argument(
+        "--definition", type=Path, default=DEFINITION, help="default: infra/functions.json"
+    )
     args = parser.parse_args(argv)
     try:
-        definition = load()
+        definition = load(args.definition)
         defaults = Settings(project=args.project, region=args.region)
         topics = {**defaults.topics, **dict(item.split("=", 1) for item in args.topic)}
         collections = dict(item.split("=", 1) for item in args.collection)
@@ -374,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             secret_ids=dict(item.split("=", 1) for item in args.secret),
         )
         lines = [shell_assignments(function, definition, settings) for function in functions]
-    except (ValueError, KeyError) as error:
+    except (ValueError, KeyError, OSError) as error:
         print(f"deploy.sh: {error}", file=sys.stderr)
         return 2
     print("\n".join(lines))

@@ -11,12 +11,16 @@
 # of var.runtime in infra/variables.tf). --sizing overrides one field of a function's shipped
 # sizing (memory, cpu, min_instances, max_instances, concurrency, timeout_seconds), e.g.
 # --sizing list_messages.memory=1Gi; repeat it for more. --dry-run prints the gcloud commands
-# instead of running them (it assumes nothing exists yet). Settings come from the environment,
-# with the defaults of infra/variables.tf:
+# instead of running them (it assumes nothing exists yet). Every setting is checked before the
+# first change. The first run creates what is missing and stops if a secret has no version yet,
+# naming each such secret and the command that adds it; the next run deploys. Settings come from
+# the environment, with the defaults of infra/variables.tf:
 #
 #   ALLOWED_RETURN_TO        comma-separated URL prefixes return_to may start with (default: none)
 #   INTERNAL_INVOKERS        comma-separated IAM members that may call disconnect and watch
+#                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:)
 #   INTERNAL_HTTP_INGRESS    internal-only (default), internal-and-gclb or all, for those two
+#                            (or Terraform's ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL)
 #   OAUTH_SCOPES             space-separated scopes (default: the code's)
 #   FIRESTORE_LOCATION       location of a new Firestore database (default: the region)
 #   OAUTH_CLIENT_SECRET_ID   oauth-client          TOKEN_KEYS_SECRET_ID   token-keys
@@ -24,6 +28,7 @@
 #   REAUTH_TOPIC             reauth-required       GMAIL_PUSH_TOPIC       gmail-push
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
 #   RENEW_WATCHES_SCHEDULE   "17 3 * * *"          SCHEDULER_TIME_ZONE    Etc/UTC
+#   FUNCTIONS_DEFINITION     the definition to deploy (default: infra/functions.json)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,10 +64,6 @@ if [[ -z "$PROJECT" || -z "$REGION" ]]; then
   echo "deploy.sh: give --project PROJECT and --region REGION (or set PROJECT and REGION)." >&2
   exit 2
 fi
-if [[ ! "$RUNTIME" =~ ^python3[0-9]+$ ]]; then
-  echo "deploy.sh: --runtime must be a Cloud Functions Python runtime ID such as python313, not ${RUNTIME}." >&2
-  exit 2
-fi
 
 OAUTH_CLIENT_SECRET_ID="${OAUTH_CLIENT_SECRET_ID:-oauth-client}"
 TOKEN_KEYS_SECRET_ID="${TOKEN_KEYS_SECRET_ID:-token-keys}"
@@ -79,6 +80,66 @@ INTERNAL_HTTP_INGRESS="${INTERNAL_HTTP_INGRESS:-internal-only}"
 ALLOWED_RETURN_TO="${ALLOWED_RETURN_TO:-}"
 INTERNAL_INVOKERS="${INTERNAL_INVOKERS:-}"
 OAUTH_SCOPES="${OAUTH_SCOPES:-}"
+FUNCTIONS_DEFINITION="${FUNCTIONS_DEFINITION:-}"
+
+# --- Every setting is checked before the first change, each refusal one sentence naming it. ---
+PROBLEMS=()
+refuse() { PROBLEMS+=("$*"); }
+
+# Project IDs: lowercase letters, digits and hyphens, starting with a letter, at most 30.
+[[ "$PROJECT" =~ ^[a-z][a-z0-9-]{0,28}[a-z0-9]$ ]] ||
+  refuse "--project must be a project ID (lowercase letters, digits and hyphens, starting with a letter), not '${PROJECT}'."
+[[ "$REGION" =~ ^[a-z]+(-[a-z]+)+[0-9]+$ ]] ||
+  refuse "--region must be a Google Cloud region such as europe-west1, not '${REGION}'."
+[[ "$FIRESTORE_LOCATION" =~ ^[a-z0-9-]+$ ]] ||
+  refuse "FIRESTORE_LOCATION must be a Firestore location such as eur3 or europe-west1, not '${FIRESTORE_LOCATION}'."
+[[ "$RUNTIME" =~ ^python3[0-9]+$ ]] ||
+  refuse "--runtime must be a Cloud Functions Python runtime ID such as python313, not ${RUNTIME}."
+
+# gcloud's spelling of an ingress setting, from either its own or Terraform's (infra/variables.tf).
+case "$INTERNAL_HTTP_INGRESS" in
+  all | ALLOW_ALL) INTERNAL_HTTP_INGRESS=all ;;
+  internal-only | ALLOW_INTERNAL_ONLY) INTERNAL_HTTP_INGRESS=internal-only ;;
+  internal-and-gclb | ALLOW_INTERNAL_AND_GCLB) INTERNAL_HTTP_INGRESS=internal-and-gclb ;;
+  *) refuse "INTERNAL_HTTP_INGRESS must be internal-only, internal-and-gclb or all (or ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL), not '${INTERNAL_HTTP_INGRESS}'." ;;
+esac
+
+# Pub/Sub topic IDs: 3-255 characters, starting with a letter, never starting with "goog".
+for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC GMAIL_PUSH_TOPIC DEAD_LETTER_TOPIC; do
+  value="${!setting}"
+  if [[ ! "$value" =~ ^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$ || "$value" =~ ^[gG][oO][oO][gG] ]]; then
+    refuse "${setting} must be a Pub/Sub topic ID (3-255 letters, digits and - _ . ~ + %, starting with a letter, not with goog), not '${value}'."
+  fi
+done
+# Secret Manager secret IDs: at most 255 letters, digits, hyphens and underscores.
+for setting in OAUTH_CLIENT_SECRET_ID TOKEN_KEYS_SECRET_ID; do
+  [[ "${!setting}" =~ ^[A-Za-z0-9_-]{1,255}$ ]] ||
+    refuse "${setting} must be a secret ID (letters, digits, - and _), not '${!setting}'."
+done
+[[ "$MAX_DELIVERY_ATTEMPTS" =~ ^[0-9]{1,3}$ ]] && ((10#$MAX_DELIVERY_ATTEMPTS >= 5 && 10#$MAX_DELIVERY_ATTEMPTS <= 100)) ||
+  refuse "MAX_DELIVERY_ATTEMPTS must be a whole number from 5 to 100, as Pub/Sub allows, not '${MAX_DELIVERY_ATTEMPTS}'."
+[[ -n "${RENEW_WATCHES_SCHEDULE// /}" ]] ||
+  refuse "RENEW_WATCHES_SCHEDULE must be a cron schedule such as '17 3 * * *', not empty."
+[[ -n "${SCHEDULER_TIME_ZONE// /}" && ! "$SCHEDULER_TIME_ZONE" =~ [[:space:]] ]] ||
+  refuse "SCHEDULER_TIME_ZONE must be a time zone such as Etc/UTC, not '${SCHEDULER_TIME_ZONE}'."
+
+# INTERNAL_INVOKERS: each member trimmed, empty ones dropped, principals only.
+INVOKERS=()
+IFS=',' read -r -a members <<<"$INTERNAL_INVOKERS"
+for member in ${members[@]+"${members[@]}"}; do
+  member="${member#"${member%%[![:space:]]*}"}"
+  member="${member%"${member##*[![:space:]]}"}"
+  [[ -n "$member" ]] || continue
+  if [[ "$member" == allUsers || "$member" == allAuthenticatedUsers ]]; then
+    refuse "INTERNAL_INVOKERS must name principals, never ${member}."
+  elif [[ "$member" =~ ^(user|group|serviceAccount):[^@[:space:]]+@[^@[:space:]]+$ ||
+    "$member" =~ ^domain:[A-Za-z0-9.-]+\.[A-Za-z]+$ ||
+    "$member" =~ ^(principal|principalSet)://[^[:space:]]+$ ]]; then
+    INVOKERS+=("$member")
+  else
+    refuse "INTERNAL_INVOKERS must list user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://... or principalSet://..., not '${member}'."
+  fi
+done
 
 CREDENTIALS_COLLECTION=gmail_credentials
 AUTH_SESSIONS_COLLECTION=oauth_sessions
@@ -105,6 +166,7 @@ definition() {
     --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO")
   local item
   for item in ${SIZING[@]+"${SIZING[@]}"}; do args+=(--sizing="$item"); done
+  [[ -z "$FUNCTIONS_DEFINITION" ]] || args+=(--definition="$FUNCTIONS_DEFINITION")
   (cd "$ROOT" && python3 -m devstack.deployment "${args[@]}")
 }
 
@@ -119,9 +181,17 @@ run() {
   fi
 }
 
-# Whether a resource exists (its describe command succeeds). A dry run assumes it does not.
+# Whether a resource exists: its describe command succeeds (yes) or fails with NOT_FOUND (no). Any
+# other failure (no permission, API disabled, not logged in) stops here, with gcloud's message,
+# rather than surfacing later as ALREADY_EXISTS. A dry run assumes nothing exists.
 exists() {
-  [[ "$DRY_RUN" == 0 ]] && "$@" >/dev/null 2>&1
+  [[ "$DRY_RUN" == 0 ]] || return 1
+  local error
+  error="$("$@" 2>&1 >/dev/null)" && return 0
+  grep -qE 'NOT_FOUND|HTTPError 404|code=404|\[404\]|\] not found' <<<"$error" && return 1
+  echo "deploy.sh: could not tell whether the resource of \`$*\` exists; gcloud says:" >&2
+  echo "$error" >&2
+  exit 1
 }
 
 step() { echo "==> $*" >&2; }
@@ -135,13 +205,27 @@ read_value() {
 
 G=(--project="$PROJECT" --quiet)
 
-DEFINITION="$(definition)" || exit 2  # fails early on unknown entry points or sizing
+# The definition refuses unknown entry points and sizing with a sentence of its own.
+DEFINITION="$(definition)" || PROBLEMS+=("")
+if [[ ${#PROBLEMS[@]} -gt 0 ]]; then
+  for problem in "${PROBLEMS[@]}"; do [[ -z "$problem" ]] || echo "deploy.sh: $problem" >&2; done
+  echo "deploy.sh: nothing was changed (see --help)." >&2
+  exit 2
+fi
 DEPLOYED=()
 while IFS= read -r line; do DEPLOYED+=("$line"); done <<<"$DEFINITION"
 if [[ ${#DEPLOYED[@]} -eq 0 || -z "${DEPLOYED[0]}" ]]; then
   echo "deploy.sh: main.py declares no entry points." >&2
   exit 1
 fi
+# The secrets the deployed functions mount, each once, in the order they first appear.
+SECRETS=()
+for line in "${DEPLOYED[@]}"; do
+  eval "$line"
+  for secret_id in $SECRET_IDS; do
+    [[ " ${SECRETS[*]-} " == *" $secret_id "* ]] || SECRETS+=("$secret_id")
+  done
+done
 
 step "APIs"
 run gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com \
@@ -152,18 +236,41 @@ run gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis
 PROJECT_NUMBER="$(read_value PROJECT_NUMBER gcloud projects describe "$PROJECT" --format='value(projectNumber)')"
 PUBSUB_AGENT="serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
+# The command that adds a first version of a secret (docs/deploying.md, step 4).
+add_version_command() {
+  case "$1" in
+    "$OAUTH_CLIENT_SECRET_ID")
+      echo "  gcloud secrets versions add $1 --data-file=client_secret_XXXX.json --project=$PROJECT"
+      echo "    (the OAuth client's JSON, downloaded from the console)" ;;
+    "$TOKEN_KEYS_SECRET_ID")
+      # shellcheck disable=SC2016 # the Python is printed, not run
+      echo "  python3 -c 'import base64, json, os; print(json.dumps({\"primary\": \"k1\", \"keys\": {\"k1\": base64.b64encode(os.urandom(32)).decode()}}))' \\"
+      echo "    | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
+    *) echo "  gcloud secrets versions add $1 --data-file=FILE --project=$PROJECT" ;;
+  esac
+}
+
 step "Secrets (values are added by you, never by this script)"
-for secret in "$OAUTH_CLIENT_SECRET_ID" "$TOKEN_KEYS_SECRET_ID"; do
+for secret in ${SECRETS[@]+"${SECRETS[@]}"}; do
   exists gcloud secrets describe "$secret" "${G[@]}" ||
     run gcloud secrets create "$secret" --replication-policy=automatic "${G[@]}"
-  if [[ "$DRY_RUN" == 0 ]] && [[ -z "$(gcloud secrets versions list "$secret" --filter=state:ENABLED \
-    --limit=1 --format='value(name)' "${G[@]}")" ]]; then
-    echo "deploy.sh: the secret $secret has no version yet. Add one, then run this again:" >&2
-    echo "  gcloud secrets versions add $secret --data-file=FILE --project=$PROJECT" >&2
-    echo "(docs/deploying.md says what goes in each.)" >&2
+done
+if [[ "$DRY_RUN" == 0 ]]; then
+  EMPTY=()
+  for secret in ${SECRETS[@]+"${SECRETS[@]}"}; do
+    version="$(gcloud secrets versions list "$secret" --filter=state:ENABLED --limit=1 \
+      --format='value(name)' "${G[@]}")"
+    [[ -n "$version" ]] || EMPTY+=("$secret")
+  done
+  if [[ ${#EMPTY[@]} -gt 0 ]]; then
+    {
+      echo "deploy.sh: these secrets have no version yet: ${EMPTY[*]}. Add one to each, then run this again:"
+      for secret in "${EMPTY[@]}"; do add_version_command "$secret"; done
+      echo "(docs/deploying.md, step 4, says what goes in each.)"
+    } >&2
     exit 1
   fi
-done
+fi
 
 step "Firestore: database, TTL on expires_at of ${AUTH_SESSIONS_COLLECTION} and ${EVENTS_COLLECTION}, deny-all client rules"
 exists gcloud firestore databases describe --database='(default)' "${G[@]}" ||
@@ -177,22 +284,90 @@ for collection in "$AUTH_SESSIONS_COLLECTION" "$EVENTS_COLLECTION" leases; do
 done
 
 # Security rules have no gcloud command: the Firebase Rules REST API, as the gcloud account.
+# The access token goes to curl in a config file only this user can read, never on its command
+# line (which `ps` shows). Nothing is uploaded when the released ruleset already holds the file.
+RULES_FILE="$ROOT/infra/firestore.rules"
+WORK=""
+trap '[[ -z "$WORK" ]] || rm -rf "$WORK"' EXIT
+
+# rules_api METHOD PATH [BODY_FILE]: prints the HTTP status; the response is in $WORK/response,
+# curl's own complaint (if it could not reach the API) in $WORK/curl-error.
+rules_api() {
+  local args=(--silent --show-error --config "$WORK/curl.conf" -X "$1" -o "$WORK/response"
+    -w '%{http_code}')
+  [[ -z "${3:-}" ]] || args+=(--data-binary "@$3")
+  curl "${args[@]}" "https://firebaserules.googleapis.com/v1/$2" 2>"$WORK/curl-error" || true
+}
+rules_failed() {  # SENTENCE STATUS: the script's sentence, then the API's (or curl's) own words.
+  echo "deploy.sh: $1 (HTTP $2)." >&2
+  cat "$WORK/curl-error" "$WORK/response" >&2 2>/dev/null || true
+  echo >&2
+  exit 1
+}
+# rules_json MODE ...: `ruleset-name RESPONSE` prints a release's rulesetName, `name RESPONSE` a
+# ruleset's name; `same RESPONSE FILE` succeeds when a ruleset's source is exactly FILE;
+# `ruleset FILE` and `release NAME RULESET` print request bodies.
+rules_json() {
+  python3 - "$@" <<'PY'
+import json, sys
+mode, *args = sys.argv[1:]
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+if mode == "ruleset-name":
+    print(json.loads(read(args[0])).get("rulesetName", ""))
+elif mode == "name":
+    print(json.loads(read(args[0]))["name"])
+elif mode == "same":
+    files = json.loads(read(args[0])).get("source", {}).get("files", [])
+    sys.exit(0 if [file.get("content") for file in files] == [read(args[1])] else 1)
+elif mode == "ruleset":
+    print(json.dumps({"source": {"files": [{"name": "firestore.rules", "content": read(args[0])}]}}))
+elif mode == "release":
+    print(json.dumps({"name": args[0], "rulesetName": args[1]}))
+PY
+}
+
 release_rules() {
-  local api="https://firebaserules.googleapis.com/v1/projects/${PROJECT}"
-  local token content ruleset
+  WORK="$(mktemp -d)"  # mode 700
+  local token status released="" ruleset release="projects/${PROJECT}/releases/cloud.firestore"
   token="$(gcloud auth print-access-token)"
-  content="$(sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' "$ROOT/infra/firestore.rules" | awk '{printf "%s\\n", $0}')"
-  local auth=(-H "Authorization: Bearer ${token}" -H "x-goog-user-project: ${PROJECT}"
-    -H "Content-Type: application/json")
-  ruleset="$(curl -fsS "${auth[@]}" -X POST "${api}/rulesets" \
-    -d "{\"source\": {\"files\": [{\"name\": \"firestore.rules\", \"content\": \"${content}\"}]}}" |
-    sed -n 's/.*"name": *"\(projects\/[^"]*\/rulesets\/[^"]*\)".*/\1/p' | head -n 1)"
-  [[ -n "$ruleset" ]] || { echo "deploy.sh: creating the rules ruleset failed." >&2; exit 1; }
-  local release="projects/${PROJECT}/releases/cloud.firestore"
-  curl -fsS "${auth[@]}" -X PATCH "${api}/releases/cloud.firestore" \
-    -d "{\"release\": {\"name\": \"${release}\", \"rulesetName\": \"${ruleset}\"}}" >/dev/null ||
-    curl -fsS "${auth[@]}" -X POST "${api}/releases" \
-      -d "{\"name\": \"${release}\", \"rulesetName\": \"${ruleset}\"}" >/dev/null
+  (
+    umask 077
+    printf 'header = "%s"\n' "Authorization: Bearer ${token}" "x-goog-user-project: ${PROJECT}" \
+      "Content-Type: application/json" >"$WORK/curl.conf"
+  )
+
+  status="$(rules_api GET "${release}")"
+  case "$status" in
+    200) released="$(rules_json ruleset-name "$WORK/response")" ;;
+    404) ;;
+    *) rules_failed "reading the release cloud.firestore of the Firestore security rules failed" "$status" ;;
+  esac
+  if [[ -n "$released" ]]; then
+    status="$(rules_api GET "$released")"
+    [[ "$status" == 200 ]] ||
+      rules_failed "reading the released ruleset $released failed" "$status"
+    if rules_json same "$WORK/response" "$RULES_FILE"; then
+      echo "    infra/firestore.rules is already released ($released)" >&2
+      return
+    fi
+  fi
+
+  rules_json ruleset "$RULES_FILE" >"$WORK/ruleset.json"
+  status="$(rules_api POST "projects/${PROJECT}/rulesets" "$WORK/ruleset.json")"
+  [[ "$status" == 200 ]] ||
+    rules_failed "creating a ruleset from infra/firestore.rules failed" "$status"
+  ruleset="$(rules_json name "$WORK/response")"
+  if [[ -n "$released" ]]; then
+    printf '{"release": %s}\n' "$(rules_json release "$release" "$ruleset")" >"$WORK/release.json"
+    status="$(rules_api PATCH "$release" "$WORK/release.json")"
+  else
+    rules_json release "$release" "$ruleset" >"$WORK/release.json"
+    status="$(rules_api POST "projects/${PROJECT}/releases" "$WORK/release.json")"
+  fi
+  [[ "$status" == 200 ]] ||
+    rules_failed "releasing ruleset $ruleset as cloud.firestore failed" "$status"
 }
 if [[ "$DRY_RUN" == 1 ]]; then
   echo "# release infra/firestore.rules as cloud.firestore (Firebase Rules REST API)"
@@ -260,8 +435,12 @@ for line in "${DEPLOYED[@]}"; do
     internal) access=--no-allow-unauthenticated ingress="$INTERNAL_HTTP_INGRESS" ;;
     *) access=--no-allow-unauthenticated ingress=internal-only ;;
   esac
-  secrets=(--clear-secrets)
-  [[ -n "$SECRET_MOUNTS" ]] && secrets=(--set-secrets="$SECRET_MOUNTS")
+  # The definition's secret mounts and nothing else: a function that mounts none loses any it had.
+  if [[ -n "$SECRET_MOUNTS" ]]; then
+    secrets=(--set-secrets="$SECRET_MOUNTS")
+  else
+    secrets=(--clear-secrets)
+  fi
   run gcloud functions deploy "$NAME" --gen2 --region="$REGION" --runtime="$RUNTIME" \
     --source="$ROOT" --entry-point="$KEY" --trigger-http "$access" \
     --ingress-settings="$ingress" --service-account="fn-${NAME}@${PROJECT}.iam.gserviceaccount.com" \
@@ -279,10 +458,9 @@ for line in "${DEPLOYED[@]}"; do
   elif [[ "$SCHEDULE" == 1 ]]; then
     invokers=("serviceAccount:${SCHEDULER_SA}")
   else
-    IFS=',' read -r -a invokers <<<"$INTERNAL_INVOKERS"
+    invokers=(${INVOKERS[@]+"${INVOKERS[@]}"})
   fi
   for member in ${invokers[@]+"${invokers[@]}"}; do
-    [[ -n "$member" ]] || continue
     run gcloud functions add-invoker-policy-binding "$NAME" --region="$REGION" \
       --member="$member" "${G[@]}"
   done

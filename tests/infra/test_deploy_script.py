@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,13 @@ def test_scripts_are_valid_bash() -> None:
         subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], check=True)
 
 
-def dry_run(bin_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def dry_run(
+    bin_dir: Path, *extra: str, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     """deploy.sh --dry-run for p-1 in europe-west1, with a stand-in gcloud that records any call.
+
+    Args:
+        env: settings that replace or add to the defaults given here.
 
     Returns:
         The finished run, and the file the stand-in gcloud writes its arguments to if called.
@@ -44,16 +49,17 @@ def dry_run(bin_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str
     fake = bin_dir / "gcloud"
     fake.write_text(f'#!/bin/sh\necho "$@" >> {called}\nexit 99\n')
     fake.chmod(0o755)
-    env = {
+    environment = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(bin_dir),
         "ALLOWED_RETURN_TO": ALLOWED_RETURN_TO,
         "INTERNAL_INVOKERS": "serviceAccount:pipeline@p-1.iam.gserviceaccount.com",
+        **(env or {}),
     }
     script = str(ROOT / "scripts" / "deploy.sh")
     arguments = ["--project", PROJECT, "--region", REGION, "--dry-run", *extra]
     result = subprocess.run(
-        ["bash", script, *arguments], env=env, capture_output=True, text=True, check=False
+        ["bash", script, *arguments], env=environment, capture_output=True, text=True, check=False
     )
     return result, called
 
