@@ -29,6 +29,14 @@
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
 #   RENEW_WATCHES_SCHEDULE   "17 3 * * *"          SCHEDULER_TIME_ZONE    Etc/UTC
 #   FUNCTIONS_DEFINITION     the definition to deploy (default: infra/functions.json)
+#   SCHEDULER_REGION         where the Cloud Scheduler job lives (default: the region; Scheduler
+#                            has its own list of regions)
+#   PUBLIC_ACCESS            allUsers (default): anyone may invoke authorize and oauth2callback;
+#                            invoker_iam_disabled: Cloud Run's invoker check is turned off instead,
+#                            for organisations whose policy forbids allUsers (Domain Restricted
+#                            Sharing)
+#   IAM_PROPAGATION_SECONDS  wait after creating service accounts and granting them, before the
+#                            first deploy (default 120; IAM changes take minutes to spread)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -81,6 +89,9 @@ ALLOWED_RETURN_TO="${ALLOWED_RETURN_TO:-}"
 INTERNAL_INVOKERS="${INTERNAL_INVOKERS:-}"
 OAUTH_SCOPES="${OAUTH_SCOPES:-}"
 FUNCTIONS_DEFINITION="${FUNCTIONS_DEFINITION:-}"
+SCHEDULER_REGION="${SCHEDULER_REGION:-$REGION}"
+PUBLIC_ACCESS="${PUBLIC_ACCESS:-allUsers}"
+IAM_PROPAGATION_SECONDS="${IAM_PROPAGATION_SECONDS:-120}"
 
 # --- Every setting is checked before the first change, each refusal one sentence naming it. ---
 PROBLEMS=()
@@ -93,6 +104,12 @@ refuse() { PROBLEMS+=("$*"); }
   refuse "--region must be a Google Cloud region such as europe-west1, not '${REGION}'."
 [[ "$FIRESTORE_LOCATION" =~ ^[a-z0-9-]+$ ]] ||
   refuse "FIRESTORE_LOCATION must be a Firestore location such as eur3 or europe-west1, not '${FIRESTORE_LOCATION}'."
+[[ "$SCHEDULER_REGION" =~ ^[a-z]+(-[a-z]+)+[0-9]+$ ]] ||
+  refuse "SCHEDULER_REGION must be a Cloud Scheduler region such as europe-west1, not '${SCHEDULER_REGION}'."
+[[ "$PUBLIC_ACCESS" == allUsers || "$PUBLIC_ACCESS" == invoker_iam_disabled ]] ||
+  refuse "PUBLIC_ACCESS must be allUsers or invoker_iam_disabled, not '${PUBLIC_ACCESS}'."
+[[ "$IAM_PROPAGATION_SECONDS" =~ ^[0-9]{1,4}$ ]] ||
+  refuse "IAM_PROPAGATION_SECONDS must be a whole number of seconds, not '${IAM_PROPAGATION_SECONDS}'."
 [[ "$RUNTIME" =~ ^python3[0-9]+$ ]] ||
   refuse "--runtime must be a Cloud Functions Python runtime ID such as python313, not ${RUNTIME}."
 
@@ -229,6 +246,7 @@ done
 
 step "APIs"
 run gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com \
+  cloudresourcemanager.googleapis.com \
   cloudfunctions.googleapis.com cloudscheduler.googleapis.com firebaserules.googleapis.com \
   firestore.googleapis.com gmail.googleapis.com iam.googleapis.com pubsub.googleapis.com \
   run.googleapis.com secretmanager.googleapis.com storage.googleapis.com "${G[@]}"
@@ -389,9 +407,12 @@ exists gcloud pubsub subscriptions describe "${DEAD_LETTER_TOPIC}-hold" "${G[@]}
     --ack-deadline=60 --message-retention-duration=7d --expiration-period=never "${G[@]}"
 
 step "Service accounts (no keys) and their roles"
+CREATED_ACCOUNTS=0
 service_account() {  # ACCOUNT_ID DISPLAY_NAME
-  exists gcloud iam service-accounts describe "$1@${PROJECT}.iam.gserviceaccount.com" "${G[@]}" ||
+  if ! exists gcloud iam service-accounts describe "$1@${PROJECT}.iam.gserviceaccount.com" "${G[@]}"; then
     run gcloud iam service-accounts create "$1" --display-name="$2" "${G[@]}"
+    CREATED_ACCOUNTS=1
+  fi
 }
 service_account functions-build "Cloud Functions build"
 service_account pubsub-push-invoker "Pub/Sub push invoker"
@@ -427,11 +448,24 @@ for line in "${DEPLOYED[@]}"; do
   done
 done
 
-step "Functions (from ${ROOT}, as .gcloudignore leaves it)"
+# A new account's grants take minutes to reach every Google service: a function deployed at once
+# could fail to build (the build account) or to start (its secrets). Only the first run waits.
+if [[ "$CREATED_ACCOUNTS" == 1 && "$DRY_RUN" == 0 && "$IAM_PROPAGATION_SECONDS" != 0 ]]; then
+  step "Waiting ${IAM_PROPAGATION_SECONDS} s for the new accounts' grants to spread (IAM_PROPAGATION_SECONDS)"
+  sleep "$IAM_PROPAGATION_SECONDS"
+fi
+
+step "Functions (from ${ROOT}: .gcloudignore uploads only what a function needs)"
 for line in "${DEPLOYED[@]}"; do
   eval "$line"
   case "$ACCESS" in
-    public) access=--allow-unauthenticated ingress=all ;;
+    public)
+      ingress=all
+      if [[ "$PUBLIC_ACCESS" == allUsers ]]; then
+        access=--allow-unauthenticated
+      else
+        access=--no-allow-unauthenticated
+      fi ;;
     internal) access=--no-allow-unauthenticated ingress="$INTERNAL_HTTP_INGRESS" ;;
     *) access=--no-allow-unauthenticated ingress=internal-only ;;
   esac
@@ -452,6 +486,10 @@ for line in "${DEPLOYED[@]}"; do
   uri="$(read_value "https://${NAME}-HASH.run.app" gcloud functions describe "$NAME" --gen2 \
     --region="$REGION" --format='value(serviceConfig.uri)' "${G[@]}")"
   if [[ "$ACCESS" == public ]]; then
+    if [[ "$PUBLIC_ACCESS" == invoker_iam_disabled ]]; then
+      # Anyone may call it without an allUsers binding: Cloud Run skips the invoker check.
+      run gcloud run services update "$NAME" --region="$REGION" --no-invoker-iam-check "${G[@]}"
+    fi
     continue
   elif [[ "$TRIGGER" == pubsub ]]; then
     invokers=("serviceAccount:${PUSH_SA}")
@@ -483,9 +521,9 @@ for line in "${DEPLOYED[@]}"; do
 
   if [[ "$SCHEDULE" == 1 ]]; then
     verb=create headers=--headers
-    exists gcloud scheduler jobs describe "${NAME}-daily" --location="$REGION" "${G[@]}" &&
+    exists gcloud scheduler jobs describe "${NAME}-daily" --location="$SCHEDULER_REGION" "${G[@]}" &&
       verb=update headers=--update-headers
-    run gcloud scheduler jobs "$verb" http "${NAME}-daily" --location="$REGION" \
+    run gcloud scheduler jobs "$verb" http "${NAME}-daily" --location="$SCHEDULER_REGION" \
       --schedule="$RENEW_WATCHES_SCHEDULE" --time-zone="$SCHEDULER_TIME_ZONE" --uri="$uri" \
       --http-method=POST --message-body='{}' "${headers}=Content-Type=application/json" \
       --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$uri" \

@@ -126,6 +126,7 @@ def deploy(
         "FAKE_TOKEN": TOKEN,
         "FAKE_RULES": rules,
         "FAKE_RULES_SOURCE": RULES,
+        "IAM_PROPAGATION_SECONDS": "0",  # the tests that wait say so
         **env,
     }
     result = subprocess.run(
@@ -406,3 +407,66 @@ def test_make_deploy_passes_deploy_flags_through() -> None:
     )
     (line,) = [line for line in result.stdout.splitlines() if "scripts/deploy.sh" in line]
     assert shlex.split(line)[-3:] == ["--dry-run", "--sizing", "list_messages.memory=1Gi"]
+
+
+# -- What infra/ learnt at first contact, mirrored by the gcloud path. --------------------------
+
+
+def test_the_first_run_enables_cloud_resource_manager(tmp_path: Path) -> None:
+    # Project-level IAM grants and `projects describe` need it, and it is off in a new project.
+    run = deploy(tmp_path, describe="missing", versions=True)
+    [enable] = run.called("services", "enable")
+    assert "cloudresourcemanager.googleapis.com" in enable
+
+
+def test_new_accounts_wait_for_their_grants_before_the_first_deploy(tmp_path: Path) -> None:
+    # GIVEN a project where the service accounts do not exist yet
+    run = deploy(tmp_path, describe="missing", versions=True, env={"IAM_PROPAGATION_SECONDS": "1"})
+    # THEN the script waits for their grants to spread before it deploys
+    assert "Waiting 1 s for the new accounts' grants to spread" in run.result.stderr
+
+
+def test_a_second_run_does_not_wait(tmp_path: Path) -> None:
+    run = deploy(tmp_path, describe="exists", versions=True, env={"IAM_PROPAGATION_SECONDS": "1"})
+    assert "Waiting" not in run.result.stderr
+
+
+def test_public_access_without_all_users_turns_the_invoker_check_off(tmp_path: Path) -> None:
+    # GIVEN an organisation whose policy forbids allUsers
+    run = deploy(
+        tmp_path,
+        describe="missing",
+        versions=True,
+        env={"PUBLIC_ACCESS": "invoker_iam_disabled", "IAM_PROPAGATION_SECONDS": "0"},
+    )
+    # THEN no function is deployed open to allUsers, and the two public ones skip the check
+    deploys = run.called("functions", "deploy")
+    assert deploys
+    assert not [call for call in deploys if "--allow-unauthenticated" in call]
+    updated = sorted(call[4] for call in run.called("run", "services", "update"))
+    assert updated == ["authorize", "oauth2callback"]
+    assert all("--no-invoker-iam-check" in call for call in run.called("run", "services", "update"))
+
+
+def test_the_scheduler_job_lives_in_the_scheduler_region(tmp_path: Path) -> None:
+    run = deploy(
+        tmp_path,
+        describe="missing",
+        versions=True,
+        env={"SCHEDULER_REGION": "europe-west3"},
+    )
+    [job] = run.called("scheduler", "jobs", "create")
+    assert "--location=europe-west3" in job
+
+
+def test_a_bad_public_access_or_scheduler_region_changes_nothing(tmp_path: Path) -> None:
+    run = deploy(
+        tmp_path,
+        describe="missing",
+        versions=True,
+        env={"PUBLIC_ACCESS": "everyone", "SCHEDULER_REGION": "Europe"},
+    )
+    assert run.result.returncode == 2
+    assert "PUBLIC_ACCESS must be allUsers or invoker_iam_disabled" in run.result.stderr
+    assert "SCHEDULER_REGION must be a Cloud Scheduler region" in run.result.stderr
+    assert changes(run) == []

@@ -129,13 +129,21 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
     assert run.result.returncode == 0, run.result.stderr
     updated = run.gcloud
 
+    # Settings that change which commands run: public access without allUsers.
+    result, _ = dry_run(
+        tmp_path_factory.mktemp("dry"), env={"PUBLIC_ACCESS": "invoker_iam_disabled"}
+    )
+    assert result.returncode == 0, result.stderr
+    invoker_check_off = gcloud_commands(result.stdout)
+
     distinct: dict[tuple[str, ...], list[str]] = {}
-    for command in [*created, *no_secrets, *updated]:
+    for command in [*created, *no_secrets, *updated, *invoker_check_off]:
         distinct.setdefault(shape(command), command)
     assert any("--clear-secrets" in command for command in distinct.values())
     assert any(
         command[1:4] == ["pubsub", "subscriptions", "update"] for command in distinct.values()
     )
+    assert any(command[1:4] == ["run", "services", "update"] for command in distinct.values())
     return list(distinct.values())
 
 
