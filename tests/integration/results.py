@@ -65,9 +65,21 @@ def pull_until_closed(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         received += pull_once(subscriber, subscription)
-        if any(body["type"] in ("complete", "error") for body in received):
+        if _closed(received):
             return received
     raise AssertionError(f"no closing result within {timeout} s; got {len(received)} messages")
+
+
+def _closed(received: list[dict[str, Any]]) -> bool:
+    """A closing result arrived, and so did every batch it counts (Pub/Sub keeps no order)."""
+    closing = [body for body in received if body["type"] in ("complete", "error")]
+    if not closing:
+        return False
+    total = closing[0].get("total")
+    if not isinstance(total, int):
+        return True
+    listed = sum(len(body.get("messages", [])) for body in received if body["type"] == "messages")
+    return listed >= total
 
 
 def pull_nothing(subscriber: Any, subscription: str, *, wait: float = 3.0) -> None:

@@ -78,7 +78,7 @@ def test_rotation_keeps_old_tokens_readable_and_reseal_moves_them(
     # THEN the old token still works
     results = results_subscription(emulator_env)
     rotated_apps.list_messages.post(**cloud_event({"user_id": user.id, "max_messages": 5}))
-    assert pull_until_closed(subscriber, results)[-1]["type"] == "complete"
+    assert "complete" in [b["type"] for b in pull_until_closed(subscriber, results)]
 
     # WHEN the operator re-seals THEN every document is under the new key
     env = {**os.environ, **function_env, "TOKEN_ENCRYPTION_KEYS": str(rotated)}
@@ -93,7 +93,7 @@ def test_rotation_keeps_old_tokens_readable_and_reseal_moves_them(
     rotated.write_text(json.dumps(keys))
     retired_apps = _reloaded_apps()
     retired_apps.list_messages.post(**cloud_event({"user_id": user.id, "max_messages": 5}))
-    assert pull_until_closed(subscriber, results)[-1]["type"] == "complete"
+    assert "complete" in [b["type"] for b in pull_until_closed(subscriber, results)]
 
 
 def _reloaded_apps():
