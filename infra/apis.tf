@@ -12,6 +12,8 @@ locals {
     "firestore.googleapis.com",
     "gmail.googleapis.com",
     "iam.googleapis.com",
+    "logging.googleapis.com",    # log-based metrics (monitoring.tf)
+    "monitoring.googleapis.com", # alert policies and the dashboard (monitoring.tf)
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
