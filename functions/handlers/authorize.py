@@ -10,13 +10,13 @@ import flask
 from functions import flow_cookies, state
 from functions.authorize import authorization_url
 from functions.errors import BadRequest, MethodNotAllowed
-from functions.http_responses import error_response, redirect, secure, set_cookie
 from functions.logging_setup import request_context
-from functions.request_params import single
 from functions.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
 from functions.return_to import check_return_to
 from functions.services import Services, get_services
 from functions.state import PendingAuthorization
+from functions.web.params import single
+from functions.web.responses import error_response, redirect, secure, set_cookie
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import flask
 from functions.disconnect import disconnect_user
 from functions.errors import MethodNotAllowed
 from functions.handlers.json_body import user_id_from
-from functions.http_responses import json_error_response, json_response, secure
 from functions.logging_setup import request_context
 from functions.services import Services, get_services
+from functions.web.responses import json_error_response, json_response, secure
 
 
 def handle_disconnect(request: flask.Request, services: Services | None = None) -> flask.Response:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import flask
 
-from functions import flow_cookies, pages, state
+from functions import flow_cookies, state
 from functions.errors import (
     AccessDenied,
     BadRequest,
@@ -25,13 +25,14 @@ from functions.errors import (
 )
 from functions.exchange import exchange_code
 from functions.handlers.authorize import begin_consent, consent_url, remember
-from functions.http_responses import error_response, page, redirect, secure, set_cookie
 from functions.identify import fetch_userinfo
 from functions.logging_setup import request_context
-from functions.request_params import required, single
 from functions.scopes import missing_scopes
 from functions.services import Services, get_services
 from functions.state import Outcome, PendingAuthorization
+from functions.web import pages
+from functions.web.params import required, single
+from functions.web.responses import error_response, page, redirect, secure, set_cookie
 
 logger = logging.getLogger(__name__)
 

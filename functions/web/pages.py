@@ -2,7 +2,7 @@
 
 Pages carry no external assets, no script and one inline stylesheet, whose hash the Content
 Security Policy names, so ``default-src 'none'`` holds. Each page is written in the language
-negotiated from the request's ``Accept-Language`` (:mod:`functions.i18n`), with ``lang`` and
+negotiated from the request's ``Accept-Language`` (:mod:`functions.web.i18n`), with ``lang`` and
 ``dir`` set on ``<html>``. Translations are text: they are escaped like every other value, and the
 few bits of markup (an e-mail address, an ID) are put into them with ``%`` after escaping. Nothing
 from the request is echoed back.
@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
-from functions import i18n
-from functions.i18n import N_
-from functions.page_style import STYLE
+from functions.web import i18n
+from functions.web.i18n import N_
+from functions.web.style import STYLE
 
 SCOPE_LABELS = {
     "openid": N_("Know who you are on Google"),

@@ -1,6 +1,6 @@
 """The one stylesheet every page carries inline, and its hash for the Content Security Policy.
 
-Apart from :mod:`functions.pages` so that every response can name the hash in its CSP without
+Apart from :mod:`functions.web.pages` so that every response can name the hash in its CSP without
 loading the pages, their translations and Babel: ``authorize`` answers with a redirect, and its
 cold start is the one a person waits for.
 """

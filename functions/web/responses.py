@@ -26,11 +26,11 @@ from functions.errors import (
     ProviderError,
     ReturnToNotAllowed,
 )
-from functions.page_style import STYLE_HASH
+from functions.web.style import STYLE_HASH
 
 if TYPE_CHECKING:
-    from functions import pages
     from functions.flow_cookies import Cookie
+    from functions.web import pages
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def json_error_response(error: Exception) -> flask.Response:
 
 def error_response(error: Exception) -> flask.Response:
     """The page for an error; unexpected ones are logged with a reference, never shown."""
-    from functions import pages  # with translations and Babel: only when a page is shown
+    from functions.web import pages  # with translations and Babel: only when a page is shown
 
     if isinstance(error, InvalidState | ExchangeFailed):
         event = "state_rejected" if isinstance(error, InvalidState) else "exchange_failed"

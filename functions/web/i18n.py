@@ -1,10 +1,10 @@
 """The language of a page: ``Accept-Language`` negotiation and the gettext catalogs.
 
 English is the source language: its sentences are the message IDs. The other languages are GNU
-gettext catalogs under ``functions/locales/<language>/LC_MESSAGES/messages``: the ``.po`` is what
-translators edit, the compiled ``.mo`` beside it is what :mod:`gettext` reads at run time. Both are
-committed, so the deployed function needs no build step; ``tests/unit/test_i18n.py`` fails when a
-``.mo`` no longer matches its ``.po``, or a catalog misses a message of ``pages.py``.
+gettext catalogs under ``functions/web/locales/<language>/LC_MESSAGES/messages``: the ``.po`` is
+what translators edit, the compiled ``.mo`` beside it is what :mod:`gettext` reads at run time. Both
+are committed, so the deployed function needs no build step; ``tests/unit/test_i18n.py`` fails when
+a ``.mo`` no longer matches its ``.po``, or a catalog misses a message of ``pages.py``.
 
 The language is negotiated from ``Accept-Language`` (RFC 9110 §12.5.4) by Babel's lookup: the
 user's ranges in order of preference, each matched whole or by its primary language (``pt-BR`` gets
@@ -14,11 +14,11 @@ After changing a message in ``pages.py`` (``make test`` says when the catalogs l
 
     .venv/bin/pybabel extract --no-location --add-comments=TRANSLATORS: \\
         --project=gmail-server-side-auth --version=0.1.0 --msgid-bugs-address= \\
-        --header-comment="# The messages of functions/pages.py; see functions/i18n.py." \\
-        -o functions/locales/messages.pot functions/pages.py
-    .venv/bin/pybabel update -i functions/locales/messages.pot -d functions/locales
+        --header-comment="# The messages of functions/web/pages.py; see functions/web/i18n.py." \\
+        -o functions/web/locales/messages.pot functions/web/pages.py
+    .venv/bin/pybabel update -i functions/web/locales/messages.pot -d functions/web/locales
     # translate the new entries of each .po and clear its "fuzzy" marks, then:
-    .venv/bin/pybabel compile -d functions/locales
+    .venv/bin/pybabel compile -d functions/web/locales
 """
 
 from __future__ import annotations
