@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from functions.revoke import Revocation, revoke_token
+from functions.consent.revoke import Revocation, revoke_token
+from functions.crypto import TokenUnreadable
 from functions.services import Services
-from functions.token_crypto import TokenUnreadable
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from functions.consent.oauth_client import OAuthClient
 from functions.errors import AccessTokenRefused
 from functions.mailbox_request import MailboxRequest
-from functions.oauth_client import OAuthClient
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from functions.consent.identify import is_user_id
 from functions.errors import MalformedRequest
-from functions.identify import is_user_id
 
 MAX_QUERY_LENGTH = 2048
 MAX_LABELS = 100

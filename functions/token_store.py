@@ -2,7 +2,7 @@
 
 One document per user at ``{CREDENTIALS_COLLECTION}/{user_id}``, keyed by the stable OIDC ``sub``
 (Google's user ID, never the e-mail, which can change). The refresh token is sealed
-(``functions.token_crypto``) before it is written and opened only in memory. Every write goes
+(``functions.crypto``) before it is written and opened only in memory. Every write goes
 through a transaction and follows one rule from authlib: a refresh token is never replaced by
 nothing. A response without one keeps the stored token, and a token already known to be dead is
 never resurrected.
@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from functions.crypto import Keyring, TokenUnreadable
 from functions.errors import NeedsConsent
 from functions.logging_setup import add_request_secret
-from functions.token_crypto import Keyring, TokenUnreadable
 
 if TYPE_CHECKING:
     from google.cloud import firestore

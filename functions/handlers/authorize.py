@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 import flask
 
-from functions import flow_cookies, state
-from functions.authorize import authorization_url
+from functions.consent import pending as flow
+from functions.consent.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
+from functions.consent.return_to import check_return_to
 from functions.errors import BadRequest, MethodNotAllowed
 from functions.logging_setup import request_context
-from functions.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
-from functions.return_to import check_return_to
 from functions.services import Services, get_services
-from functions.state import PendingAuthorization
 from functions.web.params import single
-from functions.web.responses import error_response, redirect, secure, set_cookie
+from functions.web.responses import error_response, secure
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +34,7 @@ def handle_authorize(request: flask.Request, services: Services | None = None) -
             return_to = single(request.args, "return_to", max_length=RETURN_TO_MAX_LENGTH)
             if return_to is not None:
                 return_to = check_return_to(return_to, settings.allowed_return_to)
-            pending = state.start(
+            pending = flow.start(
                 scopes=settings.scopes,
                 now=services.now(),
                 login_hint=login_hint,
@@ -45,40 +42,10 @@ def handle_authorize(request: flask.Request, services: Services | None = None) -
             )
             secrets_.add(pending.state)
             secrets_.add(pending.code_verifier)
-            response = begin_consent(services, pending, request.cookies)
+            response = services.consent_page.redirect(pending, request.cookies)
         except Exception as error:  # every failure becomes a page
             response = error_response(error)
         return secure(response, https=settings.secure_cookies)
-
-
-def begin_consent(
-    services: Services, pending: PendingAuthorization, cookies: Mapping[str, str]
-) -> flask.Response:
-    """Redirect to the provider, handing ``pending`` to the browser (see ``remember``)."""
-    return remember(redirect(consent_url(services, pending)), services, pending, cookies)
-
-
-def consent_url(services: Services, pending: PendingAuthorization) -> str:
-    """The provider URL that continues ``pending``."""
-    logger.info(
-        "consent started",
-        extra={"json_fields": {"reconsent": pending.reconsent, "hinted": bool(pending.login_hint)}},
-    )
-    return authorization_url(services.oauth_client, pending, services.settings.redirect_uri)
-
-
-def remember(
-    response: flask.Response,
-    services: Services,
-    pending: PendingAuthorization,
-    cookies: Mapping[str, str],
-) -> flask.Response:
-    """Set the sealed flow cookie for ``pending``, first forgetting flows beyond the limit."""
-    secure = services.settings.secure_cookies
-    for stale in flow_cookies.crowded_flows(services.cookie_keys, cookies, secure=secure):
-        set_cookie(response, stale, secure=secure)
-    sealed = flow_cookies.seal_flow(services.cookie_keys, pending, secure=secure)
-    return set_cookie(response, sealed, secure=secure)
 
 
 def _looks_like_email(value: str) -> bool:

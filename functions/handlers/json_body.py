@@ -6,8 +6,8 @@ import json
 
 import flask
 
+from functions.consent.identify import is_user_id
 from functions.errors import BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
-from functions.identify import is_user_id
 
 MAX_BODY_BYTES = 4096
 

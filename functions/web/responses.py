@@ -29,7 +29,7 @@ from functions.errors import (
 from functions.web.style import STYLE_HASH
 
 if TYPE_CHECKING:
-    from functions.flow_cookies import Cookie
+    from functions.consent.pending import Cookie
     from functions.web import pages
 
 logger = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.config import OAUTH_REDIRECT_URI
+from functions.consent.oauth_client import OAuthClient
+from functions.consent.pending import PendingAuthorization
 from functions.errors import ConfigError, ExchangeFailed, UpstreamError
 from functions.logging_setup import add_request_secret
-from functions.oauth_client import OAuthClient
-from functions.state import PendingAuthorization
 
 logger = logging.getLogger(__name__)
 

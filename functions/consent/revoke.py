@@ -11,7 +11,7 @@ import logging
 
 import requests
 
-from functions.oauth_client import OAuthClient
+from functions.consent.oauth_client import OAuthClient
 
 logger = logging.getLogger(__name__)
 

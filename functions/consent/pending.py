@@ -1,28 +1,120 @@
-"""The pending authorization and the success page's content, sealed into the browser's cookies.
+"""The pending authorization between ``authorize`` and ``oauth2callback``, in one place.
 
-Each flow gets its own cookie, named after a digest of its ``state``, so parallel flows in one
-browser (two tabs) never overwrite each other. The value is AES-256-GCM under a key derived from
-``TOKEN_ENCRYPTION_KEYS`` (see ``Keyring.derive``), with the cookie's name as associated data:
-the browser can neither read the verifier nor move a sealed value to another flow's name, and a
-rotated key keeps open flows working. Auth.js keeps its PKCE verifier the same way; the cookie is
-HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET) and ``__Host-`` on
-https, so it is pinned to this host.
+RFC 6749 §10.12 and RFC 9700 §4.7 ask that ``state`` be unguessable and bound to the user agent
+that started the flow; RFC 7636 (PKCE) asks that the code verifier reach nobody but the token
+endpoint. So ``authorize`` draws a 256-bit ``state`` and a verifier and hands them to the browser
+sealed in an HttpOnly cookie that lives ten minutes (:func:`seal_flow`): the browser carries what
+it cannot read, the callback accepts a ``state`` only with the cookie sealed for it
+(:func:`open_flow`), and a Firestore marker keyed by the state's digest makes each one usable
+once (:class:`UsedStates`). ``authorize`` itself writes nothing anywhere, so anonymous clicks cost
+no storage and its cold start pays for no database client.
+
+The cookies: each flow gets its own, named after a digest of its ``state``, so parallel flows in
+one browser (two tabs) never overwrite each other. The value is AES-256-GCM under a key derived
+from ``TOKEN_ENCRYPTION_KEYS`` (see ``Keyring.derive``), with the cookie's name as associated
+data: the browser can neither read the verifier nor move a sealed value to another flow's name,
+and a rotated key keeps open flows working. Auth.js keeps its PKCE verifier the same way; the
+cookie is HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET) and
+``__Host-`` on https, so it is pinned to this host. The success page's content travels the same
+way, for five minutes (:func:`seal_outcome`).
+
+The used-state marker lives at ``{AUTH_SESSIONS_COLLECTION}/{sha256(state)}`` and is written with
+``create()``, which fails when the document exists: an atomic test-and-set, no transaction. Its
+``expires_at`` is the link's own, so a Firestore TTL policy can sweep it once the sealed cookie
+has stopped working anyway. Only the digest is stored: a reader of the database learns nothing
+to replay.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
+import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from functions.crypto import Keyring, TokenUnreadable
 from functions.errors import InvalidState
-from functions.state import LIFETIME, OUTCOME_LIFETIME, Outcome, PendingAuthorization, digest
-from functions.token_crypto import Keyring, TokenUnreadable
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+LIFETIME = timedelta(minutes=10)
+"""How long a consent link stays usable."""
+OUTCOME_LIFETIME = timedelta(minutes=5)
+"""How long the success page stays viewable after the callback's clean-URL redirect."""
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+
+
+def is_well_formed(value: str | None) -> bool:
+    """Whether a ``state`` value has the shape we issue (cheap pre-check)."""
+    return value is not None and bool(_TOKEN.match(value))
+
+
+def digest(value: str) -> str:
+    """SHA-256 of a high-entropy value: what we store instead of the value itself."""
+    return hashlib.sha256(value.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    """What ``authorize`` hands the callback, through the browser, sealed.
+
+    Attributes:
+        state: the value sent to the provider.
+        code_verifier: the PKCE verifier (RFC 7636 §4.1), sent only to the token endpoint.
+        scopes: the scopes requested, the granted ones when the provider omits ``scope``.
+        login_hint: the e-mail hinted at the consent page, if any.
+        return_to: where to send the browser after success, already checked.
+        reconsent: set when this flow is itself the retry after no refresh token came back.
+        expires_at: when the link stops working.
+    """
+
+    scopes: tuple[str, ...]
+    expires_at: datetime
+    login_hint: str | None = None
+    return_to: str | None = None
+    reconsent: bool = False
+    state: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    code_verifier: str = field(default_factory=lambda: secrets.token_urlsafe(64))
+
+    def __repr__(self) -> str:
+        return f"PendingAuthorization(expires_at={self.expires_at!r}, reconsent={self.reconsent})"
+
+
+def start(
+    *,
+    scopes: tuple[str, ...],
+    now: datetime,
+    login_hint: str | None = None,
+    return_to: str | None = None,
+    reconsent: bool = False,
+) -> PendingAuthorization:
+    """A new pending authorization, usable for :data:`LIFETIME`."""
+    return PendingAuthorization(
+        scopes=scopes,
+        expires_at=now + LIFETIME,
+        login_hint=login_hint,
+        return_to=return_to,
+        reconsent=reconsent,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the success page shows, kept briefly so the code never stays in the address bar."""
+
+    user_id: str
+    email: str | None
+    scopes: tuple[str, ...]
+
 
 SECURE_PREFIX = "__Host-gmail-auth-"
 """On https: ``__Host-`` pins a cookie to this host, path ``/``, Secure."""
@@ -188,3 +280,25 @@ def _open(keys: Keyring, name: str, purpose: str, value: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidState("the cookie does not open")
     return payload
+
+
+class UsedStates:
+    """The states already spent, on a Firestore collection: each consent link works once."""
+
+    def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._client = client
+        self._collection = collection
+
+    def spend(self, state: str, expires_at: datetime) -> None:
+        """Mark ``state`` used; the mark may be forgotten after ``expires_at``.
+
+        Raises:
+            InvalidState: the state was used before.
+        """
+        from google.api_core.exceptions import AlreadyExists
+
+        reference = self._client.collection(self._collection).document(digest(state))
+        try:
+            reference.create({"expires_at": expires_at})
+        except AlreadyExists:
+            raise InvalidState("state was already used") from None
