@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 from bench.seed_style import seed_list
 from bench.world import World
 from functions.config import get_settings
-from functions.mailbox import read_mailbox
-from functions.mailbox_request import MailboxRequest
+from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.requests import MailboxRequest
 from functions.services import Services
 
 LATENCY_MS = 30

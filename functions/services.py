@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from functions.consent.oauth_client import OAuthClient
     from functions.consent.pending import UsedStates
     from functions.crypto import Keyring
-    from functions.event_ledger import EventLedger
-    from functions.refresh_lease import RefreshLease
-    from functions.token_store import TokenStore
+    from functions.grants.lease import RefreshLease
+    from functions.grants.store import TokenStore
+    from functions.pipeline.ledger import EventLedger
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Services:
     @functools.cached_property
     def token_store(self) -> TokenStore:
         """Per-user credentials."""
-        from functions.token_store import FirestoreTokenStore
+        from functions.grants.store import FirestoreTokenStore
 
         return FirestoreTokenStore(
             self.firestore, self.settings.credentials_collection, self.keyring
@@ -130,14 +130,14 @@ class Services:
     @functools.cached_property
     def event_ledger(self) -> EventLedger:
         """Markers of processed Pub/Sub events."""
-        from functions.event_ledger import FirestoreEventLedger
+        from functions.pipeline.ledger import FirestoreEventLedger
 
         return FirestoreEventLedger(self.firestore, self.settings.events_collection)
 
     @functools.cached_property
     def refresh_lease(self) -> RefreshLease:
         """Per-user refresh leases."""
-        from functions.refresh_lease import FirestoreRefreshLease
+        from functions.grants.lease import FirestoreRefreshLease
 
         return FirestoreRefreshLease(self.firestore, self.settings.credentials_collection)
 

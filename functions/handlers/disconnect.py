@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import flask
 
-from functions.disconnect import disconnect_user
 from functions.errors import MethodNotAllowed
+from functions.grants.disconnect import disconnect_user
 from functions.handlers.json_body import user_id_from
 from functions.logging_setup import request_context
 from functions.services import Services, get_services

@@ -11,8 +11,8 @@ import flask
 from functions.errors import MethodNotAllowed
 from functions.handlers.json_body import user_id_from
 from functions.logging_setup import request_context
+from functions.pipeline.watch import renew_watches, start_watch
 from functions.services import Services, get_services
-from functions.watch import renew_watches, start_watch
 from functions.web.responses import json_error_response, json_response, secure
 
 

@@ -32,10 +32,10 @@ from devstack.functions import function_url, start_function
 from devstack.ports import free_port
 from devstack.processes import ManagedProcess, stop_together
 from devstack.stack import FUNCTIONS
-from functions.access_tokens import live_access_token
 from functions.clock import utcnow
 from functions.consent import pending as flow
 from functions.crypto import parse_keyring
+from functions.grants.access import live_access_token
 from functions.logging_setup import REDACTED, event_context, redact
 from functions.services import get_services
 from tests.integration.flow import connect

@@ -16,7 +16,7 @@ from functions.consent.return_to import check_return_to
 from functions.crypto import parse_keyring
 from functions.errors import ConfigError, MalformedRequest, ReturnToNotAllowed
 from functions.logging_setup import redact
-from functions.mailbox_request import parse_event, parse_request
+from functions.pipeline.requests import parse_event, parse_request
 from sandbox.gmail_query import QueryError
 from sandbox.gmail_query import parse as parse_gmail_query
 from sandbox.mailbox import generate

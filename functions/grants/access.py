@@ -12,13 +12,17 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from functions import google_errors
+from functions.consent.oauth_client import OAuthClient
 from functions.errors import TransientError
-from functions.gmail import credentials_for
+from functions.grants.store import StoredCredentials
 from functions.logging_setup import add_request_secret
 from functions.services import Services
-from functions.token_store import StoredCredentials
+
+if TYPE_CHECKING:
+    from google.oauth2.credentials import Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +108,20 @@ def _refresh(services: Services, user: StoredCredentials, refused: str | None) -
         extra={"json_fields": {"user_id": user.user_id, "rotated_refresh_token": bool(rotated)}},
     )
     return str(credentials.token)
+
+
+def credentials_for(refresh_token: str, client: OAuthClient) -> Credentials:
+    """User credentials that mint access tokens from the stored refresh token.
+
+    No scopes are passed: the refresh then yields the whole grant, and google-auth does not
+    refuse a grant whose scope string is spelled differently from the request.
+    """
+    from google.oauth2.credentials import Credentials
+
+    return Credentials(  # type: ignore[no-untyped-call]
+        token=None,
+        refresh_token=refresh_token,
+        token_uri=client.token_uri,
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+    )

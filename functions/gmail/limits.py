@@ -3,7 +3,7 @@
 Gmail limits concurrent requests per user (it answers 429 "Too many concurrent requests for
 user" past it), and an instance serving several requests for one user at once would hit that
 limit itself. A semaphore per user keeps each instance polite; the per-user quota across
-instances is handled by waiting out Gmail's rate-limit refusals (``functions.retry``).
+instances is handled by waiting out Gmail's rate-limit refusals (``functions.gmail.retry``).
 """
 
 from __future__ import annotations

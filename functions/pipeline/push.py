@@ -19,14 +19,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from functions import gmail, google_errors
+from functions import google_errors
 from functions.errors import GmailRequestRejected, MalformedRequest, ReauthRequired, TransientError
-from functions.event_ledger import Claim
-from functions.mailbox import GmailSession, mark_reauth_required
-from functions.mailbox_request import MailboxRequest
-from functions.results import ResultPublisher
+from functions.gmail import api as gmail
+from functions.gmail.session import GmailSession
+from functions.grants.reauth import mark_reauth_required
+from functions.grants.store import Status, StoredCredentials, WatchState
+from functions.pipeline.ledger import Claim
+from functions.pipeline.requests import MailboxRequest
+from functions.pipeline.results import ResultPublisher
 from functions.services import Services
-from functions.token_store import Status, StoredCredentials, WatchState
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """Listing a user's mailbox while they are offline: stored grant → Gmail → results.
 
-Each mailbox request runs once (``functions.event_ledger``), page by page: pages are published,
+Each mailbox request runs once (``functions.pipeline.ledger``), page by page: pages are published,
 and every couple of seconds, once they are all accepted, the next page token is checkpointed, so
 a run cut short by a crash or an outage resumes close to where it stopped when Pub/Sub
 redelivers, and a page published twice carries the same result ID.
-Gmail calls use the shared access token (``functions.access_tokens``), retry transient failures
-within the invocation's budget (``functions.retry``), and take a per-user slot
-(``functions.user_limits``). A grant that no longer works marks the user ``reauth_required`` and
+Gmail calls use the shared access token (``functions.grants.access``), retry transient failures
+within the invocation's budget (``functions.gmail.retry``), and take a per-user slot
+(``functions.gmail.limits``). A grant that no longer works marks the user ``reauth_required`` and
 tells ``REAUTH_TOPIC`` once.
 """
 
@@ -17,26 +17,24 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from functions import gmail, google_errors, page_stream, retry
-from functions.access_tokens import live_access_token
+from functions import google_errors
 from functions.errors import (
-    AccessTokenRefused,
-    AppError,
     ReauthRequired,
     TransientError,
-    UnknownUser,
 )
-from functions.event_ledger import Claim, Progress
-from functions.mailbox_request import MailboxRequest
-from functions.reauth import notify_reauth
-from functions.results import ResultPublisher
+from functions.gmail import api as gmail
+from functions.gmail import paging
+from functions.gmail.metadata import describe
+from functions.gmail.session import GmailSession
+from functions.grants.reauth import active_user, mark_reauth_required
+from functions.pipeline.ledger import Claim, Progress
+from functions.pipeline.requests import MailboxRequest
+from functions.pipeline.results import ResultPublisher
 from functions.services import Services
-from functions.token_store import Status, StoredCredentials
-from functions.user_limits import gmail_slot
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +133,7 @@ def _pages(
 ) -> Progress:
     """Fetch, publish and checkpoint pages from ``progress`` on.
 
-    Pages come from ``functions.page_stream``: the next one is on its way while the current one
+    Pages come from ``functions.gmail.paging``: the next one is on its way while the current one
     is published (except with ``format=metadata``, whose batch calls share the session).
     """
     listed_before = progress.pages > 0 and progress.page_token is None
@@ -154,7 +152,7 @@ def _pages(
     if remaining == 0:
         return progress
     metadata = request.format == "metadata"
-    stream = page_stream.pages_in_turn if metadata else page_stream.pages
+    stream = paging.pages_in_turn if metadata else paging.pages
     last_checkpoint = time.monotonic()
     with contextlib.closing(stream(fetch, progress.page_token, remaining)) as responses:
         for response in responses:
@@ -162,8 +160,6 @@ def _pages(
             next_token = response.get("nextPageToken") or None
             remaining = None if limit is None else limit - progress.total - len(page)
             if page and metadata:
-                from functions.metadata import describe
-
                 page = describe(session, page)
             if page:
                 results.batch(progress.pages + 1, page)
@@ -179,112 +175,4 @@ def _pages(
     return progress
 
 
-class GmailSession:
-    """Gmail calls for one user: a shared live access token, retries within the budget, and one
-    new access token when Gmail refuses the current one (401, in or out of a batch: it may have
-    been revoked, or expired early). Only the token endpoint refusing the refresh token
-    (``invalid_grant``) means the user must consent again; a new token refused too is left to
-    Pub/Sub's redelivery."""
-
-    def __init__(self, services: Services, user: StoredCredentials) -> None:
-        self._services = services
-        self._user = user
-        self._budget = retry.Budget(services.settings.work_budget_seconds)
-        self._token = live_access_token(services, user)
-        self._service = gmail.build_gmail(self._token, services.settings.gmail_api_root)
-
-    def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
-        """Build the call on the service and execute it, as the rules above say."""
-        return self._refreshing(lambda: self._once(make_call))
-
-    def execute_batch(
-        self, make_calls: Mapping[str, Callable[[gmail.GmailApi], Any]]
-    ) -> dict[str, Any]:
-        """Run the calls (at most 100) as one batch request; retry failed ones within the budget.
-
-        Returns:
-            Each call's response by key; ``None`` for a message Gmail no longer has (404).
-        """
-        from googleapiclient.http import BatchHttpRequest
-
-        done: dict[str, Any] = {}
-        batch_uri = self._services.settings.gmail_api_root.rstrip("/") + "/" + gmail.BATCH_PATH
-
-        def attempt() -> None:
-            failures: dict[str, Exception] = {}
-
-            def collect(key: str, response: Any, exception: Exception | None) -> None:
-                if exception is None:
-                    done[key] = response
-                elif getattr(getattr(exception, "resp", None), "status", 0) == 404:
-                    done[key] = None
-                else:
-                    failures[key] = exception
-
-            batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
-            for key, make_call in make_calls.items():
-                if key not in done:
-                    batch.add(make_call(self._service), request_id=key)
-            with gmail_slot(self._user.user_id):
-                batch.execute()
-            if failures:  # the first one decides: retried if transient, raised otherwise
-                raise next(iter(failures.values()))
-
-        self._refreshing(attempt)
-        return done
-
-    def _refreshing(self, action: Callable[[], Any]) -> Any:
-        try:
-            return retry.call(action, budget=self._budget, now=self._services.now)
-        except AccessTokenRefused:
-            pass  # expired early or revoked on its own: the refresh token decides
-        self._token = live_access_token(self._services, self._user, refused=self._token)
-        self._service = gmail.build_gmail(self._token, self._services.settings.gmail_api_root)
-        try:
-            return retry.call(action, budget=self._budget, now=self._services.now)
-        except AccessTokenRefused:
-            raise TransientError("Gmail refused a newly minted access token too") from None
-
-    def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
-        with gmail_slot(self._user.user_id):
-            return make_call(self._service).execute(num_retries=0)
-
-
-def active_user(services: Services, user_id: str) -> StoredCredentials:
-    """The user's stored credentials, if they may be used.
-
-    Raises:
-        UnknownUser: nothing is stored for the user.
-        ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
-            attempt failed before it could).
-    """
-    stored = services.token_store.get(user_id)
-    if stored is None:
-        raise UnknownUser("no credentials are stored for this user")
-    if stored.status is not Status.ACTIVE or stored.usable_refresh_token is None:
-        reason = stored.status_reason or stored.status.value
-        if not stored.reauth_notified:
-            notify_reauth(services, stored.user_id, stored.email, reason)
-        raise ReauthRequired("the user must consent again", reason=reason)
-    return stored
-
-
-def mark_reauth_required(services: Services, user: StoredCredentials, reason: str) -> None:
-    """Mark the user, and tell ``REAUTH_TOPIC`` on the transition."""
-    changed = services.token_store.mark_reauth_required(user.user_id, reason, services.now())
-    logger.warning(
-        "user needs to consent again",
-        extra={
-            "json_fields": {
-                "event": "reauth_required",
-                "user_id": user.user_id,
-                "reason": reason,
-                "transition": changed,
-            }
-        },
-    )
-    if changed:
-        notify_reauth(services, user.user_id, user.email, reason)
-
-
-__all__ = ["AppError", "GmailSession", "active_user", "list_mailbox", "read_mailbox"]
+__all__ = ["list_mailbox", "read_mailbox"]

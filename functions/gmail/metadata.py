@@ -5,18 +5,16 @@ Gmail has no "list with headers" call, so each listed message costs one ``messag
 2026, whose users get 6,000 units a minute instead of 15,000 (Gmail's usage limits). They travel
 in batch requests of at most 50 calls: Gmail accepts 100 but documents that larger batches
 trigger rate limiting. Calls Gmail refuses for quota are retried once its stated time has come
-(``functions.retry``); pacing reads to the quota ahead of time is not done here.
+(``functions.gmail.retry``); pacing reads to the quota ahead of time is not done here.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from functions.gmail import GmailApi, MessageRef
-
-if TYPE_CHECKING:
-    from functions.mailbox import GmailSession
+from functions.gmail.api import GmailApi, MessageRef
+from functions.gmail.session import GmailSession
 
 BATCH_SIZE = 50
 HEADERS = ("From", "Subject", "Date")

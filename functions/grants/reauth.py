@@ -11,7 +11,8 @@ import json
 import logging
 from urllib.parse import urlencode
 
-from functions.errors import TransientError
+from functions.errors import ReauthRequired, TransientError, UnknownUser
+from functions.grants.store import Status, StoredCredentials
 from functions.services import Services
 
 logger = logging.getLogger(__name__)
@@ -56,3 +57,40 @@ def notify_reauth(services: Services, user_id: str, email: str | None, reason: s
     logger.warning(
         "re-auth event published", extra={"json_fields": {"user_id": user_id, "reason": reason}}
     )
+
+
+def active_user(services: Services, user_id: str) -> StoredCredentials:
+    """The user's stored credentials, if they may be used.
+
+    Raises:
+        UnknownUser: nothing is stored for the user.
+        ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
+            attempt failed before it could).
+    """
+    stored = services.token_store.get(user_id)
+    if stored is None:
+        raise UnknownUser("no credentials are stored for this user")
+    if stored.status is not Status.ACTIVE or stored.usable_refresh_token is None:
+        reason = stored.status_reason or stored.status.value
+        if not stored.reauth_notified:
+            notify_reauth(services, stored.user_id, stored.email, reason)
+        raise ReauthRequired("the user must consent again", reason=reason)
+    return stored
+
+
+def mark_reauth_required(services: Services, user: StoredCredentials, reason: str) -> None:
+    """Mark the user, and tell ``REAUTH_TOPIC`` on the transition."""
+    changed = services.token_store.mark_reauth_required(user.user_id, reason, services.now())
+    logger.warning(
+        "user needs to consent again",
+        extra={
+            "json_fields": {
+                "event": "reauth_required",
+                "user_id": user.user_id,
+                "reason": reason,
+                "transition": changed,
+            }
+        },
+    )
+    if changed:
+        notify_reauth(services, user.user_id, user.email, reason)

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 from functions.config import GMAIL_PUSH_TOPIC
 from functions.errors import AppError, ConfigError, GmailRequestRejected, ReauthRequired
-from functions.mailbox import GmailSession, active_user, mark_reauth_required
+from functions.gmail.session import GmailSession
+from functions.grants.reauth import active_user, mark_reauth_required
+from functions.grants.store import Status, StoredCredentials, WatchState
 from functions.services import Services
-from functions.token_store import Status, StoredCredentials, WatchState
 
 logger = logging.getLogger(__name__)
 

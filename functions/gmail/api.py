@@ -3,7 +3,7 @@ and ``ListMessages``).
 
 The Gmail service comes from googleapiclient's bundled discovery document (no discovery round
 trip at cold start) with its root taken from ``GMAIL_API_ROOT``. It is authorized with an access
-token from ``functions.access_tokens`` and never refreshes on its own: refreshing is coordinated
+token from ``functions.grants.access`` and never refreshes on its own: refreshing is coordinated
 across instances there. Listing asks for the largest page, 500 IDs (``users.messages.list``), so
 N messages cost ⌈N/500⌉ calls.
 """
@@ -13,9 +13,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from functions.consent.oauth_client import OAuthClient
 from functions.errors import AccessTokenRefused
-from functions.mailbox_request import MailboxRequest
+from functions.pipeline.requests import MailboxRequest
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials
@@ -27,23 +26,6 @@ BATCH_PATH = "batch/gmail/v1"
 """Gmail's batch endpoint, relative to the API root."""
 
 MessageRef = dict[str, str]
-
-
-def credentials_for(refresh_token: str, client: OAuthClient) -> Credentials:
-    """User credentials that mint access tokens from the stored refresh token.
-
-    No scopes are passed: the refresh then yields the whole grant, and google-auth does not
-    refuse a grant whose scope string is spelled differently from the request.
-    """
-    from google.oauth2.credentials import Credentials
-
-    return Credentials(  # type: ignore[no-untyped-call]
-        token=None,
-        refresh_token=refresh_token,
-        token_uri=client.token_uri,
-        client_id=client.client_id,
-        client_secret=client.client_secret,
-    )
 
 
 class GmailApi:
