@@ -14,7 +14,6 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from functions.errors import AccessTokenRefused
-from functions.pipeline.requests import MailboxRequest
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials
@@ -90,18 +89,24 @@ def _access_token_credentials() -> type[Credentials]:
 
 
 def list_request(
-    api: GmailApi, request: MailboxRequest, page_token: str | None, remaining: int | None
+    api: GmailApi,
+    *,
+    page_token: str | None,
+    remaining: int | None,
+    query: str | None = None,
+    label_ids: tuple[str, ...] = (),
+    include_spam_trash: bool = False,
 ) -> Any:
-    """The ``users.messages.list`` call for one page."""
+    """The ``users.messages.list`` call for one result page (at most :data:`PAGE_SIZE` IDs)."""
     params: dict[str, Any] = {
         "userId": "me",
         "maxResults": min(PAGE_SIZE, remaining) if remaining else PAGE_SIZE,
-        "includeSpamTrash": request.include_spam_trash,
+        "includeSpamTrash": include_spam_trash,
     }
-    if request.query:
-        params["q"] = request.query
-    if request.label_ids:
-        params["labelIds"] = list(request.label_ids)
+    if query:
+        params["q"] = query
+    if label_ids:
+        params["labelIds"] = list(label_ids)
     if page_token:
         params["pageToken"] = page_token
     return api.messages.list(**params)

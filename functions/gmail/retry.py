@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions import google_errors
+from functions.errors import AppError
 
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 32.0
@@ -74,20 +75,18 @@ def call[T](
     attempt = 0
     while True:
         try:
-            return action()
-        except Exception as error:
-            classified = google_errors.classify(error)
-            if classified is None:
+            with google_errors.mapped():
+                return action()
+        except AppError as error:
+            if not error.retryable:
                 raise
-            if not classified.retryable:
-                raise classified from None
-            delay = stated_delay(error, (now or _utcnow)())
+            delay = stated_delay(google_errors.origin(error), (now or _utcnow)())
             if delay is None:
                 delay = jitter(0.0, min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2**attempt))
             else:
                 delay += jitter(0.0, STATED_JITTER_SECONDS)
             if delay > budget.left():
-                raise classified from None
+                raise
             sleep(delay)
             attempt += 1
 

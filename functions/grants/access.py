@@ -88,14 +88,12 @@ def _refresh(services: Services, user: StoredCredentials, refused: str | None) -
         raise TransientError("no refresh token to refresh with")
     credentials = credentials_for(user.refresh_token, services.oauth_client)
     try:
-        credentials.refresh(Request(services.http))  # type: ignore[no-untyped-call]
-    except Exception as error:
+        with google_errors.mapped():
+            credentials.refresh(Request(services.http))  # type: ignore[no-untyped-call]
+    except Exception:
         if refused is not None and user.access_token == refused:
             services.token_store.clear_access_token(user.user_id)
-        classified = google_errors.classify(error)
-        if classified is None:
-            raise
-        raise classified from None
+        raise
     add_request_secret(str(credentials.token), credentials.refresh_token)
     expiry = credentials.expiry  # google-auth keeps naive UTC
     expires_at = expiry.replace(tzinfo=UTC) if expiry else services.now() + timedelta(hours=1)

@@ -7,8 +7,10 @@ lost to a crash in between is sent by the next attempt, and a repeated failure s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from functions.errors import ReauthRequired, TransientError, UnknownUser
@@ -94,3 +96,13 @@ def mark_reauth_required(services: Services, user: StoredCredentials, reason: st
     )
     if changed:
         notify_reauth(services, user.user_id, user.email, reason)
+
+
+@contextlib.contextmanager
+def marking_lost_grant(services: Services, user: StoredCredentials) -> Iterator[None]:
+    """Run the block; if it finds the grant gone (:class:`ReauthRequired`), mark the user."""
+    try:
+        yield
+    except ReauthRequired as lost:
+        mark_reauth_required(services, user, lost.reason)
+        raise

@@ -11,19 +11,30 @@ ID, claimed in a transaction (the idempotency-key pattern of Powertools' idempot
 - ``running`` under an expired lease: the earlier attempt died; this one takes over from the
   recorded checkpoint (the next page token), so a long listing never starts over.
 
-Markers carry ``expires_at`` for a Firestore TTL policy.
+Markers carry ``expires_at`` for a Firestore TTL policy. :func:`exactly_once` is the one runner
+that claims, checkpoints and finishes; mailbox listings and push notifications both go through it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
+import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from functions import google_errors
+from functions.clock import Clock
+from functions.errors import AppError, TransientError
+
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 """How long a claim holds without progress; every checkpoint extends it."""
@@ -171,3 +182,54 @@ class FirestoreEventLedger:
             name
         )
         return document
+
+
+def exactly_once[R](
+    ledger: EventLedger,
+    event_id: str,
+    work: Callable[[Progress, Callable[[Progress], None]], R],
+    *,
+    now: Clock,
+    on_failure: Callable[[AppError], None] | None = None,
+) -> R | None:
+    """Run ``work`` for ``event_id`` to its end once, however often the event is delivered.
+
+    Args:
+        ledger: where the claims live.
+        event_id: the event's stable ID (the same on every redelivery).
+        work: given the progress an earlier attempt recorded and a ``checkpoint`` to record more.
+        now: the clock.
+        on_failure: told a permanent failure before the event is marked done with its code.
+
+    Returns:
+        What ``work`` returned; ``None`` when an earlier delivery already finished it.
+
+    Raises:
+        TransientError: another delivery holds a live claim.
+        AppError: what ``work`` raised (Google's errors mapped by ``google_errors``); after a
+            retryable one the claim is released, so a redelivery resumes at once.
+    """
+    owner = uuid.uuid4().hex
+    claimed = ledger.claim(event_id, owner, now())
+    if claimed.claim is Claim.DONE:
+        logger.info("duplicate delivery ignored", extra={"json_fields": {"event_id": event_id}})
+        return None
+    if claimed.claim is Claim.BUSY:
+        raise TransientError("another delivery of this event is still being processed")
+    try:
+        with google_errors.mapped():
+            result = work(
+                claimed.progress,
+                lambda progress: ledger.checkpoint(event_id, owner, progress, now()),
+            )
+    except AppError as error:
+        if error.retryable:
+            with contextlib.suppress(Exception):  # the lease expires by itself otherwise
+                ledger.release(event_id, owner)
+            raise
+        if on_failure is not None:
+            on_failure(error)
+        ledger.finish(event_id, owner, error.code, now())
+        raise
+    ledger.finish(event_id, owner, "complete", now())
+    return result

@@ -16,22 +16,16 @@ import contextlib
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from functions import google_errors
-from functions.errors import (
-    ReauthRequired,
-    TransientError,
-)
 from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.metadata import describe
 from functions.gmail.session import GmailSession
-from functions.grants.reauth import active_user, mark_reauth_required
-from functions.pipeline.ledger import Claim, Progress
+from functions.grants.reauth import active_user, marking_lost_grant
+from functions.pipeline.ledger import Progress, exactly_once
 from functions.pipeline.requests import MailboxRequest
 from functions.pipeline.results import ResultPublisher
 from functions.services import Services
@@ -52,41 +46,22 @@ def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> 
             result was published (so the caller only acknowledges).
         Exception: anything unexpected, left for Pub/Sub to redeliver.
     """
-    ledger = services.event_ledger
-    owner = uuid.uuid4().hex
-    claimed = ledger.claim(event_id, owner, services.now())
     fields = {"user_id": request.user_id, "request_id": request.request_id}
-    if claimed.claim is Claim.DONE:
-        logger.info("duplicate delivery ignored", extra={"json_fields": fields})
-        return
-    if claimed.claim is Claim.BUSY:
-        raise TransientError("another delivery of this request is still being processed")
     results = ResultPublisher(
         services.publisher,
         services.settings.results_topic_path(),
         request.user_id,
         request.request_id,
     )
-    try:
-        progress = list_mailbox(
-            services,
-            request,
-            results,
-            claimed.progress,
-            lambda progress: ledger.checkpoint(event_id, owner, progress, services.now()),
-        )
-    except Exception as error:
-        classified = google_errors.classify(error)
-        if classified is None:
-            raise
-        if classified.retryable:
-            with contextlib.suppress(Exception):  # the lease expires by itself otherwise
-                ledger.release(event_id, owner)
-            raise classified from None
-        results.error(classified.code, str(classified))
-        ledger.finish(event_id, owner, classified.code, services.now())
-        raise classified from None
-    ledger.finish(event_id, owner, "complete", services.now())
+    progress = exactly_once(
+        services.event_ledger,
+        event_id,
+        lambda progress, checkpoint: list_mailbox(services, request, results, progress, checkpoint),
+        now=services.now,
+        on_failure=lambda error: results.error(error.code, str(error)),
+    )
+    if progress is None:
+        return
     logger.info(
         "mailbox listed",
         extra={"json_fields": {**fields, "total": progress.total, "pages": progress.pages}},
@@ -109,12 +84,9 @@ def list_mailbox(
         GmailRequestRejected: Gmail refused the request itself.
     """
     user = active_user(services, request.user_id)
-    try:
+    with marking_lost_grant(services, user):
         session = GmailSession(services, user)
         progress = _pages(session, request, results, progress, checkpoint)
-    except ReauthRequired as lost:
-        mark_reauth_required(services, user, lost.reason)
-        raise
     limit = request.max_messages
     results.complete(
         total=progress.total,
@@ -144,7 +116,12 @@ def _pages(
     def fetch(page_token: str | None, remaining: int | None) -> Any:
         return session.execute(
             functools.partial(
-                gmail.list_request, request=request, page_token=page_token, remaining=remaining
+                gmail.list_request,
+                query=request.query,
+                label_ids=request.label_ids,
+                include_spam_trash=request.include_spam_trash,
+                page_token=page_token,
+                remaining=remaining,
             )
         )
 

@@ -15,18 +15,16 @@ import binascii
 import functools
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from functions import google_errors
-from functions.errors import GmailRequestRejected, MalformedRequest, ReauthRequired, TransientError
+from functions.errors import GmailRequestRejected, MalformedRequest
 from functions.gmail import api as gmail
+from functions.gmail import paging
 from functions.gmail.session import GmailSession
-from functions.grants.reauth import mark_reauth_required
+from functions.grants.reauth import marking_lost_grant
 from functions.grants.store import Status, StoredCredentials, WatchState
-from functions.pipeline.ledger import Claim
-from functions.pipeline.requests import MailboxRequest
+from functions.pipeline.ledger import exactly_once
 from functions.pipeline.results import ResultPublisher
 from functions.services import Services
 
@@ -80,37 +78,29 @@ def read_changes(services: Services, notification: Notification, event_id: str) 
     if notification.history_id <= int(user.watch.history_id):
         logger.info("notification already read", extra={"json_fields": fields})
         return 0
-    ledger, owner = services.event_ledger, uuid.uuid4().hex
-    claimed = ledger.claim(event_id, owner, services.now())
-    if claimed.claim is Claim.DONE:
-        return 0
-    if claimed.claim is Claim.BUSY:
-        raise TransientError("another delivery of this notification is being processed")
-    try:
-        total = _publish_changes(services, user, user.watch, notification)
-    except Exception as error:
-        classified = google_errors.classify(error)
-        if classified is None:
-            raise
-        if isinstance(classified, ReauthRequired):
-            mark_reauth_required(services, user, classified.reason)
-        raise classified from None
-    ledger.finish(event_id, owner, "complete", services.now())
-    return total
+    watch = user.watch
+    total = exactly_once(
+        services.event_ledger,
+        event_id,
+        lambda _progress, _checkpoint: _publish_changes(services, user, watch, notification),
+        now=services.now,
+    )
+    return total or 0
 
 
 def _publish_changes(
     services: Services, user: StoredCredentials, watch: WatchState, notification: Notification
 ) -> int:
     session = GmailSession(services, user)
-    try:
-        latest, added = _added_since(session, watch)
-        source = "history"
-    except GmailRequestRejected as rejected:
-        if rejected.http_status != 404:
-            raise
-        latest, added = _full_sync(session, watch)
-        source = "full_sync"
+    with marking_lost_grant(services, user):
+        try:
+            latest, added = _added_since(session, watch)
+            source = "history"
+        except GmailRequestRejected as rejected:
+            if rejected.http_status != 404:
+                raise
+            latest, added = _full_sync(session, watch)
+            source = "full_sync"
     results = ResultPublisher(
         services.publisher,
         services.settings.results_topic_path(),
@@ -139,13 +129,15 @@ def _added_since(session: GmailSession, watch: WatchState) -> tuple[str, list[gm
     }
     if len(watch.label_ids) == 1:
         params["labelId"] = watch.label_ids[0]
+
+    def fetch(page_token: str | None, _remaining: int | None) -> Any:
+        call = {**params, **({"pageToken": page_token} if page_token else {})}
+        return session.execute(lambda api: api.history.list(**call))
+
     wanted = set(watch.label_ids)
     added: dict[str, gmail.MessageRef] = {}
     latest = watch.history_id
-    page_token: str | None = None
-    while True:
-        call = {**params, **({"pageToken": page_token} if page_token else {})}
-        response = session.execute(functools.partial(_history_list, call=call))
+    for response in paging.pages_in_turn(fetch, None, None):
         latest = str(response.get("historyId", latest))
         for record in response.get("history", []):
             for item in record.get("messagesAdded", []):
@@ -157,28 +149,24 @@ def _added_since(session: GmailSession, watch: WatchState) -> tuple[str, list[gm
                     str(message["id"]),
                     {"id": str(message["id"]), "threadId": str(message.get("threadId", ""))},
                 )
-        page_token = response.get("nextPageToken")
-        if not page_token:
-            return latest, list(added.values())
-
-
-def _history_list(api: gmail.GmailApi, call: dict[str, Any]) -> Any:
-    return api.history.list(**call)
+    return latest, list(added.values())
 
 
 def _full_sync(session: GmailSession, watch: WatchState) -> tuple[str, list[gmail.MessageRef]]:
     """Everything in the watched labels, and the position to read changes from afterwards."""
     profile = session.execute(lambda api: api.users.getProfile(userId="me"))
-    request = MailboxRequest(user_id="me", request_id="full-sync", label_ids=watch.label_ids)
-    listed: list[gmail.MessageRef] = []
-    page_token: str | None = None
-    while True:
-        response = session.execute(
+
+    def fetch(page_token: str | None, remaining: int | None) -> Any:
+        return session.execute(
             functools.partial(
-                gmail.list_request, request=request, page_token=page_token, remaining=None
+                gmail.list_request,
+                label_ids=watch.label_ids,
+                page_token=page_token,
+                remaining=remaining,
             )
         )
+
+    listed: list[gmail.MessageRef] = []
+    for response in paging.pages_in_turn(fetch, None, None):
         listed += gmail.message_refs(response)
-        page_token = response.get("nextPageToken")
-        if not page_token:
-            return str(profile["historyId"]), listed
+    return str(profile["historyId"]), listed

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from functions.config import GMAIL_PUSH_TOPIC
-from functions.errors import AppError, ConfigError, GmailRequestRejected, ReauthRequired
+from functions.errors import AppError, ConfigError, GmailRequestRejected
 from functions.gmail.session import GmailSession
-from functions.grants.reauth import active_user, mark_reauth_required
+from functions.grants.reauth import active_user, marking_lost_grant
 from functions.grants.store import Status, StoredCredentials, WatchState
 from functions.services import Services
 
@@ -96,12 +96,10 @@ def _watch(services: Services, user: StoredCredentials) -> WatchState:
         "labelFilterBehavior": "include",
     }
     try:
-        response = GmailSession(services, user).execute(
-            lambda api: api.users.watch(userId="me", body=body)
-        )
-    except ReauthRequired as lost:
-        mark_reauth_required(services, user, lost.reason)
-        raise
+        with marking_lost_grant(services, user):
+            response = GmailSession(services, user).execute(
+                lambda api: api.users.watch(userId="me", body=body)
+            )
     except GmailRequestRejected as refused:
         if refused.http_status not in (400, 403):
             raise
