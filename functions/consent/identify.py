@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TypeGuard
-
-import requests
+from typing import TYPE_CHECKING, TypeGuard
 
 from functions.errors import UpstreamError
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT_SECONDS = 10.0
 
@@ -39,6 +40,8 @@ def fetch_userinfo(session: requests.Session, userinfo_uri: str, access_token: s
     Raises:
         UpstreamError: the endpoint failed or answered without a usable ``sub``.
     """
+    import requests
+
     try:
         response = session.get(
             userinfo_uri,

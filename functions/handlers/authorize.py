@@ -1,21 +1,17 @@
-"""The ``authorize`` entry point: send the browser to the provider's consent page."""
+"""The ``authorize`` entry point: send the browser to the provider's consent page (guide step 1)."""
 
 from __future__ import annotations
-
-import logging
 
 import flask
 
 from functions.consent import pending as flow
 from functions.consent.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
 from functions.consent.return_to import check_return_to
-from functions.errors import BadRequest, MethodNotAllowed
-from functions.logging_setup import request_context
+from functions.errors import BadRequest
+from functions.handlers.http import serve
+from functions.logging_setup import RequestSecrets
 from functions.services import Services, get_services
 from functions.web.params import single
-from functions.web.responses import error_response, secure
-
-logger = logging.getLogger(__name__)
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 §4.5.3.1.3
 
@@ -24,28 +20,28 @@ def handle_authorize(request: flask.Request, services: Services | None = None) -
     """``GET ?login_hint=&return_to=`` → 302 to the consent page, the flow sealed in a cookie."""
     services = services or get_services()
     settings = services.settings
-    with request_context(request, settings.project) as secrets_:
-        try:
-            if request.method != "GET":
-                raise MethodNotAllowed(f"{request.method} is not allowed")
-            login_hint = single(request.args, "login_hint", max_length=EMAIL_MAX_LENGTH)
-            if login_hint is not None and not _looks_like_email(login_hint):
-                raise BadRequest("login_hint is not an e-mail address")
-            return_to = single(request.args, "return_to", max_length=RETURN_TO_MAX_LENGTH)
-            if return_to is not None:
-                return_to = check_return_to(return_to, settings.allowed_return_to)
-            pending = flow.start(
-                scopes=settings.scopes,
-                now=services.now(),
-                login_hint=login_hint,
-                return_to=return_to,
-            )
-            secrets_.add(pending.state)
-            secrets_.add(pending.code_verifier)
-            response = services.consent_page.redirect(pending, request.cookies)
-        except Exception as error:  # every failure becomes a page
-            response = error_response(error)
-        return secure(response, https=settings.secure_cookies)
+
+    def answer(secrets_: RequestSecrets) -> flask.Response:
+        login_hint = single(request.args, "login_hint", max_length=EMAIL_MAX_LENGTH)
+        if login_hint is not None and not _looks_like_email(login_hint):
+            raise BadRequest("login_hint is not an e-mail address")
+        return_to = single(request.args, "return_to", max_length=RETURN_TO_MAX_LENGTH)
+        if return_to is not None:
+            return_to = check_return_to(return_to, settings.allowed_return_to)
+        pending = flow.start(
+            scopes=settings.scopes, now=services.now(), login_hint=login_hint, return_to=return_to
+        )
+        secrets_.add(pending.state)
+        secrets_.add(pending.code_verifier)
+        return services.consent_page.redirect(pending, request.cookies)
+
+    return serve(
+        request,
+        answer,
+        methods=("GET",),
+        project=settings.project,
+        https=settings.secure_cookies,
+    )
 
 
 def _looks_like_email(value: str) -> bool:

@@ -21,17 +21,17 @@ from functions.errors import (
     AccessDenied,
     BadRequest,
     InvalidState,
-    MethodNotAllowed,
     NeedsConsent,
     ProviderError,
     UpstreamError,
 )
-from functions.logging_setup import request_context
+from functions.handlers.http import serve
+from functions.logging_setup import RequestSecrets
 from functions.scopes import missing_scopes
 from functions.services import Services, get_services
 from functions.web import pages
 from functions.web.params import required, single
-from functions.web.responses import error_response, page, redirect, secure, set_cookie
+from functions.web.responses import page, redirect, set_cookie
 
 logger = logging.getLogger(__name__)
 
@@ -48,47 +48,52 @@ def handle_oauth2callback(
     settings = services.settings
     state_value: str | None = None
     spent = False
-    with request_context(request, settings.project) as secrets_:
-        try:
-            if request.method != "GET":
-                raise MethodNotAllowed(f"{request.method} is not allowed")
-            if not request.args:
-                response = _show_outcome(services, request.cookies)
-            else:
-                state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
-                secrets_.add(state_value)
-                provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
-                if provider_error is not None:
-                    if provider_error == "access_denied":
-                        raise AccessDenied("the user declined consent")
-                    raise ProviderError("the provider answered with an error")
-                if state_value is None:
-                    raise BadRequest("parameter state is missing")
-                code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
-                secrets_.add(code)
-                pending = flow.open_flow(
-                    services.cookie_keys,
-                    request.cookies,
-                    state_value,
-                    secure=settings.secure_cookies,
-                    now=services.now(),
-                )
-                secrets_.add(pending.code_verifier)
-                services.state_store.spend(pending.state, pending.expires_at)
-                spent = True
-                response = _complete(services, pending, code, request.cookies)
-        except Exception as error:  # every failure becomes a page
-            response = error_response(error)
-        if flow.is_well_formed(state_value) and (spent or response.status_code < 500):
+
+    def answer(secrets_: RequestSecrets) -> flask.Response:
+        nonlocal state_value, spent
+        if not request.args:
+            return _show_outcome(services, request.cookies)
+        state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
+        secrets_.add(state_value)
+        provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
+        if provider_error is not None:
+            if provider_error == "access_denied":
+                raise AccessDenied("the user declined consent")
+            raise ProviderError("the provider answered with an error")
+        if state_value is None:
+            raise BadRequest("parameter state is missing")
+        code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
+        secrets_.add(code)
+        pending = flow.open_flow(
+            services.cookie_keys,
+            request.cookies,
+            state_value,
+            secure=settings.secure_cookies,
+            now=services.now(),
+        )
+        secrets_.add(pending.code_verifier)
+        services.state_store.spend(pending.state, pending.expires_at)
+        spent = True
+        return _complete(services, pending, code, request.cookies)
+
+    def forget_flow(response: flask.Response) -> flask.Response:
+        if state_value is None or not flow.is_well_formed(state_value):
+            return response
+        if spent or response.status_code < 500:
             # The flow is over: its cookie goes (a retry sets its own). A server failure before
             # the state was spent keeps it, so reloading the page can still finish the flow.
-            assert state_value is not None
-            set_cookie(
-                response,
-                flow.forget_flow(state_value, secure=settings.secure_cookies),
-                secure=settings.secure_cookies,
-            )
-        return secure(response, https=settings.secure_cookies)
+            forget = flow.forget_flow(state_value, secure=settings.secure_cookies)
+            set_cookie(response, forget, secure=settings.secure_cookies)
+        return response
+
+    return serve(
+        request,
+        answer,
+        methods=("GET",),
+        project=settings.project,
+        https=settings.secure_cookies,
+        after=forget_flow,
+    )
 
 
 def _complete(

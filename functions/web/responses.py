@@ -22,7 +22,6 @@ from functions.errors import (
     BadRequest,
     ExchangeFailed,
     InvalidState,
-    MethodNotAllowed,
     ProviderError,
     ReturnToNotAllowed,
 )
@@ -92,7 +91,8 @@ def json_error_response(error: Exception) -> flask.Response:
     """The JSON answer for an error of an internal function; unexpected ones get a reference."""
     if isinstance(error, AppError) and error.status < 500:
         logger.info("bad request", extra={"json_fields": {"reason": str(error)}})
-        return json_response({"error": error.code, "message": str(error)}, error.status)
+        response = json_response({"error": error.code, "message": str(error)}, error.status)
+        return _with_headers(response, error)
     reference = uuid.uuid4().hex[:12]
     logger.error(
         "request failed",
@@ -121,10 +121,7 @@ def error_response(error: Exception) -> flask.Response:
         return page(pages.provider_error())
     if isinstance(error, ReturnToNotAllowed | BadRequest):
         logger.info("bad request", extra={"json_fields": {"reason": str(error)}})
-        response = page(pages.bad_request(error.status))
-        if isinstance(error, MethodNotAllowed):
-            response.headers["Allow"] = "GET"
-        return response
+        return _with_headers(page(pages.bad_request(error.status)), error)
     reference = uuid.uuid4().hex[:12]
     status = error.status if isinstance(error, AppError) else 500
     logger.error(
@@ -139,3 +136,8 @@ def error_response(error: Exception) -> flask.Response:
         },
     )
     return page(pages.failure(status, reference))
+
+
+def _with_headers(response: flask.Response, error: AppError) -> flask.Response:
+    response.headers.update(error.headers())
+    return response
