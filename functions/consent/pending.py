@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.crypto import Keyring, TokenUnreadable
 from functions.errors import InvalidState
+from functions.web.responses import Cookie
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -127,20 +128,6 @@ MAX_FLOWS = 5
 
 _FLOW = "flow-"
 _OUTCOME = "done"
-
-
-@dataclass(frozen=True)
-class Cookie:
-    """A cookie to set (``max_age`` 0 deletes it)."""
-
-    name: str
-    value: str
-    max_age: int
-
-    @classmethod
-    def deletion(cls, name: str) -> Cookie:
-        """The cookie that makes the browser drop ``name``."""
-        return cls(name, "", 0)
 
 
 def flow_cookie_name(state: str, *, secure: bool) -> str:

@@ -12,6 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import flask
@@ -28,7 +29,6 @@ from functions.errors import (
 from functions.web.style import STYLE_HASH
 
 if TYPE_CHECKING:
-    from functions.consent.pending import Cookie
     from functions.web import pages
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,20 @@ CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; style-src '{STYLE_HASH}'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+@dataclass(frozen=True)
+class Cookie:
+    """A cookie to set (``max_age`` 0 deletes it)."""
+
+    name: str
+    value: str
+    max_age: int
+
+    @classmethod
+    def deletion(cls, name: str) -> Cookie:
+        """The cookie that makes the browser drop ``name``."""
+        return cls(name, "", 0)
 
 
 def secure(response: flask.Response, *, https: bool) -> flask.Response:
