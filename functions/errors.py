@@ -2,7 +2,7 @@
 
 Every failure the flow expects derives from :class:`AppError`, which carries what the two
 places that turn errors into answers need: the HTTP status and page for the browser-facing
-functions (``http_responses``) and whether Pub/Sub should redeliver (``list_messages``). As in
+functions (``web.responses``) and whether Pub/Sub should redeliver (``list_messages``). As in
 google-auth, ``retryable`` is decided where the error is raised, on purpose, never guessed later.
 """
 

@@ -1,4 +1,4 @@
-"""The mailbox request a pipeline publishes (DESIGN.md §3), parsed strictly.
+"""The mailbox request a pipeline publishes (docs/design.md §3), parsed strictly.
 
 Only ``user_id`` is required. Unknown keys are refused rather than ignored, so a typo such as
 ``lable_ids`` is reported instead of silently listing the whole mailbox.

@@ -1,4 +1,4 @@
-"""Publishing listing results to ``RESULTS_TOPIC`` (DESIGN.md §3).
+"""Publishing listing results to ``RESULTS_TOPIC`` (docs/design.md §3).
 
 Each request produces ``messages`` batches (one per Gmail page) and then exactly one closing
 message, ``complete`` with the total or ``error`` with a reason, so a consumer always knows when a
