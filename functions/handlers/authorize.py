@@ -8,7 +8,7 @@ from functions.consent import pending as flow
 from functions.consent.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
 from functions.consent.return_to import check_return_to
 from functions.errors import BadRequest
-from functions.handlers.http import serve
+from functions.handlers.http import serve_page
 from functions.logging_setup import RequestSecrets
 from functions.services import Services, get_services
 from functions.web.params import single
@@ -35,13 +35,7 @@ def handle_authorize(request: flask.Request, services: Services | None = None) -
         secrets_.add(pending.code_verifier)
         return services.consent_page.redirect(pending, request.cookies)
 
-    return serve(
-        request,
-        answer,
-        methods=("GET",),
-        project=settings.project,
-        https=settings.secure_cookies,
-    )
+    return serve_page(request, answer, settings)
 
 
 def _looks_like_email(value: str) -> bool:

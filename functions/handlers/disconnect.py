@@ -10,7 +10,7 @@ from __future__ import annotations
 import flask
 
 from functions.grants.disconnect import disconnect_user
-from functions.handlers.http import serve, user_id_from
+from functions.handlers.http import serve_json, user_id_from
 from functions.logging_setup import RequestSecrets
 from functions.services import Services, get_services
 from functions.web.responses import json_response
@@ -24,11 +24,4 @@ def handle_disconnect(request: flask.Request, services: Services | None = None) 
         result = disconnect_user(services, user_id_from(request))
         return json_response(result.as_json(), 200 if result.found else 404)
 
-    return serve(
-        request,
-        answer,
-        methods=("POST",),
-        project=services.settings.project,
-        https=True,
-        json_errors=True,
-    )
+    return serve_json(request, answer, services.settings)

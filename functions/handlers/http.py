@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import flask
 
+from functions.config import Settings
 from functions.consent.identify import is_user_id
 from functions.errors import BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
 from functions.logging_setup import RequestSecrets, request_context
@@ -50,6 +51,31 @@ def serve(
         if after is not None:
             response = after(response)
         return secure(response, https=https)
+
+
+def serve_page(
+    request: flask.Request,
+    answer: Answer,
+    settings: Settings,
+    *,
+    after: Callable[[flask.Response], flask.Response] | None = None,
+) -> flask.Response:
+    """:func:`serve` for the browser-facing functions: GET only, errors as pages."""
+    return serve(
+        request,
+        answer,
+        methods=("GET",),
+        project=settings.project,
+        https=settings.secure_cookies,
+        after=after,
+    )
+
+
+def serve_json(request: flask.Request, answer: Answer, settings: Settings) -> flask.Response:
+    """:func:`serve` for the internal (IAM-invoked) functions: POST only, errors as JSON."""
+    return serve(
+        request, answer, methods=("POST",), project=settings.project, https=True, json_errors=True
+    )
 
 
 def user_id_from(request: flask.Request) -> str:

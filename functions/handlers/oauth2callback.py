@@ -25,7 +25,7 @@ from functions.errors import (
     ProviderError,
     UpstreamError,
 )
-from functions.handlers.http import serve
+from functions.handlers.http import serve_page
 from functions.logging_setup import RequestSecrets
 from functions.scopes import missing_scopes
 from functions.services import Services, get_services
@@ -86,14 +86,7 @@ def handle_oauth2callback(
             set_cookie(response, forget, secure=settings.secure_cookies)
         return response
 
-    return serve(
-        request,
-        answer,
-        methods=("GET",),
-        project=settings.project,
-        https=settings.secure_cookies,
-        after=forget_flow,
-    )
+    return serve_page(request, answer, settings, after=forget_flow)
 
 
 def _complete(

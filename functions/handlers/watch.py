@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import flask
 
-from functions.handlers.http import serve, user_id_from
+from functions.handlers.http import serve_json, user_id_from
 from functions.logging_setup import RequestSecrets
 from functions.pipeline.watch import renew_watches, start_watch
 from functions.services import Services, get_services
@@ -30,14 +30,7 @@ def handle_watch(request: flask.Request, services: Services | None = None) -> fl
             }
         )
 
-    return serve(
-        request,
-        answer,
-        methods=("POST",),
-        project=services.settings.project,
-        https=True,
-        json_errors=True,
-    )
+    return serve_json(request, answer, services.settings)
 
 
 def handle_renew_watches(
@@ -50,11 +43,4 @@ def handle_renew_watches(
         report = renew_watches(services)
         return json_response(report.as_json(), 200 if not report.failed else 500)
 
-    return serve(
-        request,
-        answer,
-        methods=("POST",),
-        project=services.settings.project,
-        https=True,
-        json_errors=True,
-    )
+    return serve_json(request, answer, services.settings)
