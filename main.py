@@ -1,4 +1,4 @@
-"""Deployable entry points, one Cloud Function each (DESIGN.md §3). Nothing else lives here.
+"""Deployable entry points, one Cloud Function each (docs/design.md §3). Nothing else lives here.
 
 Each function imports its handler on first call, so an instance loads only what its own entry
 point needs. Configuration is validated at import: a function whose variables are missing or

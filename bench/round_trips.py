@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 from bench.seed_style import seed_list
 from bench.world import World
 from functions.config import get_settings
-from functions.mailbox import read_mailbox
-from functions.mailbox_request import MailboxRequest
+from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.requests import MailboxRequest
 from functions.services import Services
 
 LATENCY_MS = 30
@@ -154,9 +154,9 @@ def refresh_storm(world: World, user_id: str) -> dict[str, int]:
 
 def callback_breakdown(world: World, runs: int = 5) -> dict[str, float]:
     """Median milliseconds of the callback's steps, with ``LATENCY_MS`` on every provider call."""
-    from functions import flow_cookies
-    from functions.exchange import exchange_code
-    from functions.identify import fetch_userinfo
+    from functions.consent import pending as flow
+    from functions.consent.exchange import exchange_code
+    from functions.consent.identify import fetch_userinfo
 
     steps: dict[str, list[float]] = {
         "state_spend": [],
@@ -172,7 +172,7 @@ def callback_breakdown(world: World, runs: int = 5) -> dict[str, float]:
             jar = dict(item.split("=", 1) for item in cookies["Cookie"].split("; "))
             services = Services(get_settings())
             settings = services.settings
-            pending = flow_cookies.open_flow(
+            pending = flow.open_flow(
                 services.cookie_keys, jar, params["state"], secure=False, now=services.now()
             )
             started = time.perf_counter()

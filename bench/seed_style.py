@@ -18,7 +18,7 @@ def seed_list(services: Services, user_id: str, max_pages: int | None = None) ->
     """List the user's mailbox the seed's way; return how many IDs came back."""
     from googleapiclient.discovery import build
 
-    from functions.gmail import credentials_for
+    from functions.grants.access import credentials_for
 
     stored = services.token_store.get(user_id)  # get_stored_credentials
     assert stored is not None

@@ -1,4 +1,4 @@
-"""The whole local stack of DESIGN.md §4, brought up and torn down as one.
+"""The whole local stack of docs/design.md §4, brought up and torn down as one.
 
 Order of start: both emulators and the sandbox launch together (the slow parts), then the Pub/Sub
 topics and subscriptions, then the seven functions, each served as Cloud Functions serves it

@@ -1,6 +1,6 @@
 """A local token-encryption key file, so ``make dev`` works without a Secret Manager secret.
 
-The format is the one ``TOKEN_ENCRYPTION_KEYS`` names in DESIGN.md §3:
+The format is the one ``TOKEN_ENCRYPTION_KEYS`` names in docs/design.md §3:
 ``{"primary": "<key id>", "keys": {"<key id>": "<base64 of 32 bytes>"}}``.
 """
 

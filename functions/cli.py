@@ -135,7 +135,7 @@ def list_users(args: argparse.Namespace, project: str) -> int:
 
 def disconnect(args: argparse.Namespace, project: str) -> int:
     """Revoke a user's grant and delete their document, as the ``disconnect`` function does."""
-    from functions.disconnect import disconnect_user
+    from functions.grants.disconnect import disconnect_user
     from functions.services import get_services
 
     result = disconnect_user(get_services(), args.user_id)
@@ -157,8 +157,8 @@ def reseal(args: argparse.Namespace, project: str) -> int:
 
 def watch(args: argparse.Namespace, project: str) -> int:
     """Start (or renew) one user's Gmail push notifications, as the ``watch`` function does."""
+    from functions.pipeline.watch import start_watch
     from functions.services import get_services
-    from functions.watch import start_watch
 
     state = start_watch(get_services(), args.user_id)
     print(json.dumps({"history_id": state.history_id, "expiration": state.expiration.isoformat()}))
@@ -167,8 +167,8 @@ def watch(args: argparse.Namespace, project: str) -> int:
 
 def renew_watches(args: argparse.Namespace, project: str) -> int:
     """Renew every active user's watch, as the daily ``renew_watches`` function does."""
+    from functions.pipeline.watch import renew_watches as renew
     from functions.services import get_services
-    from functions.watch import renew_watches as renew
 
     report = renew(get_services())
     print(json.dumps(report.as_json()))

@@ -1,6 +1,6 @@
 """Configuration: every environment variable the functions read, validated once per instance.
 
-The names are the public contract of DESIGN.md §3 and are kept here as documented constants, as
+The names are the public contract of docs/design.md §3 and are kept here as documented constants, as
 google-auth does in ``environment_vars.py``. Resolution is environment → default; anything missing
 or malformed fails at start-up with one sentence that names the variable.
 """

@@ -2,7 +2,7 @@
 
 Every failure the flow expects derives from :class:`AppError`, which carries what the two
 places that turn errors into answers need: the HTTP status and page for the browser-facing
-functions (``http_responses``) and whether Pub/Sub should redeliver (``list_messages``). As in
+functions (``web.responses``) and whether Pub/Sub should redeliver (``list_messages``). As in
 google-auth, ``retryable`` is decided where the error is raised, on purpose, never guessed later.
 """
 
@@ -22,6 +22,10 @@ class AppError(Exception):
     code: str = "internal_error"
     retryable: bool = False
 
+    def headers(self) -> dict[str, str]:
+        """Headers the HTTP answer to this error carries (as authlib's ``get_headers``)."""
+        return {}
+
 
 class ConfigError(AppError):
     """Missing or malformed configuration: raised at start-up, naming the variable."""
@@ -37,10 +41,18 @@ class BadRequest(AppError):
 
 
 class MethodNotAllowed(BadRequest):
-    """The browser-facing functions answer GET only."""
+    """A method the entry point does not answer; the answer names those it does (``Allow``)."""
 
     status = 405
     code = "method_not_allowed"
+
+    def __init__(self, method: str, *, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"{method} is not allowed")
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        """``Allow``, as RFC 9110 §15.5.6 requires of a 405."""
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class UnsupportedMediaType(BadRequest):

@@ -1,4 +1,8 @@
-"""The one place that decides what a failure talking to Google means for a mailbox request.
+"""The one place that decides what a failure talking to Google means: :func:`mapped`.
+
+Every call to Google (Gmail, the token endpoint, Firestore, Pub/Sub) runs inside ``with
+mapped():``, which turns the client libraries' exceptions into ours, as httpx's
+``map_exceptions`` does for transports; nothing else classifies them.
 
 - Transient (429, 5xx, timeouts, an unreachable endpoint, Firestore or Pub/Sub unavailable):
   :class:`TransientError`, so the call is retried and then Pub/Sub redelivers.
@@ -15,7 +19,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from functions.errors import (
@@ -28,6 +34,27 @@ from functions.errors import (
 
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
+
+
+@contextlib.contextmanager
+def mapped() -> Iterator[None]:
+    """Run the block with Google's exceptions raised as ours; anything else passes unchanged.
+
+    The mapped error is raised ``from None`` (no library traceback in the logs); the exception it
+    was mapped from stays reachable through :func:`origin`, for reading Google's stated retry time.
+    """
+    try:
+        yield
+    except Exception as error:
+        ours = classify(error)
+        if ours is None or ours is error:
+            raise
+        raise ours from None
+
+
+def origin(error: BaseException) -> BaseException:
+    """The Google exception :func:`mapped` turned into ``error`` (``error`` itself otherwise)."""
+    return error.__context__ if error.__context__ is not None else error
 
 
 def classify(error: Exception) -> AppError | None:

@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
     from google.cloud.secretmanager import SecretManagerServiceClient
 
-    from functions.event_ledger import EventLedger
-    from functions.oauth_client import OAuthClient
-    from functions.refresh_lease import RefreshLease
-    from functions.state import StateStore
-    from functions.token_crypto import Keyring
-    from functions.token_store import TokenStore
+    from functions.consent.authorize import ConsentPage
+    from functions.consent.oauth_client import OAuthClient
+    from functions.consent.pending import UsedStates
+    from functions.crypto import Keyring
+    from functions.grants.lease import RefreshLease
+    from functions.grants.store import TokenStore
+    from functions.pipeline.ledger import EventLedger
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Services:
     @functools.cached_property
     def oauth_client(self) -> OAuthClient:
         """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once."""
-        from functions.oauth_client import parse_client_json
+        from functions.consent.oauth_client import parse_client_json
         from functions.secrets import read_secret
 
         raw = read_secret(
@@ -69,8 +70,8 @@ class Services:
         Their IDs are logged (never a key): during a rotation, the logs show when every instance
         seals under the new primary, which is when stored tokens can be re-sealed.
         """
+        from functions.crypto import parse_keyring
         from functions.secrets import read_secret
-        from functions.token_crypto import parse_keyring
 
         raw = read_secret(
             self.settings.token_keys, variable=TOKEN_ENCRYPTION_KEYS, client=self._secret_client
@@ -85,9 +86,21 @@ class Services:
     @functools.cached_property
     def cookie_keys(self) -> Keyring:
         """Keys for the sealed browser cookies, derived from the token keys."""
-        from functions.flow_cookies import KEY_PURPOSE
+        from functions.consent.pending import KEY_PURPOSE
 
         return self.keyring.derive(KEY_PURPOSE)
+
+    @functools.cached_property
+    def consent_page(self) -> ConsentPage:
+        """Where a browser is sent to consent, its pending authorization sealed in a cookie."""
+        from functions.consent.authorize import ConsentPage
+
+        return ConsentPage(
+            self.oauth_client,
+            self.settings.redirect_uri,
+            self.cookie_keys,
+            secure=self.settings.secure_cookies,
+        )
 
     @functools.cached_property
     def firestore(self) -> firestore.Client:
@@ -99,16 +112,16 @@ class Services:
         return self._firestore
 
     @functools.cached_property
-    def state_store(self) -> StateStore:
+    def state_store(self) -> UsedStates:
         """Markers of used states."""
-        from functions.state_store import FirestoreStateStore
+        from functions.consent.pending import UsedStates
 
-        return FirestoreStateStore(self.firestore, self.settings.auth_sessions_collection)
+        return UsedStates(self.firestore, self.settings.auth_sessions_collection)
 
     @functools.cached_property
     def token_store(self) -> TokenStore:
         """Per-user credentials."""
-        from functions.token_store import FirestoreTokenStore
+        from functions.grants.store import FirestoreTokenStore
 
         return FirestoreTokenStore(
             self.firestore, self.settings.credentials_collection, self.keyring
@@ -117,14 +130,14 @@ class Services:
     @functools.cached_property
     def event_ledger(self) -> EventLedger:
         """Markers of processed Pub/Sub events."""
-        from functions.event_ledger import FirestoreEventLedger
+        from functions.pipeline.ledger import FirestoreEventLedger
 
         return FirestoreEventLedger(self.firestore, self.settings.events_collection)
 
     @functools.cached_property
     def refresh_lease(self) -> RefreshLease:
         """Per-user refresh leases."""
-        from functions.refresh_lease import FirestoreRefreshLease
+        from functions.grants.lease import FirestoreRefreshLease
 
         return FirestoreRefreshLease(self.firestore, self.settings.credentials_collection)
 

@@ -333,7 +333,7 @@ def _client(reference: str | None) -> tuple[str, str | None]:
     """The expected ``auth_uri`` and client ID: from the client JSON, or Google's and unknown."""
     if not reference:
         return GOOGLE_AUTH_URI, None
-    from functions.oauth_client import parse_client_json
+    from functions.consent.oauth_client import parse_client_json
     from functions.secrets import read_secret
 
     client = parse_client_json(read_secret(reference, variable=config.OAUTH_CLIENT_SECRETS))

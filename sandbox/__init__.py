@@ -1,8 +1,8 @@
 """A local stand-in for Google: OAuth 2.0 / OIDC provider, a Gmail API subset, Secret Manager.
 
 The product's real client libraries run against it unchanged, so it mimics Google where that
-matters (see DESIGN.md §4). Entry points: `create_app` (Flask app), `SandboxState` (the world it
-serves, with test hooks) and `serve_in_thread` (a real HTTP server for library tests).
+matters (see docs/design.md §4). Entry points: `create_app` (Flask app), `SandboxState` (the world
+it serves, with test hooks) and `serve_in_thread` (a real HTTP server for library tests).
 """
 
 from __future__ import annotations

@@ -1,24 +1,17 @@
-"""The ``authorize`` entry point: send the browser to the provider's consent page."""
+"""The ``authorize`` entry point: send the browser to the provider's consent page (guide step 1)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-
 import flask
 
-from functions import flow_cookies, state
-from functions.authorize import authorization_url
-from functions.errors import BadRequest, MethodNotAllowed
-from functions.http_responses import error_response, redirect, secure, set_cookie
-from functions.logging_setup import request_context
-from functions.request_params import single
-from functions.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
-from functions.return_to import check_return_to
+from functions.consent import pending as flow
+from functions.consent.return_to import MAX_LENGTH as RETURN_TO_MAX_LENGTH
+from functions.consent.return_to import check_return_to
+from functions.errors import BadRequest
+from functions.handlers.http import serve_page
+from functions.logging_setup import RequestSecrets
 from functions.services import Services, get_services
-from functions.state import PendingAuthorization
-
-logger = logging.getLogger(__name__)
+from functions.web.params import single
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 §4.5.3.1.3
 
@@ -27,58 +20,22 @@ def handle_authorize(request: flask.Request, services: Services | None = None) -
     """``GET ?login_hint=&return_to=`` → 302 to the consent page, the flow sealed in a cookie."""
     services = services or get_services()
     settings = services.settings
-    with request_context(request, settings.project) as secrets_:
-        try:
-            if request.method != "GET":
-                raise MethodNotAllowed(f"{request.method} is not allowed")
-            login_hint = single(request.args, "login_hint", max_length=EMAIL_MAX_LENGTH)
-            if login_hint is not None and not _looks_like_email(login_hint):
-                raise BadRequest("login_hint is not an e-mail address")
-            return_to = single(request.args, "return_to", max_length=RETURN_TO_MAX_LENGTH)
-            if return_to is not None:
-                return_to = check_return_to(return_to, settings.allowed_return_to)
-            pending = state.start(
-                scopes=settings.scopes,
-                now=services.now(),
-                login_hint=login_hint,
-                return_to=return_to,
-            )
-            secrets_.add(pending.state)
-            secrets_.add(pending.code_verifier)
-            response = begin_consent(services, pending, request.cookies)
-        except Exception as error:  # every failure becomes a page
-            response = error_response(error)
-        return secure(response, https=settings.secure_cookies)
 
+    def answer(secrets_: RequestSecrets) -> flask.Response:
+        login_hint = single(request.args, "login_hint", max_length=EMAIL_MAX_LENGTH)
+        if login_hint is not None and not _looks_like_email(login_hint):
+            raise BadRequest("login_hint is not an e-mail address")
+        return_to = single(request.args, "return_to", max_length=RETURN_TO_MAX_LENGTH)
+        if return_to is not None:
+            return_to = check_return_to(return_to, settings.allowed_return_to)
+        pending = flow.start(
+            scopes=settings.scopes, now=services.now(), login_hint=login_hint, return_to=return_to
+        )
+        secrets_.add(pending.state)
+        secrets_.add(pending.code_verifier)
+        return services.consent_page.redirect(pending, request.cookies)
 
-def begin_consent(
-    services: Services, pending: PendingAuthorization, cookies: Mapping[str, str]
-) -> flask.Response:
-    """Redirect to the provider, handing ``pending`` to the browser (see ``remember``)."""
-    return remember(redirect(consent_url(services, pending)), services, pending, cookies)
-
-
-def consent_url(services: Services, pending: PendingAuthorization) -> str:
-    """The provider URL that continues ``pending``."""
-    logger.info(
-        "consent started",
-        extra={"json_fields": {"reconsent": pending.reconsent, "hinted": bool(pending.login_hint)}},
-    )
-    return authorization_url(services.oauth_client, pending, services.settings.redirect_uri)
-
-
-def remember(
-    response: flask.Response,
-    services: Services,
-    pending: PendingAuthorization,
-    cookies: Mapping[str, str],
-) -> flask.Response:
-    """Set the sealed flow cookie for ``pending``, first forgetting flows beyond the limit."""
-    secure = services.settings.secure_cookies
-    for stale in flow_cookies.crowded_flows(services.cookie_keys, cookies, secure=secure):
-        set_cookie(response, stale, secure=secure)
-    sealed = flow_cookies.seal_flow(services.cookie_keys, pending, secure=secure)
-    return set_cookie(response, sealed, secure=secure)
+    return serve_page(request, answer, settings)
 
 
 def _looks_like_email(value: str) -> bool:

@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import flask
 
-from functions.disconnect import disconnect_user
-from functions.errors import MethodNotAllowed
-from functions.handlers.json_body import user_id_from
-from functions.http_responses import json_error_response, json_response, secure
-from functions.logging_setup import request_context
+from functions.grants.disconnect import disconnect_user
+from functions.handlers.http import serve_json, user_id_from
+from functions.logging_setup import RequestSecrets
 from functions.services import Services, get_services
+from functions.web.responses import json_response
 
 
 def handle_disconnect(request: flask.Request, services: Services | None = None) -> flask.Response:
     """Revoke then delete; the JSON says what happened to each."""
     services = services or get_services()
-    with request_context(request, services.settings.project):
-        try:
-            user_id = user_id_from(request)
-            result = disconnect_user(services, user_id)
-            response = json_response(result.as_json(), 200 if result.found else 404)
-        except Exception as error:  # every failure becomes a JSON answer
-            response = json_error_response(error)
-            if isinstance(error, MethodNotAllowed):
-                response.headers["Allow"] = "POST"
-        return secure(response, https=True)
+
+    def answer(_secrets: RequestSecrets) -> flask.Response:
+        result = disconnect_user(services, user_id_from(request))
+        return json_response(result.as_json(), 200 if result.found else 404)
+
+    return serve_json(request, answer, services.settings)

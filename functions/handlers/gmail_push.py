@@ -9,7 +9,7 @@ from typing import Any
 
 from functions.handlers.pubsub_events import handle_event
 from functions.logging_setup import event_context
-from functions.push import Notification, parse_notification, read_changes
+from functions.pipeline.push import Notification, parse_notification, read_changes
 from functions.services import Services, get_services
 
 

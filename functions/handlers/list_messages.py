@@ -10,8 +10,8 @@ from typing import Any
 
 from functions.handlers.pubsub_events import handle_event
 from functions.logging_setup import event_context
-from functions.mailbox import read_mailbox
-from functions.mailbox_request import MailboxRequest, parse_event
+from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.requests import MailboxRequest, parse_event
 from functions.services import Services, get_services
 
 

@@ -13,25 +13,25 @@ from collections.abc import Mapping
 
 import flask
 
-from functions import flow_cookies, pages, state
+from functions.consent import pending as flow
+from functions.consent.exchange import exchange_code
+from functions.consent.identify import fetch_userinfo
+from functions.consent.pending import Outcome, PendingAuthorization
 from functions.errors import (
     AccessDenied,
     BadRequest,
     InvalidState,
-    MethodNotAllowed,
     NeedsConsent,
     ProviderError,
     UpstreamError,
 )
-from functions.exchange import exchange_code
-from functions.handlers.authorize import begin_consent, consent_url, remember
-from functions.http_responses import error_response, page, redirect, secure, set_cookie
-from functions.identify import fetch_userinfo
-from functions.logging_setup import request_context
-from functions.request_params import required, single
+from functions.handlers.http import serve_page
+from functions.logging_setup import RequestSecrets
 from functions.scopes import missing_scopes
 from functions.services import Services, get_services
-from functions.state import Outcome, PendingAuthorization
+from functions.web import pages
+from functions.web.params import required, single
+from functions.web.responses import page, redirect, set_cookie
 
 logger = logging.getLogger(__name__)
 
@@ -48,47 +48,45 @@ def handle_oauth2callback(
     settings = services.settings
     state_value: str | None = None
     spent = False
-    with request_context(request, settings.project) as secrets_:
-        try:
-            if request.method != "GET":
-                raise MethodNotAllowed(f"{request.method} is not allowed")
-            if not request.args:
-                response = _show_outcome(services, request.cookies)
-            else:
-                state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
-                secrets_.add(state_value)
-                provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
-                if provider_error is not None:
-                    if provider_error == "access_denied":
-                        raise AccessDenied("the user declined consent")
-                    raise ProviderError("the provider answered with an error")
-                if state_value is None:
-                    raise BadRequest("parameter state is missing")
-                code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
-                secrets_.add(code)
-                pending = flow_cookies.open_flow(
-                    services.cookie_keys,
-                    request.cookies,
-                    state_value,
-                    secure=settings.secure_cookies,
-                    now=services.now(),
-                )
-                secrets_.add(pending.code_verifier)
-                services.state_store.spend(pending.state, pending.expires_at)
-                spent = True
-                response = _complete(services, pending, code, request.cookies)
-        except Exception as error:  # every failure becomes a page
-            response = error_response(error)
-        if state.is_well_formed(state_value) and (spent or response.status_code < 500):
+
+    def answer(secrets_: RequestSecrets) -> flask.Response:
+        nonlocal state_value, spent
+        if not request.args:
+            return _show_outcome(services, request.cookies)
+        state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
+        secrets_.add(state_value)
+        provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
+        if provider_error is not None:
+            if provider_error == "access_denied":
+                raise AccessDenied("the user declined consent")
+            raise ProviderError("the provider answered with an error")
+        if state_value is None:
+            raise BadRequest("parameter state is missing")
+        code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
+        secrets_.add(code)
+        pending = flow.open_flow(
+            services.cookie_keys,
+            request.cookies,
+            state_value,
+            secure=settings.secure_cookies,
+            now=services.now(),
+        )
+        secrets_.add(pending.code_verifier)
+        services.state_store.spend(pending.state, pending.expires_at)
+        spent = True
+        return _complete(services, pending, code, request.cookies)
+
+    def forget_flow(response: flask.Response) -> flask.Response:
+        if state_value is None or not flow.is_well_formed(state_value):
+            return response
+        if spent or response.status_code < 500:
             # The flow is over: its cookie goes (a retry sets its own). A server failure before
             # the state was spent keeps it, so reloading the page can still finish the flow.
-            assert state_value is not None
-            set_cookie(
-                response,
-                flow_cookies.forget_flow(state_value, secure=settings.secure_cookies),
-                secure=settings.secure_cookies,
-            )
-        return secure(response, https=settings.secure_cookies)
+            forget = flow.forget_flow(state_value, secure=settings.secure_cookies)
+            set_cookie(response, forget, secure=settings.secure_cookies)
+        return response
+
+    return serve_page(request, answer, settings, after=forget_flow)
 
 
 def _complete(
@@ -103,8 +101,9 @@ def _complete(
             extra={"json_fields": {"event": "missing_scope", "missing": list(missing)}},
         )
         retry = _restart(services, pending, reconsent=False)
-        offer = page(pages.missing_permission(missing, consent_url(services, retry)))
-        return remember(offer, services, retry, cookies)
+        consent = services.consent_page
+        offer = page(pages.missing_permission(missing, consent.url(retry)))
+        return consent.remember(offer, retry, cookies)
     user = fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
     try:
         stored = services.token_store.save_grant(
@@ -123,7 +122,7 @@ def _complete(
             ) from None
         logger.warning("no refresh token: asking for consent again", extra=_user_fields(user.sub))
         retry = _restart(services, pending, reconsent=True, email=needs.email)
-        return begin_consent(services, retry, cookies)
+        return services.consent_page.redirect(retry, cookies)
     logger.info(
         "user connected",
         extra=_user_fields(
@@ -134,15 +133,13 @@ def _complete(
         return redirect(pending.return_to, status=303)
     outcome = Outcome(user_id=stored.user_id, email=stored.email, scopes=stored.scopes)
     secure = settings.secure_cookies
-    sealed = flow_cookies.seal_outcome(
-        services.cookie_keys, outcome, secure=secure, now=services.now()
-    )
+    sealed = flow.seal_outcome(services.cookie_keys, outcome, secure=secure, now=services.now())
     return set_cookie(redirect(settings.redirect_uri, status=303), sealed, secure=secure)
 
 
 def _show_outcome(services: Services, cookies: Mapping[str, str]) -> flask.Response:
     """The bare callback URL, reached by our own 303: the success page for this browser."""
-    outcome = flow_cookies.open_outcome(
+    outcome = flow.open_outcome(
         services.cookie_keys,
         cookies,
         secure=services.settings.secure_cookies,
@@ -161,7 +158,7 @@ def _restart(
     email: str | None = None,
 ) -> PendingAuthorization:
     """A fresh pending authorization continuing ``pending`` in the same browser."""
-    return state.start(
+    return flow.start(
         scopes=services.settings.scopes,
         now=services.now(),
         login_hint=email or pending.login_hint,

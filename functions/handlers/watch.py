@@ -8,31 +8,29 @@ from __future__ import annotations
 
 import flask
 
-from functions.errors import MethodNotAllowed
-from functions.handlers.json_body import user_id_from
-from functions.http_responses import json_error_response, json_response, secure
-from functions.logging_setup import request_context
+from functions.handlers.http import serve_json, user_id_from
+from functions.logging_setup import RequestSecrets
+from functions.pipeline.watch import renew_watches, start_watch
 from functions.services import Services, get_services
-from functions.watch import renew_watches, start_watch
+from functions.web.responses import json_response
 
 
 def handle_watch(request: flask.Request, services: Services | None = None) -> flask.Response:
     """Start (or renew) one user's watch; answer its position and expiry."""
     services = services or get_services()
-    with request_context(request, services.settings.project):
-        try:
-            user_id = user_id_from(request)
-            watch = start_watch(services, user_id)
-            response = json_response(
-                {
-                    "user_id": user_id,
-                    "history_id": watch.history_id,
-                    "expiration": watch.expiration.isoformat(),
-                }
-            )
-        except Exception as error:  # every failure becomes a JSON answer
-            response = json_error_response(error)
-        return secure(response, https=True)
+
+    def answer(_secrets: RequestSecrets) -> flask.Response:
+        user_id = user_id_from(request)
+        watch = start_watch(services, user_id)
+        return json_response(
+            {
+                "user_id": user_id,
+                "history_id": watch.history_id,
+                "expiration": watch.expiration.isoformat(),
+            }
+        )
+
+    return serve_json(request, answer, services.settings)
 
 
 def handle_renew_watches(
@@ -40,12 +38,9 @@ def handle_renew_watches(
 ) -> flask.Response:
     """Renew every active user's watch; answer how many were renewed, skipped, failed."""
     services = services or get_services()
-    with request_context(request, services.settings.project):
-        try:
-            if request.method != "POST":
-                raise MethodNotAllowed(f"{request.method} is not allowed")
-            report = renew_watches(services)
-            response = json_response(report.as_json(), 200 if not report.failed else 500)
-        except Exception as error:  # every failure becomes a JSON answer
-            response = json_error_response(error)
-        return secure(response, https=True)
+
+    def answer(_secrets: RequestSecrets) -> flask.Response:
+        report = renew_watches(services)
+        return json_response(report.as_json(), 200 if not report.failed else 500)
+
+    return serve_json(request, answer, services.settings)

@@ -28,10 +28,10 @@ MAIN_PY = ROOT / "main.py"
 HTTP = "http"
 CLOUD_EVENT = "cloud_event"
 
-# The contract's browser-facing functions (DESIGN.md §3): public, everything else through IAM.
+# The contract's browser-facing functions (docs/design.md §3): public, everything else through IAM.
 BROWSER_FACING = frozenset({"authorize", "oauth2callback"})
 
-# Variables one entry point needs beyond what every function needs at start-up (DESIGN.md §3:
+# Variables one entry point needs beyond what every function needs at start-up (docs/design.md §3:
 # "RESULTS_TOPIC: required for list_messages"). Applied only to entry points main.py has.
 REQUIRED_BY_ENTRY_POINT: Mapping[str, frozenset[str]] = {
     "list_messages": frozenset({"RESULTS_TOPIC"}),

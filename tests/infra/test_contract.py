@@ -43,7 +43,7 @@ def problems_of(infra: Infra, entry_points: dict[str, str] | None = None) -> lis
 
 
 def test_main_py_declares_the_contract_entry_points() -> None:
-    # The derivation itself: the entry points of DESIGN.md §3 are found, with their kinds.
+    # The derivation itself: the entry points of docs/design.md §3 are found, with their kinds.
     assert ENTRY_POINTS["authorize"] == "http"
     assert ENTRY_POINTS["oauth2callback"] == "http"
     assert ENTRY_POINTS["list_messages"] == "cloud_event"

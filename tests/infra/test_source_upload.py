@@ -72,7 +72,7 @@ def test_gcloudignore_is_an_allowlist() -> None:
     patterns = gcloudignore_patterns()
     assert patterns[0] == "*"
     assert {"!main.py", "!requirements.txt", "!functions/", "!functions/**"} <= set(patterns)
-    assert "functions/locales/de/LC_MESSAGES/messages.mo" in uploaded_files()
+    assert "functions/web/locales/de/LC_MESSAGES/messages.mo" in uploaded_files()
 
 
 def test_the_model_agrees_with_gcloud_itself() -> None:

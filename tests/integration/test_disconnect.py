@@ -46,7 +46,7 @@ def refresh_works(sandbox, refresh_token_value):
 
 
 def stored_refresh_token(sandbox, user):
-    from functions.token_crypto import parse_keyring
+    from functions.crypto import parse_keyring
 
     keyring = parse_keyring(sandbox.token_keys.read_bytes())
     return keyring.open(user.to_dict()["refresh_token"], user_id=user.id, purpose="refresh_token")

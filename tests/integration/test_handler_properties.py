@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions import flow_cookies
+from functions.consent import pending as flow
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +39,8 @@ queries = st.lists(st.tuples(names, values), max_size=6)
 cookies = st.dictionaries(
     st.sampled_from(
         [
-            flow_cookies.flow_cookie_name("a" * 43, secure=False),
-            flow_cookies.outcome_cookie_name(secure=False),
+            flow.flow_cookie_name("a" * 43, secure=False),
+            flow.outcome_cookie_name(secure=False),
             "other",
         ]
     ),

@@ -215,10 +215,11 @@ def test_an_access_token_ended_early_is_replaced_once_and_the_user_stays_active(
 def test_a_401_inside_a_batch_mints_a_new_access_token_once(
     function_env, sandbox, firestore_client, publisher, user_id
 ):
-    from functions import gmail
     from functions.config import get_settings
-    from functions.mailbox import GmailSession, active_user
-    from functions.metadata import describe
+    from functions.gmail import api as gmail
+    from functions.gmail.metadata import describe
+    from functions.gmail.session import GmailSession
+    from functions.grants.reauth import active_user
     from functions.services import Services
 
     sandbox.state.seed_mailbox(EMAIL, 60)

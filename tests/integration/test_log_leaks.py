@@ -32,12 +32,12 @@ from devstack.functions import function_url, start_function
 from devstack.ports import free_port
 from devstack.processes import ManagedProcess, stop_together
 from devstack.stack import FUNCTIONS
-from functions import flow_cookies
-from functions.access_tokens import live_access_token
 from functions.clock import utcnow
+from functions.consent import pending as flow
+from functions.crypto import parse_keyring
+from functions.grants.access import live_access_token
 from functions.logging_setup import REDACTED, event_context, redact
 from functions.services import get_services
-from functions.token_crypto import parse_keyring
 from tests.integration.flow import connect
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
@@ -166,8 +166,8 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
         first = authorize(login_hint=email)
         state = query_of(first.headers["Location"])["state"]
         secrets.add(state)
-        keys = parse_keyring(sandbox.token_keys.read_bytes()).derive(flow_cookies.KEY_PURPOSE)
-        pending = flow_cookies.open_flow(keys, browser.cookies, state, secure=False, now=utcnow())
+        keys = parse_keyring(sandbox.token_keys.read_bytes()).derive(flow.KEY_PURPOSE)
+        pending = flow.open_flow(keys, browser.cookies, state, secure=False, now=utcnow())
         secrets.add(pending.code_verifier)
         secrets.update(browser.cookies.values())
         page = browser.open_consent(first.headers["Location"])

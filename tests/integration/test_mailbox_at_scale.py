@@ -21,9 +21,9 @@ from devstack.emulators import start_firestore
 from devstack.ports import free_port
 from functions.config import get_settings
 from functions.errors import TransientError
-from functions.event_ledger import FirestoreEventLedger
-from functions.mailbox import read_mailbox
-from functions.mailbox_request import MailboxRequest
+from functions.pipeline.ledger import FirestoreEventLedger
+from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.requests import MailboxRequest
 from functions.services import Services
 from tests.integration.flow import connect
 from tests.integration.results import (

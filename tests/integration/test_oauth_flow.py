@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 
 from devstack.consent_browser import ConsentBrowser, query_of
-from functions import flow_cookies, state
 from functions.clock import utcnow
+from functions.consent import pending as flow
+from functions.crypto import parse_keyring
 from functions.errors import InvalidState
-from functions.token_crypto import parse_keyring
 from tests.integration.flow import callback, connect, start
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def used_states(firestore_client):
 
 
 def cookie_keys(sandbox):
-    return parse_keyring(sandbox.token_keys.read_bytes()).derive(flow_cookies.KEY_PURPOSE)
+    return parse_keyring(sandbox.token_keys.read_bytes()).derive(flow.KEY_PURPOSE)
 
 
 def flow_cookies_of(browser):
@@ -71,7 +71,7 @@ def test_authorize_redirects_to_offline_consent_with_pkce_and_a_bound_state(
     assert len(params["state"]) >= 43  # 256 bits, base64url
 
     [cookie] = response.headers.getlist("Set-Cookie")
-    name = flow_cookies.flow_cookie_name(params["state"], secure=False)
+    name = flow.flow_cookie_name(params["state"], secure=False)
     assert cookie.startswith(f"{name}=")
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
@@ -84,7 +84,7 @@ def test_authorize_redirects_to_offline_consent_with_pkce_and_a_bound_state(
     # challenge went to the provider. And authorize wrote nothing to Firestore.
     sealed = browser.cookies[name]
     assert params["state"] not in sealed
-    pending = flow_cookies.open_flow(
+    pending = flow.open_flow(
         cookie_keys(sandbox), browser.cookies, params["state"], secure=False, now=utcnow()
     )
     assert pending.code_verifier not in sealed
@@ -99,21 +99,21 @@ def test_a_flow_cookie_does_not_open_under_another_flows_name_or_when_altered(ap
     first = query_of(start(apps, browser).headers["Location"])["state"]
     second = query_of(start(apps, browser).headers["Location"])["state"]
     keys, now = cookie_keys(sandbox), utcnow()
-    name_of = {s: flow_cookies.flow_cookie_name(s, secure=False) for s in (first, second)}
+    name_of = {s: flow.flow_cookie_name(s, secure=False) for s in (first, second)}
     assert len(flow_cookies_of(browser)) == 2  # two tabs, two flows, neither overwritten
 
     swapped = {name_of[second]: browser.cookies[name_of[first]]}
     with pytest.raises(InvalidState):
-        flow_cookies.open_flow(keys, swapped, second, secure=False, now=now)
+        flow.open_flow(keys, swapped, second, secure=False, now=now)
     value = browser.cookies[name_of[first]]
     flipped = value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1]
     with pytest.raises(InvalidState):
-        flow_cookies.open_flow(keys, {name_of[first]: flipped}, first, secure=False, now=now)
+        flow.open_flow(keys, {name_of[first]: flipped}, first, secure=False, now=now)
     other_keys = parse_keyring(
         b'{"primary": "k1", "keys": {"k1": "' + base64.b64encode(b"x" * 32) + b'"}}'
-    ).derive(flow_cookies.KEY_PURPOSE)
+    ).derive(flow.KEY_PURPOSE)
     with pytest.raises(InvalidState):
-        flow_cookies.open_flow(other_keys, browser.cookies, first, secure=False, now=now)
+        flow.open_flow(other_keys, browser.cookies, first, secure=False, now=now)
 
 
 def test_a_browser_keeps_at_most_five_open_flows_forgetting_the_oldest(apps):
@@ -121,8 +121,8 @@ def test_a_browser_keeps_at_most_five_open_flows_forgetting_the_oldest(apps):
     states = [query_of(start(apps, browser).headers["Location"])["state"] for _ in range(7)]
 
     kept = flow_cookies_of(browser)
-    assert len(kept) == flow_cookies.MAX_FLOWS
-    assert set(kept) == {flow_cookies.flow_cookie_name(s, secure=False) for s in states[-5:]}
+    assert len(kept) == flow.MAX_FLOWS
+    assert set(kept) == {flow.flow_cookie_name(s, secure=False) for s in states[-5:]}
 
 
 def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_client, sandbox):
@@ -262,7 +262,7 @@ def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
     page = victim.open_consent(first.headers["Location"])
     location = victim.answer(page, email=EMAIL)
 
-    name = flow_cookies.flow_cookie_name(query_of(location)["state"], secure=False)
+    name = flow.flow_cookie_name(query_of(location)["state"], secure=False)
     for attacker in (ConsentBrowser(), ConsentBrowser(cookies={name: "k1." + "x" * 400})):
         refused = callback(apps, attacker, location)
         assert refused.status_code == 400
@@ -298,7 +298,7 @@ def test_an_expired_link_is_refused(apps, firestore_client, function_env):
 
     later = Services(get_settings(), firestore_client=firestore_client)
     now = later.now()
-    later.now = lambda: now + state.LIFETIME + timedelta(seconds=1)
+    later.now = lambda: now + flow.LIFETIME + timedelta(seconds=1)
     with flask.Flask(__name__).test_request_context(
         "/", query_string=query_of(location), headers=browser.cookie_header()
     ) as context:
@@ -427,7 +427,7 @@ def test_on_https_the_cookie_is_host_only_and_secure_and_hsts_is_sent(
 
     assert response.status_code == 302
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith(f"{flow_cookies.SECURE_PREFIX}flow-")
+    assert cookie.startswith(f"{flow.SECURE_PREFIX}flow-")
     assert "; Secure" in cookie
     assert "; Path=/" in cookie
     assert "Domain" not in cookie

@@ -27,7 +27,7 @@ NOT_FOR_AUTHORIZE = (
     "requests",
     "grpc",
     "babel",
-    "functions.pages",
+    "functions.web.pages",
 )
 
 _SERVE_ONCE = """

@@ -22,7 +22,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from functions import http_responses, i18n, pages
+from functions.web import i18n, pages, responses
 
 GMAIL = "https://www.googleapis.com/auth/gmail.readonly"
 SCOPES = ("openid", "https://www.googleapis.com/auth/userinfo.email", GMAIL)
@@ -127,7 +127,7 @@ def test_outside_a_request_the_pages_are_in_english():
 def test_inside_a_request_the_pages_follow_its_accept_language():
     app = flask.Flask(__name__)
     with app.test_request_context(headers={"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}):
-        response = http_responses.page(pages.declined())
+        response = responses.page(pages.declined())
 
     assert response.headers["Content-Language"] == "fr"
     assert "Accept-Language" in response.headers["Vary"]
@@ -190,7 +190,7 @@ def test_pages_fit_a_strict_content_security_policy(name):
     [style] = re.findall(r"<style>(.*?)</style>", html, flags=re.DOTALL)
 
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    assert f"'sha256-{digest}'" in http_responses.CONTENT_SECURITY_POLICY
+    assert f"'sha256-{digest}'" in responses.CONTENT_SECURITY_POLICY
     assert "<script" not in html
     assert " style=" not in html  # inline style attributes would be blocked
     assert re.findall(r'(?:src|href)="([^"]*)"', html) in ([], [RETRY.replace("&", "&amp;")])
@@ -245,7 +245,7 @@ def test_the_template_holds_exactly_the_messages_of_the_pages():
     with TEMPLATE.open("rb") as source:
         template = read_po(source)
 
-    assert _ids(template) == extracted, "run the pybabel commands in functions/i18n.py"
+    assert _ids(template) == extracted, "run the pybabel commands in functions/web/i18n.py"
 
 
 @pytest.mark.parametrize("tag", TRANSLATED)
@@ -254,7 +254,7 @@ def test_every_message_is_translated(tag):
         template = read_po(source)
     catalog = _po(tag)
 
-    assert _ids(catalog) == _ids(template), "run pybabel update (see functions/i18n.py)"
+    assert _ids(catalog) == _ids(template), "run pybabel update (see functions/web/i18n.py)"
     assert not catalog.obsolete
     for message in catalog:
         if not message.id:
@@ -271,7 +271,7 @@ def test_the_compiled_catalog_says_what_its_source_says(tag):
     with (i18n.LOCALE_DIR / tag / "LC_MESSAGES" / f"{i18n.DOMAIN}.mo").open("rb") as compiled_file:
         compiled = read_mo(compiled_file)
 
-    assert _entries(compiled) == _entries(source), "run pybabel compile -d functions/locales"
+    assert _entries(compiled) == _entries(source), "run pybabel compile -d functions/web/locales"
     assert compiled.plural_forms == source.plural_forms
 
 

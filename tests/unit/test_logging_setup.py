@@ -22,7 +22,9 @@ from functions_framework import execution_id
 from devstack.token_keys import ensure_token_keys
 from functions import config, services
 from functions.clock import utcnow
-from functions.exchange import exchange_code
+from functions.consent.exchange import exchange_code
+from functions.consent.oauth_client import parse_client_json
+from functions.consent.pending import start
 from functions.logging_setup import (
     REDACTED,
     JsonFormatter,
@@ -32,8 +34,6 @@ from functions.logging_setup import (
     redact,
     request_context,
 )
-from functions.oauth_client import parse_client_json
-from functions.state import start
 
 REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger("functions.test_logging_setup")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from functions.errors import MalformedRequest
-from functions.mailbox_request import MailboxRequest, parse_event, parse_request
+from functions.pipeline.requests import MailboxRequest, parse_event, parse_request
 
 
 def envelope(payload: object, message_id: str = "m-1") -> dict[str, object]:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from functions.consent.oauth_client import parse_client_json
 from functions.errors import ConfigError
-from functions.oauth_client import parse_client_json
 
 WEB = {
     "client_id": "id.apps.googleusercontent.com",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from functions import page_stream
+from functions.gmail import paging as page_stream
 
 
 class Mailbox:

@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.consent.oauth_client import parse_client_json
+from functions.consent.return_to import check_return_to
+from functions.crypto import parse_keyring
 from functions.errors import ConfigError, MalformedRequest, ReturnToNotAllowed
 from functions.logging_setup import redact
-from functions.mailbox_request import parse_event, parse_request
-from functions.oauth_client import parse_client_json
-from functions.return_to import check_return_to
-from functions.token_crypto import parse_keyring
+from functions.pipeline.requests import parse_event, parse_request
 from sandbox.gmail_query import QueryError
 from sandbox.gmail_query import parse as parse_gmail_query
 from sandbox.mailbox import generate

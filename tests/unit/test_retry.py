@@ -9,8 +9,8 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
-from functions import retry
 from functions.errors import TransientError
+from functions.gmail import retry
 
 NOW = datetime(2026, 11, 29, 16, 59, 30, tzinfo=UTC)
 

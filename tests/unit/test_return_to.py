@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from functions.consent.return_to import check_return_to
 from functions.errors import ReturnToNotAllowed
-from functions.return_to import check_return_to
 
 ALLOWED = ("https://app.example.com/done", "http://localhost:3000/")
 

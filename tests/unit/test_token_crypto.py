@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from functions.crypto import Keyring, TokenUnreadable, parse_keyring
 from functions.errors import ConfigError
-from functions.token_crypto import Keyring, TokenUnreadable, parse_keyring
 
 K1, K2 = bytes(range(32)), bytes(range(1, 33))
 TOKEN = "1//0refresh-token-value"

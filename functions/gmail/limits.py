@@ -1,0 +1,27 @@
+"""At most a few Gmail calls in flight per user from one instance.
+
+Gmail limits concurrent requests per user (it answers 429 "Too many concurrent requests for
+user" past it), and an instance serving several requests for one user at once would hit that
+limit itself. A semaphore per user keeps each instance polite; the per-user quota across
+instances is handled by waiting out Gmail's rate-limit refusals (``functions.gmail.retry``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+MAX_CALLS_PER_USER = 4
+
+_lock = threading.Lock()
+_slots: dict[str, threading.BoundedSemaphore] = {}
+
+
+@contextlib.contextmanager
+def gmail_slot(user_id: str) -> Iterator[None]:
+    """Hold one of the user's call slots for the duration of the block."""
+    with _lock:
+        slot = _slots.setdefault(user_id, threading.BoundedSemaphore(MAX_CALLS_PER_USER))
+    with slot:
+        yield

@@ -1,0 +1,458 @@
+"""Per-user credentials in Firestore: the seed's ``store_credentials``/``get_stored_credentials``.
+
+One document per user at ``{CREDENTIALS_COLLECTION}/{user_id}``, keyed by the stable OIDC ``sub``
+(Google's user ID, never the e-mail, which can change). The refresh token is sealed
+(``functions.crypto``) before it is written and opened only in memory. Every write goes
+through a transaction and follows one rule from authlib: a refresh token is never replaced by
+nothing. A response without one keeps the stored token, and a token already known to be dead is
+never resurrected.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from functions.crypto import Keyring, TokenUnreadable
+from functions.errors import NeedsConsent
+from functions.logging_setup import add_request_secret
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+
+class Status(enum.StrEnum):
+    """Where a user's grant stands."""
+
+    ACTIVE = "active"
+    REAUTH_REQUIRED = "reauth_required"
+    REVOKED = "revoked"
+
+
+DEAD_TOKEN_REASONS = frozenset({"invalid_grant", "unauthorized"})
+"""``status_reason`` values meaning the stored refresh token itself no longer works
+(``unauthorized``: written by earlier versions after a second 401; no longer written)."""
+
+REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a field name
+"""The field, and the sealing purpose, of the refresh token."""
+ACCESS_TOKEN = "access_token"  # noqa: S105 - a field name
+"""The field, and the sealing purpose, of the cached access token."""
+ACCESS_TOKEN_EXPIRES_AT = "access_token_expires_at"  # noqa: S105 - a field name
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """The user's Gmail push subscription (``users.watch``) and how far its changes were read."""
+
+    history_id: str
+    expiration: datetime
+    topic: str
+    label_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResealReport:
+    """What re-sealing the collection under the primary key did."""
+
+    resealed: int = 0
+    already_primary: int = 0
+    unreadable: int = 0
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """A user's document, as the flow reads it."""
+
+    user_id: str
+    email: str | None
+    refresh_token: str | None
+    scopes: tuple[str, ...]
+    status: Status
+    status_reason: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    reauth_notified: bool = True
+    access_token: str | None = None
+    access_token_expires_at: datetime | None = None
+    watch: WatchState | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredCredentials(user_id={self.user_id!r}, status={self.status.value!r}, "
+            f"scopes={self.scopes!r})"
+        )
+
+    @property
+    def usable_refresh_token(self) -> str | None:
+        """The stored refresh token unless it is known to be dead."""
+        if self.status_reason in DEAD_TOKEN_REASONS:
+            return None
+        return self.refresh_token
+
+
+class TokenStore(Protocol):
+    """Where refresh tokens live; the flow never talks to Firestore directly."""
+
+    def get(self, user_id: str) -> StoredCredentials | None:
+        """The user's credentials, or ``None`` for an unknown user."""
+
+    def save_grant(
+        self,
+        *,
+        user_id: str,
+        email: str | None,
+        refresh_token: str | None,
+        scopes: tuple[str, ...],
+        now: datetime,
+        access_token: str | None = None,
+        access_token_expires_at: datetime | None = None,
+    ) -> StoredCredentials:
+        """Record a completed consent, keeping the stored refresh token when none came back.
+
+        The access token that came with the consent is cached too, so the first mailbox read
+        needs no refresh.
+
+        Raises:
+            NeedsConsent: no refresh token came back and no usable one is stored.
+        """
+        ...
+
+    def save_access_token(
+        self,
+        user_id: str,
+        access_token: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        refresh_token: str | None = None,
+    ) -> None:
+        """Cache a fresh access token for every instance (and a rotated refresh token, if any)."""
+
+    def clear_access_token(self, user_id: str) -> None:
+        """Forget the cached access token (Gmail refused it)."""
+
+    def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
+        """Flag that the user must consent again; ``True`` only on the transition.
+
+        The transition leaves ``reauth_notified`` false until :meth:`mark_reauth_notified`, so a
+        re-auth event lost to a crash is sent on the next attempt, and only once.
+        """
+        ...
+
+    def mark_reauth_notified(self, user_id: str) -> None:
+        """Record that the re-auth event for the current transition was published."""
+
+    def delete(self, user_id: str) -> None:
+        """Forget the user entirely."""
+
+    def find_by_email(self, email: str) -> StoredCredentials | None:
+        """The user whose account is ``email`` (Gmail push notifications name only that)."""
+        ...
+
+    def users(self) -> Iterator[StoredCredentials]:
+        """Every stored user."""
+        ...
+
+    def save_watch(self, user_id: str, watch: WatchState) -> None:
+        """Record a (renewed) watch, keeping how far changes were already read."""
+
+    def advance_history(self, user_id: str, history_id: str) -> None:
+        """Move the read position forward to ``history_id`` (never backwards)."""
+
+    def reseal_all(self) -> ResealReport:
+        """Re-seal every stored token under the primary key (after a key rotation)."""
+        ...
+
+
+class FirestoreTokenStore:
+    """:class:`TokenStore` on a Firestore collection, tokens sealed with ``keyring``."""
+
+    def __init__(self, client: firestore.Client, collection: str, keyring: Keyring) -> None:
+        self._client = client
+        self._collection = collection
+        self._keyring = keyring
+
+    def get(self, user_id: str) -> StoredCredentials | None:
+        """See :meth:`TokenStore.get`.
+
+        Raises:
+            TokenUnreadable: the stored token does not open with our keys.
+        """
+        snapshot = self._document(user_id).get()
+        return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
+
+    def save_grant(
+        self,
+        *,
+        user_id: str,
+        email: str | None,
+        refresh_token: str | None,
+        scopes: tuple[str, ...],
+        now: datetime,
+        access_token: str | None = None,
+        access_token_expires_at: datetime | None = None,
+    ) -> StoredCredentials:
+        """See :meth:`TokenStore.save_grant`."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def save(transaction: firestore.Transaction) -> StoredCredentials:
+            snapshot = reference.get(transaction=transaction)
+            stored = self._read_leniently(user_id, snapshot.to_dict()) if snapshot.exists else None
+            token = refresh_token or (stored.usable_refresh_token if stored else None)
+            if not token:
+                raise NeedsConsent(
+                    "no refresh token was returned and none is stored",
+                    email=email or (stored.email if stored else None),
+                )
+            fields: dict[str, Any] = {
+                "email": email or (stored.email if stored else None),
+                REFRESH_TOKEN: self._seal(token, user_id),
+                "scopes": list(scopes),
+                "status": Status.ACTIVE.value,
+                "status_reason": None,
+                "reauth_notified": True,
+                "updated_at": now,
+                **self._access_fields(user_id, access_token, access_token_expires_at),
+            }
+            if stored is None or stored.created_at is None:
+                fields["created_at"] = now
+            transaction.set(reference, fields, merge=True)
+            return StoredCredentials(
+                user_id=user_id,
+                email=fields["email"],
+                refresh_token=token,
+                scopes=scopes,
+                status=Status.ACTIVE,
+                status_reason=None,
+                created_at=stored.created_at if stored and stored.created_at else now,
+                updated_at=now,
+                access_token=access_token if access_token_expires_at else None,
+                access_token_expires_at=access_token_expires_at if access_token else None,
+            )
+
+        stored: StoredCredentials = save(self._client.transaction())
+        return stored
+
+    def save_access_token(
+        self,
+        user_id: str,
+        access_token: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        refresh_token: str | None = None,
+    ) -> None:
+        """See :meth:`TokenStore.save_access_token`."""
+        fields = self._access_fields(user_id, access_token, expires_at)
+        if refresh_token:
+            fields[REFRESH_TOKEN] = self._seal(refresh_token, user_id)
+            fields["updated_at"] = now
+        self._document(user_id).update(fields)
+
+    def clear_access_token(self, user_id: str) -> None:
+        """See :meth:`TokenStore.clear_access_token`."""
+        self._document(user_id).update({ACCESS_TOKEN: None, ACCESS_TOKEN_EXPIRES_AT: None})
+
+    def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
+        """See :meth:`TokenStore.mark_reauth_required`."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def mark(transaction: firestore.Transaction) -> bool:
+            snapshot = reference.get(transaction=transaction)
+            data = snapshot.to_dict() if snapshot.exists else None
+            if data is None or data.get("status") != Status.ACTIVE.value:
+                return False
+            transaction.update(
+                reference,
+                {
+                    "status": Status.REAUTH_REQUIRED.value,
+                    "status_reason": reason,
+                    "reauth_notified": False,
+                    "updated_at": now,
+                },
+            )
+            return True
+
+        return bool(mark(self._client.transaction()))
+
+    def mark_reauth_notified(self, user_id: str) -> None:
+        """See :meth:`TokenStore.mark_reauth_notified`."""
+        self._document(user_id).update({"reauth_notified": True})
+
+    def delete(self, user_id: str) -> None:
+        """See :meth:`TokenStore.delete`."""
+        self._document(user_id).delete()
+
+    def find_by_email(self, email: str) -> StoredCredentials | None:
+        """See :meth:`TokenStore.find_by_email`."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
+        for snapshot in query.stream():
+            return self._read_leniently(snapshot.id, snapshot.to_dict())
+        return None
+
+    def users(self) -> Iterator[StoredCredentials]:
+        """See :meth:`TokenStore.users`."""
+        for snapshot in self._collection_ref().stream():
+            yield self._read_leniently(snapshot.id, snapshot.to_dict())
+
+    def save_watch(self, user_id: str, watch: WatchState) -> None:
+        """See :meth:`TokenStore.save_watch`."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def save(transaction: firestore.Transaction) -> None:
+            snapshot = reference.get(transaction=transaction)
+            known = _watch((snapshot.to_dict() or {}).get("watch")) if snapshot.exists else None
+            history_id = known.history_id if known else watch.history_id
+            transaction.update(
+                reference,
+                {
+                    "watch": {
+                        "history_id": history_id,
+                        "expiration": watch.expiration,
+                        "topic": watch.topic,
+                        "label_ids": list(watch.label_ids),
+                    }
+                },
+            )
+
+        save(self._client.transaction())
+
+    def advance_history(self, user_id: str, history_id: str) -> None:
+        """See :meth:`TokenStore.advance_history`."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def advance(transaction: firestore.Transaction) -> None:
+            snapshot = reference.get(transaction=transaction)
+            known = _watch((snapshot.to_dict() or {}).get("watch")) if snapshot.exists else None
+            if known is not None and int(history_id) > int(known.history_id):
+                transaction.update(reference, {"watch.history_id": history_id})
+
+        advance(self._client.transaction())
+
+    def reseal_all(self) -> ResealReport:
+        """See :meth:`TokenStore.reseal_all`. Each document is re-sealed in its own transaction."""
+        from google.cloud import firestore
+
+        counts = {"resealed": 0, "already_primary": 0, "unreadable": 0}
+
+        @firestore.transactional
+        def reseal(transaction: firestore.Transaction, reference: Any) -> str:
+            snapshot = reference.get(transaction=transaction)
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            sealed = data.get(REFRESH_TOKEN)
+            if sealed is None or self._keyring.sealed_with_primary(sealed):
+                return "already_primary"
+            try:
+                token = self._open(sealed, reference.id)
+            except TokenUnreadable:
+                return "unreadable"
+            # The cached access token is dropped rather than re-sealed: it is short-lived anyway.
+            transaction.update(
+                reference,
+                {
+                    REFRESH_TOKEN: self._seal(token, reference.id),
+                    ACCESS_TOKEN: None,
+                    ACCESS_TOKEN_EXPIRES_AT: None,
+                },
+            )
+            return "resealed"
+
+        for snapshot in self._client.collection(self._collection).select([]).stream():
+            counts[reseal(self._client.transaction(), snapshot.reference)] += 1
+        return ResealReport(**counts)
+
+    def _collection_ref(self) -> firestore.CollectionReference:
+        return self._client.collection(self._collection)
+
+    def _document(self, user_id: str) -> firestore.DocumentReference:
+        return self._client.collection(self._collection).document(user_id)
+
+    def _seal(self, token: str, user_id: str, purpose: str = REFRESH_TOKEN) -> dict[str, Any]:
+        return self._keyring.seal(token, user_id=user_id, purpose=purpose)
+
+    def _open(self, sealed: object, user_id: str, purpose: str = REFRESH_TOKEN) -> str:
+        """The token in the clear, from now on a secret of the request or event that read it."""
+        if isinstance(sealed, str):  # written before tokens were sealed; re-sealed on next write
+            token = sealed
+        else:
+            token = self._keyring.open(sealed, user_id=user_id, purpose=purpose)
+        add_request_secret(token)
+        return token
+
+    def _access_fields(
+        self, user_id: str, token: str | None, expires_at: datetime | None
+    ) -> dict[str, Any]:
+        if not token or expires_at is None:
+            return {}
+        return {
+            ACCESS_TOKEN: self._seal(token, user_id, ACCESS_TOKEN),
+            ACCESS_TOKEN_EXPIRES_AT: expires_at,
+        }
+
+    def _read(self, user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
+        data = data or {}
+        sealed = data.get(REFRESH_TOKEN)
+        token = None if sealed is None else self._open(sealed, user_id)
+        credentials = _credentials(user_id, data, token)
+        sealed_access, expires_at = data.get(ACCESS_TOKEN), data.get(ACCESS_TOKEN_EXPIRES_AT)
+        if sealed_access is None or expires_at is None:
+            return credentials
+        try:
+            access = self._open(sealed_access, user_id, ACCESS_TOKEN)
+        except TokenUnreadable:  # a cache: an unreadable entry is simply a miss
+            return credentials
+        return replace(credentials, access_token=access, access_token_expires_at=expires_at)
+
+    def _read_leniently(self, user_id: str, data: dict[str, Any] | None) -> StoredCredentials:
+        """Like :meth:`_read`, but an unreadable token counts as none: a new consent replaces it."""
+        try:
+            return self._read(user_id, data)
+        except TokenUnreadable:
+            return _credentials(user_id, data or {}, None)
+
+
+def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> StoredCredentials:
+    try:
+        status = Status(data.get("status", Status.ACTIVE.value))
+    except ValueError:
+        status = Status.REAUTH_REQUIRED
+    return StoredCredentials(
+        user_id=user_id,
+        email=data.get("email"),
+        refresh_token=token,
+        scopes=tuple(data.get("scopes") or ()),
+        status=status,
+        status_reason=data.get("status_reason"),
+        created_at=data.get("created_at"),
+        updated_at=data.get("updated_at"),
+        reauth_notified=bool(data.get("reauth_notified", True)),
+        watch=_watch(data.get("watch")),
+    )
+
+
+def _watch(data: object) -> WatchState | None:
+    if not isinstance(data, dict) or not data.get("history_id"):
+        return None
+    return WatchState(
+        history_id=str(data["history_id"]),
+        expiration=data["expiration"],
+        topic=str(data.get("topic", "")),
+        label_ids=tuple(data.get("label_ids") or ()),
+    )

@@ -1,0 +1,155 @@
+"""Listing a user's mailbox while they are offline: stored grant → Gmail → results.
+
+Each mailbox request runs once (``functions.pipeline.ledger``), page by page: pages are published,
+and every couple of seconds, once they are all accepted, the next page token is checkpointed, so
+a run cut short by a crash or an outage resumes close to where it stopped when Pub/Sub
+redelivers, and a page published twice carries the same result ID.
+Gmail calls use the shared access token (``functions.grants.access``), retry transient failures
+within the invocation's budget (``functions.gmail.retry``), and take a per-user slot
+(``functions.gmail.limits``). A grant that no longer works marks the user ``reauth_required`` and
+tells ``REAUTH_TOPIC`` once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from functions.gmail import api as gmail
+from functions.gmail import paging
+from functions.gmail.metadata import describe
+from functions.gmail.session import GmailSession
+from functions.grants.reauth import active_user, marking_lost_grant
+from functions.pipeline.ledger import Progress, exactly_once
+from functions.pipeline.requests import MailboxRequest
+from functions.pipeline.results import ResultPublisher
+from functions.services import Services
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 2.0
+"""How often a long listing records its progress. A resumed run republishes at most the pages
+of the last two seconds, under the same result IDs; checkpointing every page would add a
+Firestore write to every Gmail round trip."""
+
+
+def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> None:
+    """Run one mailbox request to its end, exactly once per event.
+
+    Raises:
+        AppError: retryable ones for Pub/Sub to redeliver; permanent ones after their error
+            result was published (so the caller only acknowledges).
+        Exception: anything unexpected, left for Pub/Sub to redeliver.
+    """
+    fields = {"user_id": request.user_id, "request_id": request.request_id}
+    results = ResultPublisher(
+        services.publisher,
+        services.settings.results_topic_path(),
+        request.user_id,
+        request.request_id,
+    )
+    progress = exactly_once(
+        services.event_ledger,
+        event_id,
+        lambda progress, checkpoint: list_mailbox(services, request, results, progress, checkpoint),
+        now=services.now,
+        on_failure=lambda error: results.error(error.code, str(error)),
+    )
+    if progress is None:
+        return
+    logger.info(
+        "mailbox listed",
+        extra={"json_fields": {**fields, "total": progress.total, "pages": progress.pages}},
+    )
+
+
+def list_mailbox(
+    services: Services,
+    request: MailboxRequest,
+    results: ResultPublisher,
+    progress: Progress,
+    checkpoint: Callable[[Progress], None],
+) -> Progress:
+    """List every message matching ``request`` from ``progress`` on, publishing page by page.
+
+    Raises:
+        UnknownUser: nothing is stored for the user.
+        ReauthRequired: the grant is gone or too narrow (the user is marked).
+        TransientError: worth retrying; progress so far is checkpointed.
+        GmailRequestRejected: Gmail refused the request itself.
+    """
+    user = active_user(services, request.user_id)
+    with marking_lost_grant(services, user):
+        session = GmailSession(services, user)
+        progress = _pages(session, request, results, progress, checkpoint)
+    limit = request.max_messages
+    results.complete(
+        total=progress.total,
+        pages=progress.pages,
+        truncated=limit is not None and progress.total >= limit,
+    )
+    return progress
+
+
+def _pages(
+    session: GmailSession,
+    request: MailboxRequest,
+    results: ResultPublisher,
+    progress: Progress,
+    checkpoint: Callable[[Progress], None],
+) -> Progress:
+    """Fetch, publish and checkpoint pages from ``progress`` on.
+
+    Pages come from ``functions.gmail.paging``: the next one is on its way while the current one
+    is published (except with ``format=metadata``, whose batch calls share the session).
+    """
+    listed_before = progress.pages > 0 and progress.page_token is None
+    if listed_before:  # an earlier attempt listed everything but did not complete
+        return progress
+    limit = request.max_messages
+
+    def fetch(page_token: str | None, remaining: int | None) -> Any:
+        return session.execute(
+            functools.partial(
+                gmail.list_request,
+                query=request.query,
+                label_ids=request.label_ids,
+                include_spam_trash=request.include_spam_trash,
+                page_token=page_token,
+                remaining=remaining,
+            )
+        )
+
+    remaining = None if limit is None else limit - progress.total
+    if remaining == 0:
+        return progress
+    metadata = request.format == "metadata"
+    stream = paging.pages_in_turn if metadata else paging.pages
+    last_checkpoint = time.monotonic()
+    with contextlib.closing(stream(fetch, progress.page_token, remaining)) as responses:
+        for response in responses:
+            page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
+            next_token = response.get("nextPageToken") or None
+            remaining = None if limit is None else limit - progress.total - len(page)
+            if page and metadata:
+                page = describe(session, page)
+            if page:
+                results.batch(progress.pages + 1, page)
+                progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
+            else:
+                progress = replace(progress, page_token=next_token)
+            if next_token is None or remaining == 0:
+                break
+            if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                results.flush()  # everything before the checkpoint is published first
+                checkpoint(progress)
+                last_checkpoint = time.monotonic()
+    return progress
+
+
+__all__ = ["list_mailbox", "read_mailbox"]

@@ -1,0 +1,172 @@
+"""Reading what changed when Gmail pushes a notification (``history.list``).
+
+Gmail's notification says only whose mailbox changed and its new ``historyId``. The new
+messages are those added since the position stored with the user's watch; they are published to
+``RESULTS_TOPIC`` like a mailbox request's results (``request_id`` ``push:<historyId>``), and the
+stored position then moves forward. When the stored position is too old, Gmail answers 404 and
+the guide's answer is a full sync: list the watched labels completely and restart from the
+profile's current ``historyId``. See the "Synchronizing clients with Gmail" guide.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from functions.errors import GmailRequestRejected, MalformedRequest
+from functions.gmail import api as gmail
+from functions.gmail import paging
+from functions.gmail.session import GmailSession
+from functions.grants.reauth import marking_lost_grant
+from functions.grants.store import Status, StoredCredentials, WatchState
+from functions.pipeline.ledger import exactly_once
+from functions.pipeline.results import ResultPublisher
+from functions.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Gmail's push message."""
+
+    email: str
+    history_id: int
+
+
+def parse_notification(event_data: Any) -> Notification:
+    """Read ``{"emailAddress", "historyId"}`` out of a Pub/Sub CloudEvent's data.
+
+    Raises:
+        MalformedRequest: anything else.
+    """
+    message = event_data.get("message") if isinstance(event_data, dict) else None
+    try:
+        body = json.loads(base64.b64decode(message["data"], validate=True))  # type: ignore[index]
+    except (TypeError, KeyError, binascii.Error, ValueError):
+        raise MalformedRequest("the event carries no Gmail notification") from None
+    email = body.get("emailAddress") if isinstance(body, dict) else None
+    history_id = body.get("historyId") if isinstance(body, dict) else None
+    if isinstance(history_id, str) and history_id.isdigit():
+        history_id = int(history_id)
+    if not isinstance(email, str) or "@" not in email or len(email) > 254:
+        raise MalformedRequest("the notification has no emailAddress")
+    if not isinstance(history_id, int) or isinstance(history_id, bool) or history_id <= 0:
+        raise MalformedRequest("the notification has no historyId")
+    return Notification(email, history_id)
+
+
+def read_changes(services: Services, notification: Notification, event_id: str) -> int:
+    """Publish the messages added since the stored position; return how many.
+
+    Raises:
+        ReauthRequired: the grant is gone (the user is marked).
+        TransientError: worth retrying (Pub/Sub redelivers the notification).
+    """
+    user = services.token_store.find_by_email(notification.email)
+    fields = {"history_id": notification.history_id}
+    if user is None or user.status is not Status.ACTIVE or user.watch is None:
+        logger.info(
+            "notification for no watched active user ignored", extra={"json_fields": fields}
+        )
+        return 0
+    if notification.history_id <= int(user.watch.history_id):
+        logger.info("notification already read", extra={"json_fields": fields})
+        return 0
+    watch = user.watch
+    total = exactly_once(
+        services.event_ledger,
+        event_id,
+        lambda _progress, _checkpoint: _publish_changes(services, user, watch, notification),
+        now=services.now,
+    )
+    return total or 0
+
+
+def _publish_changes(
+    services: Services, user: StoredCredentials, watch: WatchState, notification: Notification
+) -> int:
+    session = GmailSession(services, user)
+    with marking_lost_grant(services, user):
+        try:
+            latest, added = _added_since(session, watch)
+            source = "history"
+        except GmailRequestRejected as rejected:
+            if rejected.http_status != 404:
+                raise
+            latest, added = _full_sync(session, watch)
+            source = "full_sync"
+    results = ResultPublisher(
+        services.publisher,
+        services.settings.results_topic_path(),
+        user.user_id,
+        f"push:{notification.history_id}",
+    )
+    pages = [added[i : i + gmail.PAGE_SIZE] for i in range(0, len(added), gmail.PAGE_SIZE)]
+    for number, page in enumerate(pages, start=1):
+        results.batch(number, page)
+    results.complete(total=len(added), pages=len(pages), truncated=False)
+    services.token_store.advance_history(user.user_id, latest)
+    logger.info(
+        "changes published",
+        extra={"json_fields": {"user_id": user.user_id, "total": len(added), "source": source}},
+    )
+    return len(added)
+
+
+def _added_since(session: GmailSession, watch: WatchState) -> tuple[str, list[gmail.MessageRef]]:
+    """Messages added since ``watch.history_id`` in the watched labels, oldest first, once each."""
+    params: dict[str, Any] = {
+        "userId": "me",
+        "startHistoryId": watch.history_id,
+        "historyTypes": ["messageAdded"],
+        "maxResults": gmail.PAGE_SIZE,
+    }
+    if len(watch.label_ids) == 1:
+        params["labelId"] = watch.label_ids[0]
+
+    def fetch(page_token: str | None, _remaining: int | None) -> Any:
+        call = {**params, **({"pageToken": page_token} if page_token else {})}
+        return session.execute(lambda api: api.history.list(**call))
+
+    wanted = set(watch.label_ids)
+    added: dict[str, gmail.MessageRef] = {}
+    latest = watch.history_id
+    for response in paging.pages_in_turn(fetch, None, None):
+        latest = str(response.get("historyId", latest))
+        for record in response.get("history", []):
+            for item in record.get("messagesAdded", []):
+                message = item.get("message", {})
+                labels = set(message.get("labelIds", []))
+                if wanted and labels and not labels & wanted:
+                    continue
+                added.setdefault(
+                    str(message["id"]),
+                    {"id": str(message["id"]), "threadId": str(message.get("threadId", ""))},
+                )
+    return latest, list(added.values())
+
+
+def _full_sync(session: GmailSession, watch: WatchState) -> tuple[str, list[gmail.MessageRef]]:
+    """Everything in the watched labels, and the position to read changes from afterwards."""
+    profile = session.execute(lambda api: api.users.getProfile(userId="me"))
+
+    def fetch(page_token: str | None, remaining: int | None) -> Any:
+        return session.execute(
+            functools.partial(
+                gmail.list_request,
+                label_ids=watch.label_ids,
+                page_token=page_token,
+                remaining=remaining,
+            )
+        )
+
+    listed: list[gmail.MessageRef] = []
+    for response in paging.pages_in_turn(fetch, None, None):
+        listed += gmail.message_refs(response)
+    return str(profile["historyId"]), listed

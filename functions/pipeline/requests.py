@@ -1,0 +1,135 @@
+"""The mailbox request a pipeline publishes (docs/design.md §3), parsed strictly.
+
+Only ``user_id`` is required. Unknown keys are refused rather than ignored, so a typo such as
+``lable_ids`` is reported instead of silently listing the whole mailbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from functions.consent.identify import is_user_id
+from functions.errors import MalformedRequest
+
+MAX_QUERY_LENGTH = 2048
+MAX_LABELS = 100
+MAX_MESSAGES_CAP = 1_000_000
+_KEYS = frozenset(
+    {"user_id", "query", "label_ids", "max_messages", "include_spam_trash", "request_id", "format"}
+)
+FORMATS = ("minimal", "metadata")
+"""``minimal``: message and thread IDs only; ``metadata``: also From, Subject, Date, snippet."""
+
+
+@dataclass(frozen=True)
+class MailboxRequest:
+    """What to list, for whom."""
+
+    user_id: str
+    request_id: str
+    query: str | None = None
+    label_ids: tuple[str, ...] = ()
+    max_messages: int | None = None
+    include_spam_trash: bool = False
+    format: str = "minimal"
+
+
+def parse_event(event_data: Any) -> MailboxRequest:
+    """Read a mailbox request out of a Pub/Sub ``messagePublished`` CloudEvent's data.
+
+    The Pub/Sub ``messageId`` is the default ``request_id``: it is the same on every
+    redelivery, so consumers can match results to requests even when the caller set none.
+
+    Raises:
+        MalformedRequest: the envelope or the request is unusable.
+    """
+    message = event_data.get("message") if isinstance(event_data, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("data"), str):
+        raise MalformedRequest("the event carries no Pub/Sub message data")
+    try:
+        payload = base64.b64decode(message["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedRequest("the message data is not base64") from None
+    message_id = message.get("messageId") or message.get("message_id")
+    return parse_request(payload, default_request_id=str(message_id or "") or None)
+
+
+def parse_request(payload: bytes, *, default_request_id: str | None = None) -> MailboxRequest:
+    """Validate a mailbox request's JSON.
+
+    Raises:
+        MalformedRequest: naming the first field that is missing or wrong.
+    """
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedRequest("the message data is not JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedRequest("the request must be a JSON object")
+    unknown = sorted(set(body) - _KEYS)
+    if unknown:
+        raise MalformedRequest(f"unknown field(s): {', '.join(map(str, unknown))[:200]}")
+    user_id = body.get("user_id")
+    if not is_user_id(user_id):
+        raise MalformedRequest("user_id must be the user's ID (a non-empty string without '/')")
+    request_id = _optional_text(body, "request_id", 256) or default_request_id
+    if not request_id:
+        raise MalformedRequest("request_id is missing and the message has no messageId")
+    return MailboxRequest(
+        user_id=user_id,
+        request_id=request_id,
+        query=_optional_text(body, "query", MAX_QUERY_LENGTH),
+        label_ids=_labels(body.get("label_ids")),
+        max_messages=_max_messages(body.get("max_messages")),
+        include_spam_trash=_flag(body.get("include_spam_trash")),
+        format=_format(body.get("format")),
+    )
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "minimal"
+    if value not in FORMATS:
+        raise MalformedRequest(f"format must be one of {', '.join(FORMATS)}")
+    return str(value)
+
+
+def _optional_text(body: dict[str, Any], key: str, max_length: int) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length or not value.isprintable():
+        raise MalformedRequest(f"{key} must be a printable string of at most {max_length} chars")
+    return value or None
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_LABELS
+        or not all(isinstance(label, str) and 0 < len(label) <= 256 for label in value)
+    ):
+        raise MalformedRequest(f"label_ids must be a list of at most {MAX_LABELS} label IDs")
+    return tuple(value)
+
+
+def _max_messages(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MESSAGES_CAP:
+        raise MalformedRequest(f"max_messages must be an integer from 1 to {MAX_MESSAGES_CAP}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise MalformedRequest("include_spam_trash must be true or false")
+    return value

@@ -1,0 +1,87 @@
+"""Publishing listing results to ``RESULTS_TOPIC`` (docs/design.md §3).
+
+Each request produces ``messages`` batches (one per Gmail page) and then exactly one closing
+message, ``complete`` with the total or ``error`` with a reason, so a consumer always knows when a
+request is finished. Every message carries the ``user_id``, ``request_id`` and ``result_id``
+attributes. ``result_id`` is deterministic (``<request_id>:<page>``, ``<request_id>:complete``):
+a page published again after an interrupted run has the same ID, so consumers drop duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent import futures
+from typing import TYPE_CHECKING, Any
+
+from functions.errors import TransientError
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import PublisherClient
+
+PUBLISH_TIMEOUT_SECONDS = 60.0
+
+
+class ResultPublisher:
+    """Publishes the results of one mailbox request."""
+
+    def __init__(
+        self, publisher: PublisherClient, topic: str, user_id: str, request_id: str
+    ) -> None:
+        self._publisher = publisher
+        self._topic = topic
+        self._user_id = user_id
+        self._request_id = request_id
+        self._pending: list[futures.Future[str]] = []
+
+    def batch(self, page: int, messages: Sequence[dict[str, str]]) -> None:
+        """Publish page ``page`` (numbered from 1) of message references, without waiting."""
+        self._send("messages", str(page), {"page": page, "messages": list(messages)})
+
+    def complete(self, *, total: int, pages: int, truncated: bool) -> None:
+        """Publish the completion message with the total, and wait until all is accepted.
+
+        Pub/Sub does not keep order without ordering keys, so the completion is not held back
+        behind the batches: consumers count against ``total`` and de-duplicate by result ID.
+        """
+        self._send("complete", "complete", {"total": total, "pages": pages, "truncated": truncated})
+        self.flush()
+
+    def error(self, code: str, message: str) -> None:
+        """Close the request with an error the pipeline can act on."""
+        self._send("error", "error", {"error": code, "message": message})
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until everything sent so far is accepted by Pub/Sub.
+
+        Raises:
+            TransientError: a publish failed; the request will be redelivered and resumed.
+        """
+        pending, self._pending = self._pending, []
+        try:
+            for future in pending:
+                future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+        except Exception as error:
+            raise TransientError(f"publishing results failed: {type(error).__name__}") from None
+
+    def _send(self, kind: str, part: str, fields: dict[str, Any]) -> None:
+        result_id = f"{self._request_id}:{part}"
+        body = {
+            "type": kind,
+            "user_id": self._user_id,
+            "request_id": self._request_id,
+            "result_id": result_id,
+            **fields,
+        }
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self._pending.append(
+            self._publisher.publish(
+                self._topic,
+                data,
+                type=kind,
+                user_id=self._user_id,
+                request_id=self._request_id,
+                result_id=result_id,
+            )
+        )
