@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 
-.PHONY: install lock chromium dev test lint typecheck security audit unit bench deploy smoke smoke-local clean
+.PHONY: install lock chromium dev dev-reset test lint typecheck security audit unit bench deploy smoke smoke-local clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(or $(PYTHON),false) $(IS_PYTHON_VERSION) 2>/dev/null || { \
@@ -53,9 +53,18 @@ lock: install
 chromium:
 	@scripts/ensure-chromium.sh
 
-## dev: the whole local stack (emulators, Google sandbox, the seven functions); Ctrl-C stops it
+## dev: the whole local stack (emulators, Google sandbox, the seven functions); Ctrl-C stops it.
+## DEV_PORTS=free takes any free ports (or NAME=PORT words: DEV_PORTS="sandbox=9090"; the banner
+## shows the ports taken), else the fixed ones; Firestore's data is kept in .dev/data/ across
+## restarts unless DEV_DATA=memory (start empty, save nothing)
+DEV_PORTS ?=
+DEV_DATA ?= keep
 dev: install
-	$(BIN)/python -m devstack
+	$(BIN)/python -m devstack --ports "$(DEV_PORTS)" --data "$(DEV_DATA)"
+
+## dev-reset: delete the data make dev keeps in .dev/data/ (refused while make dev runs)
+dev-reset: install
+	$(BIN)/python -m devstack --reset
 
 ## test: lint, type-check, audit, then every test (the suite starts the emulators itself)
 test: lint typecheck security audit chromium

@@ -1,7 +1,13 @@
 """``python -m devstack`` (``make dev``): the whole local stack until Ctrl-C.
 
-    python -m devstack            # up on the fixed ports, prints the URL to open, waits
-    python -m devstack --check    # up, every part answers, banner, down; exit 0 (used by a test)
+    python -m devstack                # up on the fixed ports, prints the URLs, waits
+    python -m devstack --ports free   # any free ports (make dev DEV_PORTS=free)
+    python -m devstack --data memory  # keep no Firestore data (make dev DEV_DATA=memory)
+    python -m devstack --reset        # delete the kept data (make dev-reset)
+    python -m devstack --check        # up, every part answers, banner, down; exit 0 (tests)
+
+Firestore's data is kept in ``.dev/data/`` across restarts by default (see
+:mod:`devstack.kept_data`).
 
 Setting ``OAUTH_CLIENT_SECRETS`` and ``OAUTH_REDIRECT_URI`` (or ``--client-secrets`` and
 ``--redirect-uri``) runs against real Google instead of the sandbox.
@@ -22,7 +28,7 @@ from types import FrameType
 
 from devstack.banner import render_banner
 from devstack.emulators import DEFAULT_PROJECT
-from devstack.envfile import write_env_file
+from devstack.envfile import current_venv, write_env_file
 from devstack.errors import DevStackError
 from devstack.function_env import (
     OAUTH_CLIENT_SECRETS,
@@ -30,6 +36,7 @@ from devstack.function_env import (
     real_google_from_env,
 )
 from devstack.health import check_stack
+from devstack.kept_data import KeptData
 from devstack.paths import DEFAULT_STATE_DIR, REPO_ROOT
 from devstack.stack import LocalStack, StackPorts
 
@@ -64,13 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: the terminal closed
         signal.signal(signum, handler)
     try:
+        if args.reset:
+            return _reset(args.state_dir)
         stack = _stack(args)
-        with stack:
-            env_file = write_env_file(stack.state_dir / "env", stack.cli_env)
+        with _PidFile(args.state_dir), stack:
+            venv = current_venv()
+            env_file = write_env_file(stack.state_dir / "env", stack.cli_env, venv)
             if args.check:
                 statuses = check_stack(stack)
                 log.info("Check passed: %s.", ", ".join(f"{k} {v}" for k, v in statuses.items()))
-            print(render_banner(stack, env_file, sys.executable), flush=True)
+            print(render_banner(stack, env_file, sys.executable, venv), flush=True)
             if args.check:
                 return 0
             return _watch(stack)
@@ -88,20 +98,97 @@ def _stack(args: argparse.Namespace) -> LocalStack:
             OAUTH_REDIRECT_URI: args.redirect_uri or "",
         }
     )
-    base = StackPorts.any_free() if args.free_ports else StackPorts()
+    free, named = parse_ports(args.ports)
+    base = StackPorts.any_free() if args.free_ports or free else StackPorts()
     chosen = {
-        field.name: getattr(args, f"{field.name}_port")
-        for field in fields(StackPorts)
-        if getattr(args, f"{field.name}_port") is not None
+        **named,
+        **{
+            field.name: getattr(args, f"{field.name}_port")
+            for field in fields(StackPorts)
+            if getattr(args, f"{field.name}_port") is not None
+        },
     }
     return LocalStack(
         ports=replace(base, **chosen),
+        data_dir=_data_dir(args.state_dir) if args.data == "keep" else None,
         state_dir=args.state_dir,
         repo_root=args.repo_root,
         project=args.project,
         real_google=real_google,
         timeout=args.timeout,
     )
+
+
+def parse_ports(spec: str) -> tuple[bool, dict[str, int]]:
+    """``DEV_PORTS``: empty (the fixed ports), ``free``, and/or ``NAME=PORT`` words.
+
+    Returns:
+        Whether ``free`` was given, and the ports named.
+
+    Raises:
+        DevStackError: for a word that is neither, naming the ports there are.
+    """
+    names = [field.name for field in fields(StackPorts)]
+    free = False
+    named: dict[str, int] = {}
+    for word in spec.replace(",", " ").split():
+        name, _, port = word.partition("=")
+        if word == "free":
+            free = True
+        elif name.replace("-", "_") in names and port.isdigit() and int(port) < 65536:
+            named[name.replace("-", "_")] = int(port)
+        else:
+            raise DevStackError(
+                f"DEV_PORTS: {word!r} is neither `free` nor NAME=PORT with NAME one of "
+                f"{', '.join(names)} (e.g. DEV_PORTS=free, DEV_PORTS='sandbox=9090')."
+            )
+    return free, named
+
+
+def _data_dir(state_dir: Path) -> Path:
+    return state_dir / "data"
+
+
+def _reset(state_dir: Path) -> int:
+    """Delete the kept data of ``state_dir``, unless a stack using it runs (it would save again)."""
+    running = _PidFile(state_dir).running()
+    if running is not None:
+        raise DevStackError(
+            f"make dev is running (pid {running}) and saves its data again when it stops: "
+            "stop it (Ctrl-C) first, then reset."
+        )
+    kept = KeptData(_data_dir(state_dir))
+    relative = os.path.relpath(kept.directory)
+    shown = kept.directory if relative.startswith("..") else relative
+    if kept.reset():
+        print(f"Deleted the kept emulator data ({shown}/): the next `make dev` starts empty.")
+    else:
+        print(f"No emulator data was kept ({shown}/ is empty): nothing to delete.")
+    return 0
+
+
+class _PidFile:
+    """``<state dir>/devstack.pid`` while a stack runs, so ``--reset`` can refuse meanwhile."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "devstack.pid"
+
+    def running(self) -> int | None:
+        """The pid of a live stack using this state directory, if one is."""
+        try:
+            pid = int(self.path.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def __enter__(self) -> _PidFile:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _watch(stack: LocalStack) -> int:
@@ -152,6 +239,25 @@ def _parser() -> argparse.ArgumentParser:
         "--redirect-uri",
         default=os.environ.get(OAUTH_REDIRECT_URI),
         help=f"real Google: its registered callback URL (default: ${OAUTH_REDIRECT_URI})",
+    )
+    parser.add_argument(
+        "--ports",
+        default="",
+        metavar="SPEC",
+        help="`free` (any free ports) and/or NAME=PORT words, e.g. 'free sandbox=9090'; "
+        "empty: the fixed ports (make dev DEV_PORTS=...)",
+    )
+    parser.add_argument(
+        "--data",
+        choices=("keep", "memory"),
+        default="keep",
+        help="keep: load Firestore's data from <state dir>/data/ and save it there on stop "
+        "(default); memory: start empty, save nothing (make dev DEV_DATA=...)",
+    )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the kept data in <state dir>/data/ and exit (make dev-reset)",
     )
     parser.add_argument(
         "--free-ports", action="store_true", help="let the OS choose every port (port flags win)"

@@ -137,17 +137,29 @@ def require_emulator_tools() -> None:
         )
     if shutil.which("java") is None:
         raise MissingToolError(
-            "java was not found on PATH: the Firestore and Pub/Sub emulators need a Java 11+ "
-            "runtime (Java 21 for future gcloud releases)."
+            "java was not found on PATH: the Firestore and Pub/Sub emulators need Java 11 or "
+            "later with gcloud 528.0.0 and older (this team's machines: Java 17, gcloud 528), "
+            "Java 21 or later with newer gcloud releases."
         )
 
 
-def start_firestore(port: int, log_dir: Path) -> Emulator:
-    """Launch the Firestore emulator (native mode, in memory) on ``127.0.0.1:port``."""
+def start_firestore(port: int, log_dir: Path, import_data: Path | None = None) -> Emulator:
+    """Launch the Firestore emulator (native mode, in memory) on ``127.0.0.1:port``.
+
+    Args:
+        import_data: an export's ``*.overall_export_metadata`` file to load at start.
+    """
     host_port = f"{LOOPBACK}:{port}"
     process = ManagedProcess(
         "Firestore emulator",
-        ["gcloud", "emulators", "firestore", "start", f"--host-port={host_port}"],
+        [
+            "gcloud",
+            "emulators",
+            "firestore",
+            "start",
+            f"--host-port={host_port}",
+            *([f"--import-data={import_data}"] if import_data is not None else []),
+        ],
         log_path=log_dir / f"firestore-emulator-{port}.log",
         env=_gcloud_env(),
         fatal_markers=_FATAL_MARKERS,

@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
+import requests
+
 from devstack import deployment
 from devstack.emulators import (
     DEFAULT_PROJECT,
@@ -30,7 +32,14 @@ from devstack.emulators import (
 )
 from devstack.function_env import RealGoogle, function_environments
 from devstack.functions import function_url, start_function
-from devstack.google_sandbox import sandbox_url, start_sandbox, wait_for_sandbox
+from devstack.google_sandbox import (
+    ADMIN_PATHS,
+    CONSENT_PATH,
+    sandbox_url,
+    start_sandbox,
+    wait_for_sandbox,
+)
+from devstack.kept_data import KeptData
 from devstack.paths import DEFAULT_STATE_DIR, REPO_ROOT
 from devstack.ports import LOOPBACK, ensure_ports_free, free_port
 from devstack.processes import ManagedProcess, stop_together
@@ -146,6 +155,8 @@ class LocalStack:
         python: interpreter for the sandbox and the functions (must have their packages).
         timeout: seconds each part may take to answer.
         delivery: how the push subscriptions retry and dead-letter; ``infra/``'s defaults.
+        data_dir: where Firestore's data is kept across restarts (loaded at start, saved at
+            stop); None keeps it in memory only. Ignored when ``emulators`` is given.
     """
 
     def __init__(
@@ -161,6 +172,7 @@ class LocalStack:
         python: str = sys.executable,
         timeout: float = 60.0,
         delivery: DeliveryPolicy | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()  # children run elsewhere: paths must be absolute
         self.repo_root = repo_root.resolve()
@@ -170,6 +182,13 @@ class LocalStack:
         self.timeout = timeout
         self.delivery = delivery or DeliveryPolicy()
         self._external = emulators
+        self.kept_data = (
+            KeptData(data_dir.resolve()) if data_dir is not None and emulators is None else None
+        )
+        """Firestore data kept across restarts; None when it lives in memory only."""
+        self.data_was_kept = False
+        """Whether the last start loaded data kept from an earlier run."""
+        self._up = False
         self.project = emulators.project if emulators else project or DEFAULT_PROJECT
         self.ports = self._choose_ports(ports or StackPorts())
         self._firestore: Emulator | None = None
@@ -279,6 +298,15 @@ class LocalStack:
         return sandbox_url(self.ports.sandbox) if self.real_google is None else None
 
     @property
+    def sandbox_urls(self) -> dict[str, str]:
+        """The sandbox's pages by what they are (none against real Google)."""
+        if self.sandbox_url is None:
+            return {}
+        urls = {"consent page": self.sandbox_url + CONSENT_PATH}
+        urls.update({name: self.sandbox_url + path for name, path in ADMIN_PATHS.items()})
+        return urls
+
+    @property
     def firestore_host(self) -> str:
         """``FIRESTORE_EMULATOR_HOST``."""
         if self._external is not None:
@@ -334,11 +362,16 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        self._up = True
         log.info("Local stack up in %.1f s (%s mode).", time.monotonic() - began, self.mode)
         return self
 
     def stop(self) -> None:
-        """Stop functions, then the sandbox, then the emulators this stack started. Idempotent."""
+        """Stop functions, then the sandbox, then the emulators this stack started. Idempotent.
+
+        Firestore's data is saved first when it is kept and the stack came up whole (a start
+        that failed halfway leaves the kept data as it was).
+        """
         self._started = False
         if not self.processes:
             return
@@ -348,6 +381,9 @@ class LocalStack:
         if self._sandbox is not None:
             stop_together([self._sandbox])
             self._sandbox = None
+        if self._up and self.kept_data is not None and self._firestore is not None:
+            self._save_firestore(self.kept_data)
+        self._up = False
         stop_together([e for e in (self._firestore, self._pubsub) if e is not None])
         self._firestore = self._pubsub = None
         log.info("Local stack stopped in %.1f s.", time.monotonic() - began)
@@ -377,7 +413,9 @@ class LocalStack:
             self.client_json_path.chmod(0o600)
 
         if self._external is None:
-            self._firestore = start_firestore(self.ports.firestore, self.log_dir)
+            kept = self.kept_data.firestore_import() if self.kept_data is not None else None
+            self.data_was_kept = kept is not None
+            self._firestore = start_firestore(self.ports.firestore, self.log_dir, kept)
             self._pubsub = start_pubsub(self.ports.pubsub, self.project, self.log_dir)
         if self.real_google is None:
             self._sandbox = start_sandbox(
@@ -419,6 +457,14 @@ class LocalStack:
         for process, url in zip(self._functions, self.function_urls.values(), strict=True):
             process.wait_for_http(url, self.timeout)
             log.info("%s answering on %s.", process.name, url)
+
+    def _save_firestore(self, kept_data: KeptData) -> None:
+        try:
+            kept_data.save_firestore(self.firestore_host, self.project)
+        except (OSError, requests.RequestException) as exc:
+            log.warning("Firestore's data was not saved to %s: %s", kept_data.directory, exc)
+        else:
+            log.info("Firestore's data saved to %s.", kept_data.directory)
 
     def _create_topology(self) -> None:
         names = self.topology

@@ -6,14 +6,17 @@ import base64
 import json
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from devstack.__main__ import parse_ports
 from devstack.banner import render_banner
-from devstack.envfile import env_prefix, write_env_file
+from devstack.envfile import current_venv, env_prefix, write_env_file
 from devstack.errors import DevStackError
 from devstack.function_env import RealGoogle, real_google_from_env
+from devstack.paths import REPO_ROOT
 from devstack.stack import LocalStack, StackPorts
 from devstack.token_keys import ensure_token_keys
 
@@ -132,14 +135,102 @@ def test_env_file_can_be_sourced(tmp_path: Path) -> None:
 
 def test_banner_says_where_to_go_and_what_to_run(tmp_path: Path) -> None:
     stack = LocalStack(state_dir=tmp_path)
-    banner = render_banner(stack, tmp_path / "env", "/venv/bin/python")
+    venv = tmp_path / "venv"
+    banner = render_banner(stack, tmp_path / "env", str(venv / "bin" / "python"), venv)
     assert "Open        http://localhost:8081/" in banner
     assert "sandbox" in banner
-    assert (
-        "PUBSUB_EMULATOR_HOST=127.0.0.1:8085 GOOGLE_CLOUD_PROJECT=demo-gmail-auth "
-        "/venv/bin/python -m functions.cli read-mailbox USER_ID"
-    ) in banner.replace("FIRESTORE_EMULATOR_HOST=127.0.0.1:8086 ", "")
-    assert f"source {tmp_path / 'env'}" in banner
+    # the commands as printed run after `source`: the env file puts the venv first on PATH
+    assert f"  source {tmp_path / 'env'}\n" in banner
+    assert "\n  python -m functions.cli read-mailbox USER_ID --query is:unread\n" in banner
+    assert f"puts {venv / 'bin'} first on PATH" in banner
+
+
+def test_banner_lists_every_url_and_calls_the_id_user_id(tmp_path: Path) -> None:
+    # GIVEN a stack on the fixed ports that keeps its data
+    stack = LocalStack(state_dir=tmp_path, data_dir=tmp_path / "data")
+
+    # WHEN its banner is rendered
+    banner = render_banner(stack, tmp_path / "env", sys.executable, current_venv())
+
+    # THEN it lists every function, the sandbox's consent page and admin, both emulators, the
+    # logs and whether the data was kept
+    rows = banner.splitlines()
+    for target, url in stack.function_urls.items():
+        assert any(target in row and row.endswith(url) for row in rows), (target, banner)
+    assert "http://127.0.0.1:8090/o/oauth2/v2/auth" in banner
+    assert "http://127.0.0.1:8090/_sandbox/behaviour" in banner
+    assert "http://127.0.0.1:8090/_sandbox/calls" in banner
+    assert "Firestore 127.0.0.1:8086, Pub/Sub 127.0.0.1:8085" in banner
+    assert f"Logs        {tmp_path / 'logs'}/" in banner
+    assert f"Data        new (nothing kept yet); Firestore is saved to {tmp_path / 'data'}/" in (
+        banner
+    )
+    # AND the ID has one name: "user ID" in prose, USER_ID in commands
+    assert "your user ID" in banner
+    assert "USER_ID" in banner
+    for other in ("Account ID", "ACCOUNT_ID", "account ID", " sub"):
+        assert other not in banner
+
+
+def test_banner_of_a_stack_that_keeps_nothing_says_so(tmp_path: Path) -> None:
+    banner = render_banner(LocalStack(state_dir=tmp_path), tmp_path / "env", sys.executable)
+    assert "Data        in memory only: nothing is kept after Ctrl-C" in banner
+
+
+def test_env_file_puts_the_venv_first_so_plain_python_has_the_packages(tmp_path: Path) -> None:
+    # GIVEN a PATH without the venv, where plain `python` lacks the project's packages
+    venv = current_venv()
+    assert venv is not None, "run the tests in the venv (make test)"
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    probe = "python -c 'import google.cloud.firestore, sys; print(sys.prefix)'"
+    assert subprocess.run(["sh", "-c", probe], env=bare, capture_output=True).returncode != 0
+
+    # WHEN the env file `make dev` writes is sourced in sh
+    path = write_env_file(tmp_path / "env", {"GOOGLE_CLOUD_PROJECT": "demo-x"}, venv)
+    shown = subprocess.run(
+        ["sh", "-c", f". {path} && {probe} && echo $VIRTUAL_ENV"],
+        env=bare,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN plain `python` is the venv's, with the packages
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [str(venv), str(venv.resolve())]
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("", (False, {})),
+        ("free", (True, {})),
+        ("free sandbox=9090", (True, {"sandbox": 9090})),
+        ("sandbox=9090,list-messages=9091", (False, {"sandbox": 9090, "list_messages": 9091})),
+    ],
+)
+def test_dev_ports_takes_free_and_named_ports(
+    spec: str, parsed: tuple[bool, dict[str, int]]
+) -> None:
+    assert parse_ports(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["any", "sandbox=", "nope=1", "sandbox=70000"])
+def test_dev_ports_refuses_anything_else_in_one_sentence(spec: str) -> None:
+    with pytest.raises(DevStackError, match=r"^DEV_PORTS: .* is neither `free` nor NAME=PORT"):
+        parse_ports(spec)
+
+
+def test_make_dev_passes_the_port_and_data_options_on() -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", "dev", "dev-reset", "DEV_PORTS=free sandbox=9090", "DEV_DATA=memory"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert '.venv/bin/python -m devstack --ports "free sandbox=9090" --data "memory"' in dry_run
+    assert ".venv/bin/python -m devstack --reset" in dry_run
 
 
 def test_token_keys_are_generated_once_and_private(tmp_path: Path) -> None:

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from google.cloud import firestore
 from google.pubsub_v1 import PubsubMessage
 
+from devstack.banner import render_banner
 from devstack.emulators import EmulatorHosts
 from devstack.errors import StartupError
 from devstack.function_env import RealGoogle
@@ -281,6 +283,131 @@ def test_make_dev_check_comes_up_prints_the_banner_and_stops(tmp_path: Path) -> 
     assert "export PUBSUB_EMULATOR_HOST=127.0.0.1:" in env
     assert processes_working_in(repo) == []
     assert processes_matching(_emulator_pattern(env)) == []
+
+
+def test_make_dev_with_free_ports_shows_the_ports_it_took(tmp_path: Path) -> None:
+    # WHEN make dev DEV_PORTS=free runs (its --check form)
+    repo = write_stub_repo(tmp_path / "repo")
+    state = tmp_path / "state"
+    completed = subprocess.run(
+        devstack("--check", "--ports", "free", "--state-dir", str(state), "--repo-root", str(repo)),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # THEN it comes up on ports other than the fixed ones, and the banner lists those
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    banner = completed.stdout
+    fixed = StackPorts()
+    taken = {
+        line.split("=", 1)[0].removeprefix("export "): line.rsplit(":", 1)[1]
+        for line in (state / "env").read_text().splitlines()
+        if "_EMULATOR_HOST=" in line
+    }
+    assert taken["FIRESTORE_EMULATOR_HOST"] != str(fixed.firestore)
+    assert f"Firestore 127.0.0.1:{taken['FIRESTORE_EMULATOR_HOST']}" in banner
+    assert f"Pub/Sub 127.0.0.1:{taken['PUBSUB_EMULATOR_HOST']}" in banner
+    function_rows = [row for row in banner.splitlines() if "http://127.0.0.1:" in row]
+    assert len(function_rows) >= 7 + 3  # seven functions, the sandbox's consent page and admin
+    assert not any(f":{fixed.authorize}/" in row for row in function_rows)
+    assert "Data        new (nothing kept yet)" in banner
+
+
+def test_the_banner_commands_work_as_printed_once_the_env_file_is_sourced(
+    tmp_path: Path,
+) -> None:
+    # GIVEN make dev up, and a shell whose PATH has no venv
+    repo = write_stub_repo(tmp_path / "repo")
+    state = tmp_path / "state"
+    process = subprocess.Popen(
+        devstack("--free-ports", "--state-dir", str(state), "--repo-root", str(repo)),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        for line in process.stdout:
+            banner.append(line.rstrip("\n"))
+            if "Ctrl-C stops everything" in line:
+                break
+        commands = banner[
+            banner.index("Next, after consenting (the success page shows your user ID):") + 1 :
+        ]
+        source, *cli = [
+            line.strip() for line in commands if line.startswith("  ") and " " in line.strip()
+        ]
+        assert source.startswith("source ")
+        [list_users] = [line for line in cli if line.endswith("list-users")]
+
+        # WHEN the user types the banner's lines exactly as printed
+        shell = subprocess.run(
+            ["bash", "-c", f"{source}\n{list_users}"],
+            cwd=REPO_ROOT,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        # THEN they run against the stack
+        assert shell.returncode == 0, shell.stderr[-3000:]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
+def test_make_dev_keeps_firestore_data_across_restarts_until_dev_reset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the stack with its own emulators, keeping data under the state directory
+    repo = write_stub_repo(tmp_path / "repo")
+    state = tmp_path / "state"
+
+    def stack() -> LocalStack:
+        return LocalStack(
+            ports=StackPorts.any_free(),
+            state_dir=state,
+            repo_root=repo,
+            data_dir=state / "data",
+        )
+
+    def users(running: LocalStack) -> firestore.CollectionReference:
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", running.firestore_host)
+        return firestore.Client(project=running.project).collection("gmail_credentials")
+
+    # WHEN a document is written, and the stack stopped and started again
+    with stack() as first:
+        assert not first.data_was_kept
+        users(first).document("1234567890").set({"email": "a@example.com"})
+    with stack() as second:
+        # THEN it is still there, and the stack says the data was kept
+        assert second.data_was_kept
+        assert [doc.id for doc in users(second).stream()] == ["1234567890"]
+        assert "Data        kept from the last run" in render_banner(second, state / "env", "py")
+
+    # WHEN make dev-reset runs
+    reset = subprocess.run(
+        devstack("--reset", "--state-dir", str(state)),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    # THEN it says so, and the next start is empty
+    assert reset.stdout.startswith("Deleted the kept emulator data (")
+    with stack() as third:
+        assert not third.data_was_kept
+        assert list(users(third).stream()) == []
 
 
 def _emulator_pattern(env_file_text: str) -> str:
