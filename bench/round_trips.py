@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bench.latency_proxy import sequential_round_trips
 from bench.seed_style import seed_list
 from bench.world import World
 from functions.config import get_settings
@@ -22,6 +25,29 @@ from functions.services import Services
 LATENCY_MS = 30
 SIZES = (100, 2_000, 20_000)
 STORM = 50
+SMALL_RUNS = 5
+"""Runs of the smallest mailbox, whose wall time is the median: a single one is all noise."""
+STORAGE = ("emulators", "production")
+"""Each round trip is measured twice: the emulators as they are, then through the latency
+proxies (``production``: each Firestore and Pub/Sub round trip at its production latency)."""
+
+
+@contextlib.contextmanager
+def storage(world: World, kind: str) -> Iterator[None]:
+    """Clients made within reach the emulators as they are, or at production latency."""
+    if kind == "production":
+        with world.production_latency():
+            yield
+    else:
+        yield
+
+
+def storage_floor_s(world: World, kind: str) -> float:
+    """The storage part of a mailbox request's floor: one Firestore round trip and one publish."""
+    if kind != "production":
+        return 0.0
+    rtt = {name: proxy.round_trip_ms for name, proxy in world.proxies.items()}
+    return (rtt["FIRESTORE_EMULATOR_HOST"] + rtt["PUBSUB_EMULATOR_HOST"]) / 1000
 
 
 class _Counting:
@@ -71,11 +97,26 @@ def _calls(world: World) -> dict[str, int]:
 
 
 def mailbox_round_trips(world: World, user_id: str, email: str) -> list[dict[str, Any]]:
-    """Ours and the seed's, for each mailbox size, with ``LATENCY_MS`` on every Google call.
+    """Ours and the seed's, for each mailbox size, with ``LATENCY_MS`` on every Google call, first
+    against the emulators as they are, then at production storage latency.
 
     Both run as a warm instance would: the Firestore and Pub/Sub clients already exist, and each
     approach has served one request before (so neither pays for first imports and connections).
+    At production latency each row also counts the storage RPCs the proxies saw and how many of
+    them the request waited for one after another.
     """
+    rows: list[dict[str, Any]] = []
+    world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
+    try:
+        for kind in STORAGE:
+            with storage(world, kind):
+                rows += _mailbox_rows(world, user_id, email, kind)
+    finally:
+        world.sandbox.update_behaviour({"latency_ms": 0})
+    return rows
+
+
+def _mailbox_rows(world: World, user_id: str, email: str, kind: str) -> list[dict[str, Any]]:
     from google.cloud import firestore
 
     from functions.services import make_publisher
@@ -94,38 +135,52 @@ def mailbox_round_trips(world: World, user_id: str, email: str) -> list[dict[str
             assert seed_list(services, user_id) == size
 
     rows = []
-    world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
-    try:
-        world.sandbox.seed_mailbox(email, SIZES[0])
+    world.sandbox.seed_mailbox(email, SIZES[0])
+    for approach in ("ours", "seed"):
+        serve(approach, SIZES[0], collections.Counter())
+    for size in SIZES:
+        world.sandbox.seed_mailbox(email, size)
         for approach in ("ours", "seed"):
-            serve(approach, SIZES[0], collections.Counter())
-        for size in SIZES:
-            world.sandbox.seed_mailbox(email, size)
-            for approach in ("ours", "seed"):
+            walls = []
+            for _ in range(SMALL_RUNS if size == SIZES[0] else 1):
                 counts: collections.Counter[str] = collections.Counter()
                 world.sandbox.reset_calls()
+                world.reset_rpcs()
                 started = time.perf_counter()
                 serve(approach, size, counts)
-                wall = time.perf_counter() - started
-                calls = _calls(world)
-                rows.append(
-                    {
-                        "approach": approach,
-                        "messages": size,
-                        "gmail_calls": calls["gmail"],
-                        "token_calls": calls["token"],
-                        "store_ops": sum(counts.values()),
-                        "wall_s": wall,
-                        "floor_s": calls["gmail"] * LATENCY_MS / 1000,
-                    }
-                )
-    finally:
-        world.sandbox.update_behaviour({"latency_ms": 0})
+                walls.append(time.perf_counter() - started)
+            calls = _calls(world)
+            rpcs = world.rpcs()
+            rows.append(
+                {
+                    "storage": kind,
+                    "approach": approach,
+                    "messages": size,
+                    "gmail_calls": calls["gmail"],
+                    "token_calls": calls["token"],
+                    "store_ops": sum(counts.values()),
+                    "rpcs": collections.Counter(rpc.service for rpc in rpcs),
+                    "connections": len({(rpc.service, rpc.connection) for rpc in rpcs}),
+                    "sequential": sequential_round_trips(rpcs),
+                    "wall_s": statistics.median(walls),
+                    "floor_s": calls["gmail"] * LATENCY_MS / 1000 + storage_floor_s(world, kind),
+                }
+            )
+    publisher.stop()
     return rows
 
 
-def refresh_storm(world: World, user_id: str) -> dict[str, int]:
-    """Token-endpoint calls when ``STORM`` requests for a user with an expired token arrive."""
+def refresh_storm(world: World, user_id: str) -> dict[str, dict[str, int]]:
+    """Token-endpoint calls when ``STORM`` requests for a user with an expired token arrive, by
+    storage (emulators as they are, production latency) and approach."""
+    result = {}
+    for kind in STORAGE:
+        with storage(world, kind):
+            result[kind] = _storm(world, user_id)
+    return result
+
+
+def _storm(world: World, user_id: str) -> dict[str, int]:
     from google.cloud import firestore
 
     client = firestore.Client(project=world.env["GOOGLE_CLOUD_PROJECT"])
@@ -152,8 +207,17 @@ def refresh_storm(world: World, user_id: str) -> dict[str, int]:
     return result
 
 
-def callback_breakdown(world: World, runs: int = 5) -> dict[str, float]:
-    """Median milliseconds of the callback's steps, with ``LATENCY_MS`` on every provider call."""
+def callback_breakdown(world: World, runs: int = 5) -> dict[str, dict[str, float]]:
+    """Median milliseconds of the callback's steps, with ``LATENCY_MS`` on every provider call,
+    by storage (emulators as they are, production latency)."""
+    result = {}
+    for kind in STORAGE:
+        with storage(world, kind):
+            result[kind] = _callback_steps(world, runs)
+    return result
+
+
+def _callback_steps(world: World, runs: int) -> dict[str, float]:
     from functions.consent import pending as flow
     from functions.consent.exchange import exchange_code
     from functions.consent.identify import fetch_userinfo

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from bench.latency_proxy import LatencyProxy, Rpc
 from devstack.consent_browser import ConsentBrowser, query_of
 from devstack.emulators import DEFAULT_PROJECT, start_emulators
 from devstack.google_sandbox import sandbox_url, start_sandbox, wait_for_sandbox
@@ -27,6 +28,14 @@ from devstack.token_keys import ensure_token_keys
 
 REDIRECT_URI = "http://localhost:8082/"
 RESULTS_TOPIC = "bench-results"
+
+FIRESTORE_ROUND_TRIP_MS = 17.0
+"""Median of 10,000 single-document gets from Cloud Shell (googleapis/nodejs-firestore#1994,
+2024-02-04): p50 17 ms, p99 about 32 ms."""
+PUBSUB_ROUND_TRIP_MS = 25.0
+"""A publish: Google's Pub/Sub team puts it between 10 and 100 ms, synchronous replication across
+zones making it over 10 (googleapis/nodejs-pubsub#93, 2018-12-06); 20-30 ms observed from GKE
+(googleapis/google-cloud-go#1961, 2020-04-29)."""
 
 
 class RemoteSandbox:
@@ -76,6 +85,32 @@ class World:
     sandbox_url: str
     env: dict[str, str]
     """The functions' configuration (as ``make dev`` would set it)."""
+    proxies: dict[str, LatencyProxy]
+    """The latency proxies in front of the emulators, by the variable they stand in for."""
+
+    @contextmanager
+    def production_latency(self) -> Iterator[None]:
+        """Within: clients made from then on reach the emulators through the latency proxies.
+
+        Clients made before keep the connection they have (straight to the emulators).
+        """
+        direct = {name: self.env[name] for name in self.proxies}
+        self.env.update({name: proxy.host_port for name, proxy in self.proxies.items()})
+        self.apply()
+        try:
+            yield
+        finally:
+            self.env.update(direct)
+            self.apply()
+
+    def reset_rpcs(self) -> None:
+        """Forget the storage RPCs the proxies saw so far."""
+        for proxy in self.proxies.values():
+            proxy.reset()
+
+    def rpcs(self) -> list[Rpc]:
+        """The storage RPCs the proxies saw since :meth:`reset_rpcs`."""
+        return [rpc for proxy in self.proxies.values() for rpc in proxy.rpcs()]
 
     def apply(self) -> None:
         """Make this process's client libraries and ``functions.config`` use the world."""
@@ -123,8 +158,11 @@ class World:
 
 
 @contextmanager
-def local_world() -> Iterator[World]:
-    """Start the emulators and the sandbox (each in its own process); stop them afterwards."""
+def local_world(
+    firestore_ms: float = FIRESTORE_ROUND_TRIP_MS, pubsub_ms: float = PUBSUB_ROUND_TRIP_MS
+) -> Iterator[World]:
+    """Start the emulators and the sandbox (each in its own process) and a latency proxy in front
+    of each emulator (used within :meth:`World.production_latency`); stop them afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         folder = Path(scratch)
         port = free_port()
@@ -141,7 +179,14 @@ def local_world() -> Iterator[World]:
         firestore_emulator, pubsub_emulator = start_emulators(
             free_port(), free_port(), DEFAULT_PROJECT, folder
         )
+        proxies: dict[str, LatencyProxy] = {}
         try:
+            proxies["FIRESTORE_EMULATOR_HOST"] = LatencyProxy(
+                "firestore", firestore_emulator.host_port, firestore_ms
+            ).start()
+            proxies["PUBSUB_EMULATOR_HOST"] = LatencyProxy(
+                "pubsub", pubsub_emulator.host_port, pubsub_ms
+            ).start()
             wait_for_sandbox(google, port, client_json, 60)
             base_url = sandbox_url(port)
             sandbox = RemoteSandbox(base_url)
@@ -167,8 +212,10 @@ def local_world() -> Iterator[World]:
                 ensure_topic(publisher, DEFAULT_PROJECT, RESULTS_TOPIC)
             with subscriber_client(pubsub_emulator.host_port) as subscriber:
                 ensure_pull_subscription(subscriber, DEFAULT_PROJECT, RESULTS_TOPIC, "bench-sink")
-            world = World(sandbox, base_url, env)
+            world = World(sandbox, base_url, env, proxies)
             world.apply()
             yield world
         finally:
+            for proxy in proxies.values():
+                proxy.stop()
             stop_together([google, firestore_emulator, pubsub_emulator])
