@@ -26,10 +26,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions import config
 from functions.errors import AppError, ConfigError
+from functions.logging_setup import redact, redacted
+
+if TYPE_CHECKING:
+    from functions.pipeline.watch import WatchState
 
 DEFAULT_REQUESTS_TOPIC = "mailbox-requests"
 DEFAULT_RESULTS_SUBSCRIPTION = "mailbox-results-cli"
@@ -116,20 +120,30 @@ def read_mailbox(args: argparse.Namespace, project: str) -> int:
 
 
 def show_user(args: argparse.Namespace, project: str) -> int:
-    """Print one user's stored document, the refresh token masked."""
-    document = _collection(project).document(args.user_id).get()
-    if not document.exists:
-        print(f"no user {args.user_id}", file=sys.stderr)
+    """Print one user's stored grant and watch, never a token."""
+    from functions.services import get_services
+
+    services = get_services()
+    found = services.watch_positions.find_user(args.user_id)
+    if found is None:
+        print(f"no user with user ID {args.user_id}", file=sys.stderr)
         return 1
-    print(json.dumps(_masked(document.id, document.to_dict() or {}), indent=2, default=str))
+    user, watch = found
+    shown = {**user.as_json(), "watch": _watch_json(watch)}
+    print(json.dumps(redacted(shown), indent=2))
     return 0
 
 
 def list_users(args: argparse.Namespace, project: str) -> int:
     """Print one line per stored user."""
-    for document in _collection(project).stream():
-        data = _masked(document.id, document.to_dict() or {})
-        print(f"{data['user_id']}\t{data.get('email')}\t{data.get('status')}")
+    from functions.services import get_services
+
+    count = 0
+    for user in get_services().token_store.users():
+        count += 1
+        print(redact(f"{user.user_id}\t{user.email}\t{user.status.value}"))
+    if not count:
+        print("no users stored yet (a user appears after consenting at the authorize URL)")
     return 0
 
 
@@ -147,7 +161,7 @@ def reseal(args: argparse.Namespace, project: str) -> int:
     """Re-seal every stored token under the primary key of ``TOKEN_ENCRYPTION_KEYS``."""
     from functions.services import get_services
 
-    report = get_services().token_store.reseal_all()
+    report = get_services().key_rotation.reseal_all()
     print(
         f"resealed {report.resealed}, already under the primary key {report.already_primary}, "
         f"unreadable {report.unreadable}"
@@ -203,17 +217,15 @@ def smoke(args: argparse.Namespace, project: str) -> int:
     return checks.run_checks(target)
 
 
-def _collection(project: str) -> Any:
-    from google.cloud import firestore
-
-    name = os.environ.get(config.CREDENTIALS_COLLECTION) or config.DEFAULT_CREDENTIALS_COLLECTION
-    return firestore.Client(project=project).collection(name)
-
-
-def _masked(user_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    shown = {key: value for key, value in data.items() if "token" not in key}
-    shown["refresh_token"] = "stored" if data.get("refresh_token") else "none"
-    return {"user_id": user_id, **shown}
+def _watch_json(watch: WatchState | None) -> dict[str, object] | None:
+    if watch is None:
+        return None
+    return {
+        "history_id": watch.history_id,
+        "expiration": watch.expiration.isoformat(),
+        "topic": watch.topic,
+        "label_ids": list(watch.label_ids),
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
