@@ -1,19 +1,22 @@
-"""Command line for operators: publish a mailbox request and watch its results, inspect users.
+"""Operate the Gmail authorization service: read a mailbox, inspect users, replay dead letters.
 
-    python -m functions.cli read-mailbox USER_ID [--query Q] [--label INBOX] [--max N]
-    python -m functions.cli show-user USER_ID
-    python -m functions.cli list-users
-    python -m functions.cli disconnect USER_ID      # revoke at the provider, then delete
-    python -m functions.cli reseal                  # after adding a new primary token key
-    python -m functions.cli watch USER_ID           # Gmail push notifications for a user
-    python -m functions.cli renew-watches           # what Cloud Scheduler runs daily
-    python -m functions.cli smoke --project P --region R   # check a deployment end to end
-    python -m functions.cli smoke --local .dev      # the same against `make dev`'s stack
+Examples:
+  python -m functions.cli read-mailbox USER_ID --query is:unread --max 50
+  python -m functions.cli show-user USER_ID
+  python -m functions.cli list-users
+  python -m functions.cli status
+  python -m functions.cli dead-letters list
+  python -m functions.cli dead-letters replay
+  python -m functions.cli disconnect USER_ID
+  python -m functions.cli reseal
+  python -m functions.cli watch USER_ID
+  python -m functions.cli renew-watches
+  python -m functions.cli smoke --local .dev
 
-It talks to whatever the standard variables point at: the emulators on a laptop
-(``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``; ``source .dev/env``) or the real project.
-``disconnect`` and ``reseal`` read the functions' own configuration (``OAUTH_CLIENT_SECRETS``,
-``TOKEN_ENCRYPTION_KEYS``, ...).
+The CLI talks to whatever the standard variables point at: the local stack after
+`source .dev/env` (PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT), or a real
+project with Application Default Credentials. A user ID is the Google account's stable ID, shown
+on the success page after consent and by list-users.
 """
 
 from __future__ import annotations
@@ -21,15 +24,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from functions import config
 from functions.errors import AppError, ConfigError
+from functions.logging_setup import redact, redacted
+
+if TYPE_CHECKING:
+    from functions.pipeline.watch import WatchState
 
 DEFAULT_REQUESTS_TOPIC = "mailbox-requests"
 DEFAULT_RESULTS_SUBSCRIPTION = "mailbox-results-cli"
@@ -41,9 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     project = os.environ.get(config.GOOGLE_CLOUD_PROJECT, "").strip()
     if not project and args.run is not smoke:
-        parser.error(f"{config.GOOGLE_CLOUD_PROJECT} is required (the project ID).")
+        print(
+            f"{config.GOOGLE_CLOUD_PROJECT} is not set: run `source .dev/env` for the local stack "
+            "(start it with `make dev`), or export it with your project ID.",
+            file=sys.stderr,
+        )
+        return 2
     try:
+        if args.run is not smoke:
+            _check_reachable()
         return int(args.run(args, project))
+    except StackDown as error:
+        print(error, file=sys.stderr)
+        return 2
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
@@ -52,6 +72,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if type(error).__name__ != "DefaultCredentialsError":
+            raise
+        print(
+            "No Google credentials found: for the local stack run `source .dev/env` (it points "
+            "the clients at the emulators); for a project run `gcloud auth application-default "
+            "login`.",
+            file=sys.stderr,
+        )
+        return 2
+
+
+PROBE_SECONDS = 1.0
+EMULATOR_HOSTS = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST")
+
+
+class StackDown(Exception):
+    """An emulator the environment points at does not answer."""
+
+
+def _check_reachable(timeout: float = PROBE_SECONDS) -> None:
+    """A short TCP connect to each emulator named in the environment, before any client call
+    (a client would otherwise retry for minutes).
+
+    Raises:
+        StackDown: one does not answer; the message says how to start the stack.
+    """
+    for variable in EMULATOR_HOSTS:
+        address = os.environ.get(variable, "").strip()
+        if not address:
+            continue
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host or "localhost", int(port)), timeout=timeout):
+                pass
+        except (OSError, ValueError):
+            raise StackDown(
+                f"The local stack is not running: nothing answers at {address} "
+                f"({variable}). Start it with `make dev`, then `source .dev/env` again."
+            ) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 1 (got {value}); leave --max out to read every message"
+        )
+    return value
 
 
 def read_mailbox(args: argparse.Namespace, project: str) -> int:
@@ -109,27 +181,38 @@ def read_mailbox(args: argparse.Namespace, project: str) -> int:
                 print(f"complete: {body['total']} messages in {body['pages']} page(s)")
                 return 0
             else:
-                print(f"error: {body['error']}: {body['message']}", file=sys.stderr)
+                reason = f" ({body['reason']})" if body.get("reason") else ""
+                print(f"error: {body['error']}: {body.get('message', '')}{reason}", file=sys.stderr)
                 return 1
     print(f"no completion within {args.timeout} s", file=sys.stderr)
     return 1
 
 
 def show_user(args: argparse.Namespace, project: str) -> int:
-    """Print one user's stored document, the refresh token masked."""
-    document = _collection(project).document(args.user_id).get()
-    if not document.exists:
-        print(f"no user {args.user_id}", file=sys.stderr)
+    """Print one user's stored grant and watch, never a token."""
+    from functions.services import get_services
+
+    services = get_services()
+    found = services.watch_positions.find_user(args.user_id)
+    if found is None:
+        print(f"no user with user ID {args.user_id}", file=sys.stderr)
         return 1
-    print(json.dumps(_masked(document.id, document.to_dict() or {}), indent=2, default=str))
+    user, watch = found
+    shown = {**user.as_json(), "watch": _watch_json(watch)}
+    print(json.dumps(redacted(shown), indent=2))
     return 0
 
 
 def list_users(args: argparse.Namespace, project: str) -> int:
     """Print one line per stored user."""
-    for document in _collection(project).stream():
-        data = _masked(document.id, document.to_dict() or {})
-        print(f"{data['user_id']}\t{data.get('email')}\t{data.get('status')}")
+    from functions.services import get_services
+
+    count = 0
+    for user in get_services().token_store.users():
+        count += 1
+        print(redact(f"{user.user_id}\t{user.email}\t{user.status.value}"))
+    if not count:
+        print("no users stored yet (a user appears after consenting at the authorize URL)")
     return 0
 
 
@@ -139,15 +222,18 @@ def disconnect(args: argparse.Namespace, project: str) -> int:
     from functions.services import get_services
 
     result = disconnect_user(get_services(), args.user_id)
+    if not result.found:
+        print(f"no user with user ID {args.user_id}: nothing to revoke or delete", file=sys.stderr)
+        return 1
     print(json.dumps(result.as_json()))
-    return 0 if result.found else 1
+    return 0
 
 
 def reseal(args: argparse.Namespace, project: str) -> int:
     """Re-seal every stored token under the primary key of ``TOKEN_ENCRYPTION_KEYS``."""
     from functions.services import get_services
 
-    report = get_services().token_store.reseal_all()
+    report = get_services().key_rotation.reseal_all()
     print(
         f"resealed {report.resealed}, already under the primary key {report.already_primary}, "
         f"unreadable {report.unreadable}"
@@ -203,29 +289,174 @@ def smoke(args: argparse.Namespace, project: str) -> int:
     return checks.run_checks(target)
 
 
-def _collection(project: str) -> Any:
-    from google.cloud import firestore
-
-    name = os.environ.get(config.CREDENTIALS_COLLECTION) or config.DEFAULT_CREDENTIALS_COLLECTION
-    return firestore.Client(project=project).collection(name)
+WATCH_HORIZON = timedelta(hours=48)
 
 
-def _masked(user_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    shown = {key: value for key, value in data.items() if "token" not in key}
-    shown["refresh_token"] = "stored" if data.get("refresh_token") else "none"
-    return {"user_id": user_id, **shown}
+def status(args: argparse.Namespace, project: str) -> int:
+    """Print users by status, watches about to lapse, grant expiry, dead letters, last errors."""
+    from google.cloud import pubsub_v1
+
+    from functions.pipeline import dead_letters
+    from functions.services import get_services
+
+    services = get_services()
+    now = services.now()
+    by_status: Counter[str] = Counter()
+    expiring: list[tuple[datetime, str]] = []
+    for user, watch in services.watch_positions.users():
+        by_status[user.status.value] += 1
+        if watch is not None and watch.expiration < now + WATCH_HORIZON:
+            expiring.append((watch.expiration, user.user_id))
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(by_status.items()))
+    print(f"users: {sum(by_status.values())} ({counts or 'none stored'})")
+    print(f"watches expiring in the next 48 h: {len(expiring)}")
+    for expiration, user_id in sorted(expiring):
+        print(f"  {user_id}\t{expiration.isoformat()}")
+    print("grants near expiry: none recorded (the store keeps no grant expiry)")
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(project, args.dead_letter_subscription)
+    held = dead_letters.peek(subscriber, subscription)
+    print(f"dead letters in {args.dead_letter_subscription}: {len(held)}")
+    failures = services.event_ledger.recent_failures(limit=args.errors)
+    print(f"last errors (events that failed for good, from the event ledger): {len(failures)}")
+    for finished_at, code in failures:
+        print(f"  {finished_at.isoformat()}\t{code}")
+    return 0
+
+
+def dead_letters_list(args: argparse.Namespace, project: str) -> int:
+    """One line per dead letter, each left in place."""
+    from google.cloud import pubsub_v1
+
+    from functions.pipeline import dead_letters
+
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(project, args.subscription)
+    held = dead_letters.peek(subscriber, subscription)
+    if not held:
+        print(f"no dead letters in {args.subscription}")
+    for letter in held:
+        print(
+            f"{letter.message_id}\t{letter.publish_time}\t{letter.source_subscription or '-'}"
+            f"\t{len(letter.data)} bytes"
+        )
+    return 0
+
+
+def dead_letters_show(args: argparse.Namespace, project: str) -> int:
+    """One dead letter in full (its data redacted as logs are), left in place."""
+    from google.cloud import pubsub_v1
+
+    from functions.pipeline import dead_letters
+
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(project, args.subscription)
+    for letter in dead_letters.peek(subscriber, subscription):
+        if letter.message_id == args.message_id:
+            print(json.dumps(redacted(letter.as_json(with_data=True)), indent=2))
+            return 0
+    print(
+        f"no dead letter with message ID {args.message_id} in {args.subscription}", file=sys.stderr
+    )
+    return 1
+
+
+def dead_letters_replay(args: argparse.Namespace, project: str) -> int:
+    """Publish every dead letter to its original topic, once (the event ledger sees to it)."""
+    from google.cloud import pubsub_v1
+
+    from functions.pipeline import dead_letters
+
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(project, args.subscription)
+    topic = config.topic_path(args.topic, project, "--topic") if args.topic else None
+    report = dead_letters.replay(
+        subscriber,
+        pubsub_v1.PublisherClient(),
+        subscription,
+        project=project,
+        topic=topic,
+        limit=args.limit,
+        progress=_progress_bar("replayed", sys.stderr),
+    )
+    print(f"replayed {report.replayed}, skipped {report.skipped} (no original topic; use --topic)")
+    for message_id in report.skipped_ids:
+        print(f"  skipped {message_id}")
+    return 1 if report.skipped else 0
+
+
+def _progress_bar(verb: str, stream: TextIO) -> Callable[[int, int], None]:
+    """A bar redrawn in place on a terminal; elsewhere a plain line every tenth of the way."""
+    tty = stream.isatty()
+
+    def show(done: int, total: int) -> None:
+        if tty:
+            filled = 30 * done // max(total, 1)
+            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {verb} {done}/{total}")
+            if done == total:
+                stream.write("\n")
+        elif done == total or done % max(total // 10, 1) == 0:
+            stream.write(f"{verb} {done}/{total}\n")
+        stream.flush()
+
+    return show
+
+
+def _watch_json(watch: WatchState | None) -> dict[str, object] | None:
+    if watch is None:
+        return None
+    return {
+        "history_id": watch.history_id,
+        "expiration": watch.expiration.isoformat(),
+        "topic": watch.topic,
+        "label_ids": list(watch.label_ids),
+    }
+
+
+def _default_dead_letter_subscription() -> str:
+    topic = os.environ.get("DEAD_LETTER_TOPIC") or "mailbox-dead-letter"
+    return os.environ.get("DEAD_LETTER_SUBSCRIPTION") or f"{topic.rpartition('/')[2]}-hold"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m functions.cli", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m functions.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    add_parser = commands.add_parser
 
-    read = commands.add_parser("read-mailbox", help="publish a mailbox request, show results")
-    read.add_argument("user_id", help="the user's ID (the OIDC sub shown after consent)")
+    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
+        return add_parser(
+            name,
+            help=help,
+            description=f"{help[0].upper()}{help[1:]}.",
+            epilog=f"Example:\n  python -m functions.cli {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    read = command(
+        "read-mailbox",
+        "publish a mailbox request, show results",
+        "read-mailbox USER_ID --query is:unread --max 50",
+    )
+    read.add_argument(
+        "user_id",
+        metavar="USER_ID",
+        help="the user ID: the Google account's stable ID, as list-users shows it",
+    )
     read.add_argument("--query", help="Gmail search query, e.g. 'is:unread'")
     read.add_argument("--label", action="append", help="label ID to require (repeatable)")
-    read.add_argument("--max", type=int, help="stop after this many messages")
-    read.add_argument("--include-spam-trash", action="store_true")
+    read.add_argument(
+        "--max",
+        type=_positive,
+        metavar="N",
+        help="stop after N messages (at least 1; default: all)",
+    )
+    read.add_argument(
+        "--include-spam-trash", action="store_true", help="also list messages in Spam and Trash"
+    )
     read.add_argument(
         "--topic",
         default=os.environ.get("MAILBOX_REQUESTS_TOPIC", DEFAULT_REQUESTS_TOPIC),
@@ -236,31 +467,85 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("RESULTS_SUBSCRIPTION", DEFAULT_RESULTS_SUBSCRIPTION),
         help="pull subscription on RESULTS_TOPIC to read results from",
     )
-    read.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    read.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the completion (default: %(default)s)",
+    )
     read.set_defaults(run=read_mailbox)
 
-    show = commands.add_parser("show-user", help="print a stored user (token masked)")
-    show.add_argument("user_id")
+    show = command("show-user", "print a stored user (token masked)", "show-user USER_ID")
+    show.add_argument(
+        "user_id",
+        metavar="USER_ID",
+        help="the user ID: the Google account's stable ID, as list-users shows it",
+    )
     show.set_defaults(run=show_user)
 
-    users = commands.add_parser("list-users", help="one line per stored user")
+    users = command("list-users", "one line per stored user", "list-users")
     users.set_defaults(run=list_users)
 
-    drop = commands.add_parser("disconnect", help="revoke a user's grant and delete it")
-    drop.add_argument("user_id")
+    drop = command("disconnect", "revoke a user's grant and delete it", "disconnect USER_ID")
+    drop.add_argument(
+        "user_id",
+        metavar="USER_ID",
+        help="the user ID: the Google account's stable ID, as list-users shows it",
+    )
     drop.set_defaults(run=disconnect)
 
-    rotate = commands.add_parser("reseal", help="re-seal every token under the primary key")
+    rotate = command("reseal", "re-seal every token under the primary key", "reseal")
     rotate.set_defaults(run=reseal)
 
-    watching = commands.add_parser("watch", help="have Gmail push a user's changes")
-    watching.add_argument("user_id")
+    watching = command("watch", "have Gmail push a user's changes", "watch USER_ID")
+    watching.add_argument(
+        "user_id",
+        metavar="USER_ID",
+        help="the user ID: the Google account's stable ID, as list-users shows it",
+    )
     watching.set_defaults(run=watch)
 
-    renewing = commands.add_parser("renew-watches", help="renew every active user's watch")
+    renewing = command("renew-watches", "renew every active user's watch", "renew-watches")
     renewing.set_defaults(run=renew_watches)
 
-    smoking = commands.add_parser("smoke", help="check a deployment end to end (make smoke)")
+    stat = command("status", "users, watches, dead letters and errors at a glance", "status")
+    stat.add_argument(
+        "--dead-letter-subscription",
+        default=_default_dead_letter_subscription(),
+        help="the dead-letter pull subscription (default: %(default)s)",
+    )
+    stat.add_argument("--errors", type=int, default=5, help="how many last errors to show")
+    stat.set_defaults(run=status)
+
+    dead = command(
+        "dead-letters",
+        "inspect and replay dead letters",
+        "dead-letters replay --topic mailbox-requests",
+    )
+    dead_commands = dead.add_subparsers(required=True, metavar="ACTION")
+    dead_list = dead_commands.add_parser("list", help="one line per dead letter (left in place)")
+    dead_list.set_defaults(run=dead_letters_list)
+    dead_show = dead_commands.add_parser("show", help="one dead letter in full (left in place)")
+    dead_show.add_argument("message_id", metavar="MESSAGE_ID", help="as `dead-letters list` shows")
+    dead_show.set_defaults(run=dead_letters_show)
+    dead_replay = dead_commands.add_parser(
+        "replay", help="publish every dead letter to its original topic, then drop it"
+    )
+    dead_replay.add_argument(
+        "--topic", help="the topic to replay to when a dead letter does not name its subscription"
+    )
+    dead_replay.add_argument(
+        "--limit", type=int, default=10_000, help="replay at most this many (default: %(default)s)"
+    )
+    dead_replay.set_defaults(run=dead_letters_replay)
+    for sub in (dead_list, dead_show, dead_replay):
+        sub.add_argument(
+            "--subscription",
+            default=_default_dead_letter_subscription(),
+            help="the dead-letter pull subscription (default: %(default)s)",
+        )
+
+    smoking = command("smoke", "check a deployment end to end (make smoke)", "smoke --local .dev")
     smoking.add_argument("--project", help="the deployed project (default: $GOOGLE_CLOUD_PROJECT)")
     smoking.add_argument("--region", help="the deployed functions' region")
     smoking.add_argument(

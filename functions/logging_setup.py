@@ -231,15 +231,15 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         # Redact the values, not the serialized line: a pattern must never eat JSON escaping.
-        return json.dumps(_redacted(entry), ensure_ascii=False)
+        return json.dumps(redacted(entry), ensure_ascii=False)
 
 
-def _redacted(value: Any) -> Any:
+def redacted(value: Any) -> Any:
     """``value`` with every string in it redacted; other leaves become strings first."""
     if isinstance(value, dict):
-        return {str(key): _redacted(item) for key, item in value.items()}
+        return {str(key): redacted(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_redacted(item) for item in value]
+        return [redacted(item) for item in value]
     if value is None or isinstance(value, bool | int | float):
         return value
     return redact(str(value))

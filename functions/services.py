@@ -25,9 +25,13 @@ if TYPE_CHECKING:
     from functions.consent.oauth_client import OAuthClient
     from functions.consent.pending import UsedStates
     from functions.crypto import Keyring
+    from functions.grants.access import AccessTokenCache
     from functions.grants.lease import RefreshLease
-    from functions.grants.store import TokenStore
+    from functions.grants.reauth import ReauthStatus
+    from functions.grants.rotation import KeyRotation
+    from functions.grants.store import GrantStore
     from functions.pipeline.ledger import EventLedger
+    from functions.pipeline.watch import WatchPositions
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +123,39 @@ class Services:
         return UsedStates(self.firestore, self.settings.auth_sessions_collection)
 
     @functools.cached_property
-    def token_store(self) -> TokenStore:
-        """Per-user credentials."""
-        from functions.grants.store import FirestoreTokenStore
+    def token_store(self) -> GrantStore:
+        """Per-user grants (the user's document; each concern below has its own store)."""
+        from functions.grants.store import GrantStore
 
-        return FirestoreTokenStore(
-            self.firestore, self.settings.credentials_collection, self.keyring
-        )
+        return GrantStore(self.firestore, self.settings.credentials_collection, self.keyring)
+
+    @functools.cached_property
+    def access_tokens(self) -> AccessTokenCache:
+        """The access-token cache on the user's document."""
+        from functions.grants.access import AccessTokenCache
+
+        return AccessTokenCache(self.firestore, self.settings.credentials_collection, self.keyring)
+
+    @functools.cached_property
+    def reauth_status(self) -> ReauthStatus:
+        """The re-auth status on the user's document."""
+        from functions.grants.reauth import ReauthStatus
+
+        return ReauthStatus(self.firestore, self.settings.credentials_collection, self.keyring)
+
+    @functools.cached_property
+    def watch_positions(self) -> WatchPositions:
+        """The Gmail watch and its read position on the user's document."""
+        from functions.pipeline.watch import WatchPositions
+
+        return WatchPositions(self.firestore, self.settings.credentials_collection, self.keyring)
+
+    @functools.cached_property
+    def key_rotation(self) -> KeyRotation:
+        """Re-sealing stored tokens under the primary key (the operator's ``reseal``)."""
+        from functions.grants.rotation import KeyRotation
+
+        return KeyRotation(self.firestore, self.settings.credentials_collection, self.keyring)
 
     @functools.cached_property
     def event_ledger(self) -> EventLedger:

@@ -7,15 +7,21 @@ Every Gmail call of a mailbox listing, a push notification or a watch goes throu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
+from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
 from functions.gmail import api as gmail
 from functions.gmail import retry
 from functions.gmail.limits import gmail_slot
-from functions.grants.access import live_access_token
+from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
-from functions.services import Services
+
+
+class GmailAccess(TokenMinting, Protocol):
+    """What a Gmail session uses: minting access tokens, and the Gmail settings."""
+
+    settings: Settings
 
 
 class GmailSession:
@@ -25,7 +31,7 @@ class GmailSession:
     (``invalid_grant``) means the user must consent again; a new token refused too is left to
     Pub/Sub's redelivery."""
 
-    def __init__(self, services: Services, user: StoredCredentials) -> None:
+    def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)

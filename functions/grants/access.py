@@ -12,17 +12,27 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from functions import google_errors
+from functions.clock import Clock
 from functions.consent.oauth_client import OAuthClient
 from functions.errors import TransientError
-from functions.grants.store import StoredCredentials
+from functions.grants.store import (
+    ACCESS_TOKEN,
+    ACCESS_TOKEN_EXPIRES_AT,
+    REFRESH_TOKEN,
+    GrantStore,
+    StoredCredentials,
+    UserDocuments,
+)
 from functions.logging_setup import add_request_secret
-from functions.services import Services
 
 if TYPE_CHECKING:
+    import requests
     from google.oauth2.credentials import Credentials
+
+    from functions.grants.lease import RefreshLease
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +43,49 @@ WAIT_SECONDS = 15.0
 POLL_SECONDS = 0.1
 
 
+class AccessTokenCache(UserDocuments):
+    """The access-token cache on the user's document, shared by every instance."""
+
+    def save(
+        self,
+        user_id: str,
+        access_token: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        refresh_token: str | None = None,
+    ) -> None:
+        """Cache a fresh access token (and a rotated refresh token, if the refresh gave one)."""
+        fields = self._access_fields(user_id, access_token, expires_at)
+        if refresh_token:
+            fields[REFRESH_TOKEN] = self._seal(refresh_token, user_id)
+            fields["updated_at"] = now
+        self._document(user_id).update(fields)
+
+    def clear(self, user_id: str) -> None:
+        """Forget the cached access token (Gmail refused it)."""
+        self._document(user_id).update({ACCESS_TOKEN: None, ACCESS_TOKEN_EXPIRES_AT: None})
+
+
+class TokenMinting(Protocol):
+    """What minting an access token uses (the composition root provides it)."""
+
+    now: Clock
+
+    @property
+    def token_store(self) -> GrantStore: ...
+    @property
+    def access_tokens(self) -> AccessTokenCache: ...
+    @property
+    def refresh_lease(self) -> RefreshLease: ...
+    @property
+    def oauth_client(self) -> OAuthClient: ...
+    @property
+    def http(self) -> requests.Session: ...
+
+
 def live_access_token(
-    services: Services, user: StoredCredentials, *, refused: str | None = None
+    services: TokenMinting, user: StoredCredentials, *, refused: str | None = None
 ) -> str:
     """An access token for ``user`` with at least ``REFRESH_MARGIN`` to live.
 
@@ -77,7 +128,7 @@ def _fresh(user: StoredCredentials, now: datetime, refused: str | None) -> str |
     return None
 
 
-def _refresh(services: Services, user: StoredCredentials, refused: str | None) -> str:
+def _refresh(services: TokenMinting, user: StoredCredentials, refused: str | None) -> str:
     """Call the token endpoint once and cache what it returns (holding the user's lease).
 
     When that fails, a cached token Gmail has refused is dropped, so that no instance uses it.
@@ -92,13 +143,13 @@ def _refresh(services: Services, user: StoredCredentials, refused: str | None) -
             credentials.refresh(Request(services.http))  # type: ignore[no-untyped-call]
     except Exception:
         if refused is not None and user.access_token == refused:
-            services.token_store.clear_access_token(user.user_id)
+            services.access_tokens.clear(user.user_id)
         raise
     add_request_secret(str(credentials.token), credentials.refresh_token)
     expiry = credentials.expiry  # google-auth keeps naive UTC
     expires_at = expiry.replace(tzinfo=UTC) if expiry else services.now() + timedelta(hours=1)
     rotated = credentials.refresh_token if credentials.refresh_token != user.refresh_token else None
-    services.token_store.save_access_token(
+    services.access_tokens.save(
         user.user_id, str(credentials.token), expires_at, services.now(), refresh_token=rotated
     )
     logger.info(

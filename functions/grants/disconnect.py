@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
+from functions.config import Settings
+from functions.consent.oauth_client import OAuthClient
 from functions.consent.revoke import Revocation, revoke_token
 from functions.crypto import TokenUnreadable
-from functions.services import Services
+from functions.grants.store import GrantStore
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +42,20 @@ class Disconnected:
         }
 
 
-def disconnect_user(services: Services, user_id: str) -> Disconnected:
+class Disconnecting(Protocol):
+    """What a disconnect uses (the composition root provides it)."""
+
+    settings: Settings
+
+    @property
+    def token_store(self) -> GrantStore: ...
+    @property
+    def http(self) -> requests.Session: ...
+    @property
+    def oauth_client(self) -> OAuthClient: ...
+
+
+def disconnect_user(services: Disconnecting, user_id: str) -> Disconnected:
     """Revoke and delete ``user_id``'s stored grant."""
     store = services.token_store
     try:

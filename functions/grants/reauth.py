@@ -11,15 +11,72 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlencode
 
+from functions.clock import Clock
+from functions.config import Settings
 from functions.errors import ReauthRequired, TransientError, UnknownUser
-from functions.grants.store import Status, StoredCredentials
-from functions.services import Services
+from functions.grants.store import GrantStore, Status, StoredCredentials, UserDocuments
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import PublisherClient
 
 logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 60.0
+
+
+class ReauthStatus(UserDocuments):
+    """The re-auth status on the user's document: the transition and whether it was told."""
+
+    def mark_required(self, user_id: str, reason: str, now: datetime) -> bool:
+        """Flag that the user must consent again; ``True`` only on the transition.
+
+        The transition leaves ``reauth_notified`` false until :meth:`mark_notified`, so a
+        re-auth event lost to a crash is sent on the next attempt, and only once.
+        """
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def mark(transaction: firestore.Transaction) -> bool:
+            snapshot = reference.get(transaction=transaction)
+            data = snapshot.to_dict() if snapshot.exists else None
+            if data is None or data.get("status") != Status.ACTIVE.value:
+                return False
+            transaction.update(
+                reference,
+                {
+                    "status": Status.REAUTH_REQUIRED.value,
+                    "status_reason": reason,
+                    "reauth_notified": False,
+                    "updated_at": now,
+                },
+            )
+            return True
+
+        return bool(mark(self._client.transaction()))
+
+    def mark_notified(self, user_id: str) -> None:
+        """Record that the re-auth event for the current transition was published."""
+        self._document(user_id).update({"reauth_notified": True})
+
+
+class Reauthorizing(Protocol):
+    """What reading a user and telling ``REAUTH_TOPIC`` use (the composition root provides it)."""
+
+    settings: Settings
+    now: Clock
+
+    @property
+    def token_store(self) -> GrantStore: ...
+    @property
+    def reauth_status(self) -> ReauthStatus: ...
+    @property
+    def publisher(self) -> PublisherClient: ...
 
 
 def authorize_link(base: str | None, email: str | None) -> str | None:
@@ -32,7 +89,7 @@ def authorize_link(base: str | None, email: str | None) -> str | None:
     return f"{base}{separator}{urlencode({'login_hint': email})}"
 
 
-def notify_reauth(services: Services, user_id: str, email: str | None, reason: str) -> None:
+def notify_reauth(services: Reauthorizing, user_id: str, email: str | None, reason: str) -> None:
     """Publish ``{"user_id", "email", "reason", "authorize_url"}`` and record that it was sent.
 
     Raises:
@@ -55,13 +112,13 @@ def notify_reauth(services: Services, user_id: str, email: str | None, reason: s
         raise TransientError(
             f"publishing the re-auth event failed: {type(error).__name__}"
         ) from None
-    services.token_store.mark_reauth_notified(user_id)
+    services.reauth_status.mark_notified(user_id)
     logger.warning(
         "re-auth event published", extra={"json_fields": {"user_id": user_id, "reason": reason}}
     )
 
 
-def active_user(services: Services, user_id: str) -> StoredCredentials:
+def active_user(services: Reauthorizing, user_id: str) -> StoredCredentials:
     """The user's stored credentials, if they may be used.
 
     Raises:
@@ -80,9 +137,9 @@ def active_user(services: Services, user_id: str) -> StoredCredentials:
     return stored
 
 
-def mark_reauth_required(services: Services, user: StoredCredentials, reason: str) -> None:
+def mark_reauth_required(services: Reauthorizing, user: StoredCredentials, reason: str) -> None:
     """Mark the user, and tell ``REAUTH_TOPIC`` on the transition."""
-    changed = services.token_store.mark_reauth_required(user.user_id, reason, services.now())
+    changed = services.reauth_status.mark_required(user.user_id, reason, services.now())
     logger.warning(
         "user needs to consent again",
         extra={
@@ -99,7 +156,7 @@ def mark_reauth_required(services: Services, user: StoredCredentials, reason: st
 
 
 @contextlib.contextmanager
-def marking_lost_grant(services: Services, user: StoredCredentials) -> Iterator[None]:
+def marking_lost_grant(services: Reauthorizing, user: StoredCredentials) -> Iterator[None]:
     """Run the block; if it finds the grant gone (:class:`ReauthRequired`), mark the user."""
     try:
         yield

@@ -6,6 +6,11 @@ One document per user at ``{CREDENTIALS_COLLECTION}/{user_id}``, keyed by the st
 through a transaction and follows one rule from authlib: a refresh token is never replaced by
 nothing. A response without one keeps the stored token, and a token already known to be dead is
 never resurrected.
+
+The document is one per user, but its concerns are kept apart: :class:`GrantStore` (here) holds
+the grant itself; the access-token cache is written by ``grants.access``, the re-auth status by
+``grants.reauth``, the watch position by ``pipeline.watch``, and key rotation is the operator's
+``grants.rotation``. Each is a :class:`UserDocuments` over the same collection and keyring.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from functions.crypto import Keyring, TokenUnreadable
 from functions.errors import NeedsConsent
@@ -44,25 +49,6 @@ ACCESS_TOKEN_EXPIRES_AT = "access_token_expires_at"  # noqa: S105 - a field name
 
 
 @dataclass(frozen=True)
-class WatchState:
-    """The user's Gmail push subscription (``users.watch``) and how far its changes were read."""
-
-    history_id: str
-    expiration: datetime
-    topic: str
-    label_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ResealReport:
-    """What re-sealing the collection under the primary key did."""
-
-    resealed: int = 0
-    already_primary: int = 0
-    unreadable: int = 0
-
-
-@dataclass(frozen=True)
 class StoredCredentials:
     """A user's document, as the flow reads it."""
 
@@ -77,13 +63,26 @@ class StoredCredentials:
     reauth_notified: bool = True
     access_token: str | None = None
     access_token_expires_at: datetime | None = None
-    watch: WatchState | None = None
 
     def __repr__(self) -> str:
         return (
             f"StoredCredentials(user_id={self.user_id!r}, status={self.status.value!r}, "
             f"scopes={self.scopes!r})"
         )
+
+    def as_json(self) -> dict[str, object]:
+        """What may be shown of the user (the operator's CLI): every field but the tokens."""
+        return {
+            "user_id": self.user_id,
+            "email": self.email,
+            "status": self.status.value,
+            "status_reason": self.status_reason,
+            "scopes": list(self.scopes),
+            "refresh_token": "stored" if self.refresh_token else "none",
+            "reauth_notified": self.reauth_notified,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
 
     @property
     def usable_refresh_token(self) -> str | None:
@@ -93,290 +92,16 @@ class StoredCredentials:
         return self.refresh_token
 
 
-class TokenStore(Protocol):
-    """Where refresh tokens live; the flow never talks to Firestore directly."""
+class UserDocuments:
+    """The per-user documents of ``collection``, with the keys that seal their tokens.
 
-    def get(self, user_id: str) -> StoredCredentials | None:
-        """The user's credentials, or ``None`` for an unknown user."""
-
-    def save_grant(
-        self,
-        *,
-        user_id: str,
-        email: str | None,
-        refresh_token: str | None,
-        scopes: tuple[str, ...],
-        now: datetime,
-        access_token: str | None = None,
-        access_token_expires_at: datetime | None = None,
-    ) -> StoredCredentials:
-        """Record a completed consent, keeping the stored refresh token when none came back.
-
-        The access token that came with the consent is cached too, so the first mailbox read
-        needs no refresh.
-
-        Raises:
-            NeedsConsent: no refresh token came back and no usable one is stored.
-        """
-        ...
-
-    def save_access_token(
-        self,
-        user_id: str,
-        access_token: str,
-        expires_at: datetime,
-        now: datetime,
-        *,
-        refresh_token: str | None = None,
-    ) -> None:
-        """Cache a fresh access token for every instance (and a rotated refresh token, if any)."""
-
-    def clear_access_token(self, user_id: str) -> None:
-        """Forget the cached access token (Gmail refused it)."""
-
-    def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
-        """Flag that the user must consent again; ``True`` only on the transition.
-
-        The transition leaves ``reauth_notified`` false until :meth:`mark_reauth_notified`, so a
-        re-auth event lost to a crash is sent on the next attempt, and only once.
-        """
-        ...
-
-    def mark_reauth_notified(self, user_id: str) -> None:
-        """Record that the re-auth event for the current transition was published."""
-
-    def delete(self, user_id: str) -> None:
-        """Forget the user entirely."""
-
-    def find_by_email(self, email: str) -> StoredCredentials | None:
-        """The user whose account is ``email`` (Gmail push notifications name only that)."""
-        ...
-
-    def users(self) -> Iterator[StoredCredentials]:
-        """Every stored user."""
-        ...
-
-    def save_watch(self, user_id: str, watch: WatchState) -> None:
-        """Record a (renewed) watch, keeping how far changes were already read."""
-
-    def advance_history(self, user_id: str, history_id: str) -> None:
-        """Move the read position forward to ``history_id`` (never backwards)."""
-
-    def reseal_all(self) -> ResealReport:
-        """Re-seal every stored token under the primary key (after a key rotation)."""
-        ...
-
-
-class FirestoreTokenStore:
-    """:class:`TokenStore` on a Firestore collection, tokens sealed with ``keyring``."""
+    The base of every store of one concern on the user's document (see the module docstring).
+    """
 
     def __init__(self, client: firestore.Client, collection: str, keyring: Keyring) -> None:
         self._client = client
         self._collection = collection
         self._keyring = keyring
-
-    def get(self, user_id: str) -> StoredCredentials | None:
-        """See :meth:`TokenStore.get`.
-
-        Raises:
-            TokenUnreadable: the stored token does not open with our keys.
-        """
-        snapshot = self._document(user_id).get()
-        return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
-
-    def save_grant(
-        self,
-        *,
-        user_id: str,
-        email: str | None,
-        refresh_token: str | None,
-        scopes: tuple[str, ...],
-        now: datetime,
-        access_token: str | None = None,
-        access_token_expires_at: datetime | None = None,
-    ) -> StoredCredentials:
-        """See :meth:`TokenStore.save_grant`."""
-        from google.cloud import firestore
-
-        reference = self._document(user_id)
-
-        @firestore.transactional
-        def save(transaction: firestore.Transaction) -> StoredCredentials:
-            snapshot = reference.get(transaction=transaction)
-            stored = self._read_leniently(user_id, snapshot.to_dict()) if snapshot.exists else None
-            token = refresh_token or (stored.usable_refresh_token if stored else None)
-            if not token:
-                raise NeedsConsent(
-                    "no refresh token was returned and none is stored",
-                    email=email or (stored.email if stored else None),
-                )
-            fields: dict[str, Any] = {
-                "email": email or (stored.email if stored else None),
-                REFRESH_TOKEN: self._seal(token, user_id),
-                "scopes": list(scopes),
-                "status": Status.ACTIVE.value,
-                "status_reason": None,
-                "reauth_notified": True,
-                "updated_at": now,
-                **self._access_fields(user_id, access_token, access_token_expires_at),
-            }
-            if stored is None or stored.created_at is None:
-                fields["created_at"] = now
-            transaction.set(reference, fields, merge=True)
-            return StoredCredentials(
-                user_id=user_id,
-                email=fields["email"],
-                refresh_token=token,
-                scopes=scopes,
-                status=Status.ACTIVE,
-                status_reason=None,
-                created_at=stored.created_at if stored and stored.created_at else now,
-                updated_at=now,
-                access_token=access_token if access_token_expires_at else None,
-                access_token_expires_at=access_token_expires_at if access_token else None,
-            )
-
-        stored: StoredCredentials = save(self._client.transaction())
-        return stored
-
-    def save_access_token(
-        self,
-        user_id: str,
-        access_token: str,
-        expires_at: datetime,
-        now: datetime,
-        *,
-        refresh_token: str | None = None,
-    ) -> None:
-        """See :meth:`TokenStore.save_access_token`."""
-        fields = self._access_fields(user_id, access_token, expires_at)
-        if refresh_token:
-            fields[REFRESH_TOKEN] = self._seal(refresh_token, user_id)
-            fields["updated_at"] = now
-        self._document(user_id).update(fields)
-
-    def clear_access_token(self, user_id: str) -> None:
-        """See :meth:`TokenStore.clear_access_token`."""
-        self._document(user_id).update({ACCESS_TOKEN: None, ACCESS_TOKEN_EXPIRES_AT: None})
-
-    def mark_reauth_required(self, user_id: str, reason: str, now: datetime) -> bool:
-        """See :meth:`TokenStore.mark_reauth_required`."""
-        from google.cloud import firestore
-
-        reference = self._document(user_id)
-
-        @firestore.transactional
-        def mark(transaction: firestore.Transaction) -> bool:
-            snapshot = reference.get(transaction=transaction)
-            data = snapshot.to_dict() if snapshot.exists else None
-            if data is None or data.get("status") != Status.ACTIVE.value:
-                return False
-            transaction.update(
-                reference,
-                {
-                    "status": Status.REAUTH_REQUIRED.value,
-                    "status_reason": reason,
-                    "reauth_notified": False,
-                    "updated_at": now,
-                },
-            )
-            return True
-
-        return bool(mark(self._client.transaction()))
-
-    def mark_reauth_notified(self, user_id: str) -> None:
-        """See :meth:`TokenStore.mark_reauth_notified`."""
-        self._document(user_id).update({"reauth_notified": True})
-
-    def delete(self, user_id: str) -> None:
-        """See :meth:`TokenStore.delete`."""
-        self._document(user_id).delete()
-
-    def find_by_email(self, email: str) -> StoredCredentials | None:
-        """See :meth:`TokenStore.find_by_email`."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
-        for snapshot in query.stream():
-            return self._read_leniently(snapshot.id, snapshot.to_dict())
-        return None
-
-    def users(self) -> Iterator[StoredCredentials]:
-        """See :meth:`TokenStore.users`."""
-        for snapshot in self._collection_ref().stream():
-            yield self._read_leniently(snapshot.id, snapshot.to_dict())
-
-    def save_watch(self, user_id: str, watch: WatchState) -> None:
-        """See :meth:`TokenStore.save_watch`."""
-        from google.cloud import firestore
-
-        reference = self._document(user_id)
-
-        @firestore.transactional
-        def save(transaction: firestore.Transaction) -> None:
-            snapshot = reference.get(transaction=transaction)
-            known = _watch((snapshot.to_dict() or {}).get("watch")) if snapshot.exists else None
-            history_id = known.history_id if known else watch.history_id
-            transaction.update(
-                reference,
-                {
-                    "watch": {
-                        "history_id": history_id,
-                        "expiration": watch.expiration,
-                        "topic": watch.topic,
-                        "label_ids": list(watch.label_ids),
-                    }
-                },
-            )
-
-        save(self._client.transaction())
-
-    def advance_history(self, user_id: str, history_id: str) -> None:
-        """See :meth:`TokenStore.advance_history`."""
-        from google.cloud import firestore
-
-        reference = self._document(user_id)
-
-        @firestore.transactional
-        def advance(transaction: firestore.Transaction) -> None:
-            snapshot = reference.get(transaction=transaction)
-            known = _watch((snapshot.to_dict() or {}).get("watch")) if snapshot.exists else None
-            if known is not None and int(history_id) > int(known.history_id):
-                transaction.update(reference, {"watch.history_id": history_id})
-
-        advance(self._client.transaction())
-
-    def reseal_all(self) -> ResealReport:
-        """See :meth:`TokenStore.reseal_all`. Each document is re-sealed in its own transaction."""
-        from google.cloud import firestore
-
-        counts = {"resealed": 0, "already_primary": 0, "unreadable": 0}
-
-        @firestore.transactional
-        def reseal(transaction: firestore.Transaction, reference: Any) -> str:
-            snapshot = reference.get(transaction=transaction)
-            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
-            sealed = data.get(REFRESH_TOKEN)
-            if sealed is None or self._keyring.sealed_with_primary(sealed):
-                return "already_primary"
-            try:
-                token = self._open(sealed, reference.id)
-            except TokenUnreadable:
-                return "unreadable"
-            # The cached access token is dropped rather than re-sealed: it is short-lived anyway.
-            transaction.update(
-                reference,
-                {
-                    REFRESH_TOKEN: self._seal(token, reference.id),
-                    ACCESS_TOKEN: None,
-                    ACCESS_TOKEN_EXPIRES_AT: None,
-                },
-            )
-            return "resealed"
-
-        for snapshot in self._client.collection(self._collection).select([]).stream():
-            counts[reseal(self._client.transaction(), snapshot.reference)] += 1
-        return ResealReport(**counts)
 
     def _collection_ref(self) -> firestore.CollectionReference:
         return self._client.collection(self._collection)
@@ -428,6 +153,99 @@ class FirestoreTokenStore:
             return _credentials(user_id, data or {}, None)
 
 
+class GrantStore(UserDocuments):
+    """The grant: who the user is, their sealed refresh token, scopes and status."""
+
+    def get(self, user_id: str) -> StoredCredentials | None:
+        """The user's credentials, or ``None`` for an unknown user.
+
+        Raises:
+            TokenUnreadable: the stored token does not open with our keys.
+        """
+        snapshot = self._document(user_id).get()
+        return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
+
+    def save_grant(
+        self,
+        *,
+        user_id: str,
+        email: str | None,
+        refresh_token: str | None,
+        scopes: tuple[str, ...],
+        now: datetime,
+        access_token: str | None = None,
+        access_token_expires_at: datetime | None = None,
+    ) -> StoredCredentials:
+        """Record a completed consent, keeping the stored refresh token when none came back.
+
+        The access token that came with the consent is cached too, so the first mailbox read
+        needs no refresh.
+
+        Raises:
+            NeedsConsent: no refresh token came back and no usable one is stored.
+        """
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def save(transaction: firestore.Transaction) -> StoredCredentials:
+            snapshot = reference.get(transaction=transaction)
+            stored = self._read_leniently(user_id, snapshot.to_dict()) if snapshot.exists else None
+            token = refresh_token or (stored.usable_refresh_token if stored else None)
+            if not token:
+                raise NeedsConsent(
+                    "no refresh token was returned and none is stored",
+                    email=email or (stored.email if stored else None),
+                )
+            fields: dict[str, Any] = {
+                "email": email or (stored.email if stored else None),
+                REFRESH_TOKEN: self._seal(token, user_id),
+                "scopes": list(scopes),
+                "status": Status.ACTIVE.value,
+                "status_reason": None,
+                "reauth_notified": True,
+                "updated_at": now,
+                **self._access_fields(user_id, access_token, access_token_expires_at),
+            }
+            if stored is None or stored.created_at is None:
+                fields["created_at"] = now
+            transaction.set(reference, fields, merge=True)
+            return StoredCredentials(
+                user_id=user_id,
+                email=fields["email"],
+                refresh_token=token,
+                scopes=scopes,
+                status=Status.ACTIVE,
+                status_reason=None,
+                created_at=stored.created_at if stored and stored.created_at else now,
+                updated_at=now,
+                access_token=access_token if access_token_expires_at else None,
+                access_token_expires_at=access_token_expires_at if access_token else None,
+            )
+
+        stored: StoredCredentials = save(self._client.transaction())
+        return stored
+
+    def delete(self, user_id: str) -> None:
+        """Forget the user entirely (every concern of the document)."""
+        self._document(user_id).delete()
+
+    def find_by_email(self, email: str) -> StoredCredentials | None:
+        """The user whose account is ``email`` (Gmail push notifications name only that)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
+        for snapshot in query.stream():
+            return self._read_leniently(snapshot.id, snapshot.to_dict())
+        return None
+
+    def users(self) -> Iterator[StoredCredentials]:
+        """Every stored user."""
+        for snapshot in self._collection_ref().stream():
+            yield self._read_leniently(snapshot.id, snapshot.to_dict())
+
+
 def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> StoredCredentials:
     try:
         status = Status(data.get("status", Status.ACTIVE.value))
@@ -443,16 +261,4 @@ def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> Store
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
         reauth_notified=bool(data.get("reauth_notified", True)),
-        watch=_watch(data.get("watch")),
-    )
-
-
-def _watch(data: object) -> WatchState | None:
-    if not isinstance(data, dict) or not data.get("history_id"):
-        return None
-    return WatchState(
-        history_id=str(data["history_id"]),
-        expiration=data["expiration"],
-        topic=str(data.get("topic", "")),
-        label_ids=tuple(data.get("label_ids") or ()),
     )

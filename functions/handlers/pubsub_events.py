@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.errors import AppError, MalformedRequest
+from functions.pipeline.ledger import event_key
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,11 @@ def handle_event[T](
         work: does it, given the parsed message and a stable ID of the event.
         describe: the log fields that identify the message (never its secrets).
     """
-    event_id = f"{event.get('source')}#{event.get('id')}"
+    message = event.data.get("message") if isinstance(event.data, dict) else None
+    attributes = message.get("attributes") if isinstance(message, dict) else None
+    event_id = event_key(event.get("source"), event.get("id"), attributes)
     try:
-        message = parse(event.data)
+        parsed = parse(event.data)
     except MalformedRequest as error:
         logger.warning(
             "malformed message acknowledged",
@@ -40,9 +43,9 @@ def handle_event[T](
         )
         return
     try:
-        work(message, event_id)
+        work(parsed, event_id)
     except AppError as error:
-        fields = {**describe(message), "error": error.code, "reason": str(error)}
+        fields = {**describe(parsed), "error": error.code, "reason": str(error)}
         if error.retryable:
             logger.warning("message will be redelivered", extra={"json_fields": fields})
             raise

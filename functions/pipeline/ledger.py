@@ -45,6 +45,26 @@ TIMEOUT_SECONDS = 10.0
 the attempt (and Pub/Sub redelivers it), it does not hang it."""
 
 
+REPLAY_OF = "replay_of_message_id"
+"""The attribute a replayed message carries: the ID of the message it replays.
+
+A replay (``python -m functions.cli dead-letters replay``) republishes with a new message ID, so
+the ledger keys such a message by the ID it replays: however often a dead letter is replayed, its
+work is done once, and not at all if the first delivery finished it."""
+
+
+def event_key(source: object, message_id: object, attributes: object) -> str:
+    """The ledger's key for a Pub/Sub message: its topic and the ID of the message it is.
+
+    Args:
+        source: the CloudEvent's ``source`` (the topic).
+        message_id: the CloudEvent's ``id`` (the Pub/Sub message ID).
+        attributes: the message's attributes; :data:`REPLAY_OF` there names the original.
+    """
+    original = attributes.get(REPLAY_OF) if isinstance(attributes, dict) else None
+    return f"{source}#{original or message_id}"
+
+
 class Claim(enum.Enum):
     """What a delivery may do with its event."""
 
@@ -85,6 +105,10 @@ class EventLedger(Protocol):
 
     def release(self, event_id: str, owner: str) -> None:
         """Give the claim up after a transient failure, so a redelivery can resume at once."""
+
+    def recent_failures(self, limit: int = 5, scan: int = 500) -> list[tuple[datetime, str]]:
+        """When and with which error code the latest events failed for good (newest first)."""
+        ...
 
 
 class FirestoreEventLedger:
@@ -175,6 +199,27 @@ class FirestoreEventLedger:
         self._document(event_id).update(
             {"lease_until": datetime(1970, 1, 1, tzinfo=UTC)}, retry=None, timeout=TIMEOUT_SECONDS
         )
+
+    def recent_failures(self, limit: int = 5, scan: int = 500) -> list[tuple[datetime, str]]:
+        """When and with which error code the latest events failed for good (newest first).
+
+        Only the ``scan`` most recently finished markers are read (one single-field index).
+        """
+        from google.cloud import firestore
+
+        query = (
+            self._client.collection(self._collection)
+            .order_by("finished_at", direction=firestore.Query.DESCENDING)
+            .limit(scan)
+        )
+        failures: list[tuple[datetime, str]] = []
+        for snapshot in query.stream():
+            data = snapshot.to_dict() or {}
+            if data.get("outcome") not in (None, "complete"):
+                failures.append((data["finished_at"], str(data["outcome"])))
+                if len(failures) >= limit:
+                    break
+        return failures
 
     def _document(self, event_id: str) -> firestore.DocumentReference:
         name = hashlib.sha256(event_id.encode("utf-8")).hexdigest()

@@ -16,19 +16,31 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.errors import GmailRequestRejected, MalformedRequest
 from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.session import GmailSession
 from functions.grants.reauth import marking_lost_grant
-from functions.grants.store import Status, StoredCredentials, WatchState
-from functions.pipeline.ledger import exactly_once
+from functions.grants.store import Status, StoredCredentials
+from functions.pipeline.ledger import EventLedger, exactly_once
 from functions.pipeline.results import ResultPublisher
-from functions.services import Services
+from functions.pipeline.watch import Watching, WatchState
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import PublisherClient
 
 logger = logging.getLogger(__name__)
+
+
+class ReadingChanges(Watching, Protocol):
+    """What reading pushed changes uses (the composition root provides it)."""
+
+    @property
+    def event_ledger(self) -> EventLedger: ...
+    @property
+    def publisher(self) -> PublisherClient: ...
 
 
 @dataclass(frozen=True)
@@ -61,24 +73,24 @@ def parse_notification(event_data: Any) -> Notification:
     return Notification(email, history_id)
 
 
-def read_changes(services: Services, notification: Notification, event_id: str) -> int:
+def read_changes(services: ReadingChanges, notification: Notification, event_id: str) -> int:
     """Publish the messages added since the stored position; return how many.
 
     Raises:
         ReauthRequired: the grant is gone (the user is marked).
         TransientError: worth retrying (Pub/Sub redelivers the notification).
     """
-    user = services.token_store.find_by_email(notification.email)
+    found = services.watch_positions.find_by_email(notification.email)
+    user, watch = found if found else (None, None)
     fields = {"history_id": notification.history_id}
-    if user is None or user.status is not Status.ACTIVE or user.watch is None:
+    if user is None or user.status is not Status.ACTIVE or watch is None:
         logger.info(
             "notification for no watched active user ignored", extra={"json_fields": fields}
         )
         return 0
-    if notification.history_id <= int(user.watch.history_id):
+    if notification.history_id <= int(watch.history_id):
         logger.info("notification already read", extra={"json_fields": fields})
         return 0
-    watch = user.watch
     total = exactly_once(
         services.event_ledger,
         event_id,
@@ -89,7 +101,7 @@ def read_changes(services: Services, notification: Notification, event_id: str) 
 
 
 def _publish_changes(
-    services: Services, user: StoredCredentials, watch: WatchState, notification: Notification
+    services: ReadingChanges, user: StoredCredentials, watch: WatchState, notification: Notification
 ) -> int:
     session = GmailSession(services, user)
     with marking_lost_grant(services, user):
@@ -111,7 +123,7 @@ def _publish_changes(
     for number, page in enumerate(pages, start=1):
         results.batch(number, page)
     results.complete(total=len(added), pages=len(pages), truncated=False)
-    services.token_store.advance_history(user.user_id, latest)
+    services.watch_positions.advance(user.user_id, latest)
     logger.info(
         "changes published",
         extra={"json_fields": {"user_id": user.user_id, "total": len(added), "source": source}},

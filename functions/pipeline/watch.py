@@ -10,17 +10,119 @@ See https://developers.google.com/workspace/gmail/api/guides/push.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from functions.config import GMAIL_PUSH_TOPIC
 from functions.errors import AppError, ConfigError, GmailRequestRejected
-from functions.gmail.session import GmailSession
-from functions.grants.reauth import active_user, marking_lost_grant
-from functions.grants.store import Status, StoredCredentials, WatchState
-from functions.services import Services
+from functions.gmail.session import GmailAccess, GmailSession
+from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
+from functions.grants.store import Status, StoredCredentials, UserDocuments
 
 logger = logging.getLogger(__name__)
+
+WATCH = "watch"
+"""The field of the user's document that holds the watch and its read position."""
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """The user's Gmail push subscription (``users.watch``) and how far its changes were read."""
+
+    history_id: str
+    expiration: datetime
+    topic: str
+    label_ids: tuple[str, ...]
+
+
+class WatchPositions(UserDocuments):
+    """The watch and its read position, kept in the ``watch`` field of the user's document."""
+
+    def users(self) -> Iterator[tuple[StoredCredentials, WatchState | None]]:
+        """Every stored user, with their watch (``None`` if not watched)."""
+        for snapshot in self._collection_ref().stream():
+            data = snapshot.to_dict() or {}
+            yield self._read_leniently(snapshot.id, data), _watch_state(data.get(WATCH))
+
+    def find_user(self, user_id: str) -> tuple[StoredCredentials, WatchState | None] | None:
+        """The user and their watch, read from one document (``None`` for an unknown user)."""
+        snapshot = self._document(user_id).get()
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        return self._read_leniently(user_id, data), _watch_state(data.get(WATCH))
+
+    def find_by_email(self, email: str) -> tuple[StoredCredentials, WatchState | None] | None:
+        """The user whose account is ``email`` (a push notification names only that), and
+        their watch, read from one document."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
+        for snapshot in query.stream():
+            data = snapshot.to_dict() or {}
+            return self._read_leniently(snapshot.id, data), _watch_state(data.get(WATCH))
+        return None
+
+    def save(self, user_id: str, watch: WatchState) -> None:
+        """Record a (renewed) watch, keeping how far changes were already read."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def save(transaction: firestore.Transaction) -> None:
+            snapshot = reference.get(transaction=transaction)
+            known = _watch_state((snapshot.to_dict() or {}).get(WATCH)) if snapshot.exists else None
+            history_id = known.history_id if known else watch.history_id
+            transaction.update(
+                reference,
+                {
+                    WATCH: {
+                        "history_id": history_id,
+                        "expiration": watch.expiration,
+                        "topic": watch.topic,
+                        "label_ids": list(watch.label_ids),
+                    }
+                },
+            )
+
+        save(self._client.transaction())
+
+    def advance(self, user_id: str, history_id: str) -> None:
+        """Move the read position forward to ``history_id`` (never backwards)."""
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def advance(transaction: firestore.Transaction) -> None:
+            snapshot = reference.get(transaction=transaction)
+            known = _watch_state((snapshot.to_dict() or {}).get(WATCH)) if snapshot.exists else None
+            if known is not None and int(history_id) > int(known.history_id):
+                transaction.update(reference, {f"{WATCH}.history_id": history_id})
+
+        advance(self._client.transaction())
+
+
+def _watch_state(data: object) -> WatchState | None:
+    if not isinstance(data, dict) or not data.get("history_id"):
+        return None
+    raw: dict[str, Any] = data
+    return WatchState(
+        history_id=str(raw["history_id"]),
+        expiration=raw["expiration"],
+        topic=str(raw.get("topic", "")),
+        label_ids=tuple(raw.get("label_ids") or ()),
+    )
+
+
+class Watching(GmailAccess, Reauthorizing, Protocol):
+    """What watching uses (the composition root provides it)."""
+
+    @property
+    def watch_positions(self) -> WatchPositions: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +138,7 @@ class RenewReport:
         return {"renewed": self.renewed, "skipped": self.skipped, "failed": self.failed}
 
 
-def start_watch(services: Services, user_id: str) -> WatchState:
+def start_watch(services: Watching, user_id: str) -> WatchState:
     """Ask Gmail to push the user's changes to ``GMAIL_PUSH_TOPIC``, and record the watch.
 
     Raises:
@@ -48,11 +150,11 @@ def start_watch(services: Services, user_id: str) -> WatchState:
     return _watch(services, user)
 
 
-def renew_watches(services: Services) -> RenewReport:
+def renew_watches(services: Watching) -> RenewReport:
     """Renew the watch of every active user who has one; skip everyone else."""
     renewed = skipped = failed = 0
-    for user in services.token_store.users():
-        if user.watch is None or user.status is not Status.ACTIVE:
+    for user, watch in services.watch_positions.users():
+        if watch is None or user.status is not Status.ACTIVE:
             skipped += 1
             continue
         try:
@@ -87,7 +189,7 @@ def _topic_refused(topic: str, http_status: int) -> ConfigError:
     return ConfigError(message)
 
 
-def _watch(services: Services, user: StoredCredentials) -> WatchState:
+def _watch(services: Watching, user: StoredCredentials) -> WatchState:
     settings = services.settings
     topic = settings.gmail_push_topic_path()
     body = {
@@ -110,7 +212,7 @@ def _watch(services: Services, user: StoredCredentials) -> WatchState:
         topic=topic,
         label_ids=settings.watch_label_ids,
     )
-    services.token_store.save_watch(user.user_id, watch)
+    services.watch_positions.save(user.user_id, watch)
     logger.info(
         "watch started",
         extra={"json_fields": {"user_id": user.user_id, "expiration": watch.expiration}},

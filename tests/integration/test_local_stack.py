@@ -112,7 +112,7 @@ def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulato
     assert calls.get("gmail.messages.list") == 5
 
     # AND the operator's CLI does the same and shows the stored user
-    env = {**os.environ, **stack.client_env, "RESULTS_SUBSCRIPTION": "stack-results-cli"}
+    env = {**os.environ, **stack.cli_env, "RESULTS_SUBSCRIPTION": "stack-results-cli"}
     shown = run_cli(env, "show-user", user_id)
     assert EMAIL in shown
     assert "sbx-rt-" not in shown  # the refresh token is masked

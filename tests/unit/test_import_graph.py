@@ -88,13 +88,7 @@ def test_no_module_imports_from_a_layer_above_it():
 # Domain modules that still take the whole ``Services`` instead of the collaborators they use
 # (issue 14, left for a next change). The list may only shrink.
 STILL_TAKING_SERVICES = {
-    "functions.gmail.session",
-    "functions.grants.access",
-    "functions.grants.disconnect",
-    "functions.grants.reauth",
-    "functions.pipeline.mailbox",
-    "functions.pipeline.push",
-    "functions.pipeline.watch",
+    "functions.pipeline.mailbox",  # changed in parallel (pipeline errors); its own change next
 }
 
 
