@@ -192,6 +192,10 @@ def _trip_lines(
             f"  {STORAGE_LABELS[kind]:<26} "
             + ", ".join(f"{step} {ms:.0f}" for step, ms in steps.items())
         )
+        # The ID token of the token response names the user: no second call to the provider.
+        goals[f"callback waits on the provider once, {STORAGE_LABELS[kind]}"] = (
+            steps["identify"] < g / 2
+        )
     return lines, goals
 
 

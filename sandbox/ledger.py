@@ -227,7 +227,7 @@ class OAuthLedger:
             "token_type": "Bearer",
             "scope": " ".join(granted),
         }
-        if scopes.OPENID in granted:
+        if scopes.OPENID in granted and not self._behaviour.omit_id_token:
             body["id_token"] = self._id_tokens[token.value] = oidc.id_token(
                 issuer=issuer,
                 client_id=client_id,

@@ -83,6 +83,9 @@ class Behaviour:
     """Knobs that tests and the dev stack turn to make the sandbox misbehave on purpose."""
 
     omit_refresh_token: bool = False
+    #: answer without an ID token even when openid is granted (a provider that issues none, so
+    #: the client must ask userinfo)
+    omit_id_token: bool = False
     access_token_lifetime: int = 3600
     #: which Gmail quota the project has: "legacy" (before May 2026) or "2026" (see quota.py).
     #: Setting it also sets `quota_units_per_minute` to the profile's limit unless given too.

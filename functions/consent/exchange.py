@@ -30,6 +30,7 @@ class TokenResponse:
     refresh_token: str | None
     granted_scopes: tuple[str, ...]
     expires_at: datetime | None = None
+    id_token: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -86,6 +87,7 @@ def exchange_code(
         refresh_token=token.get("refresh_token") or None,
         granted_scopes=_scopes(token.get("scope")) or pending.scopes,
         expires_at=_expiry(token.get("expires_at")),
+        id_token=str(token["id_token"]) if token.get("id_token") else None,
     )
 
 

@@ -15,7 +15,7 @@ import flask
 
 from functions.consent import pending as flow
 from functions.consent.exchange import exchange_code
-from functions.consent.identify import fetch_userinfo
+from functions.consent.identify import fetch_userinfo, user_from_id_token
 from functions.consent.pending import Outcome, PendingAuthorization
 from functions.errors import (
     AccessDenied,
@@ -104,7 +104,13 @@ def _complete(
         consent = services.consent_page
         offer = page(pages.missing_permission(missing, consent.url(retry)))
         return consent.remember(offer, retry, cookies)
-    user = fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
+    # One wait on the provider: the ID token names the user; userinfo only when it cannot.
+    user = user_from_id_token(
+        tokens.id_token,
+        client_id=services.oauth_client.client_id,
+        token_uri=services.oauth_client.token_uri,
+        now=services.now(),
+    ) or fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
     try:
         stored = services.token_store.save_grant(
             user_id=user.sub,

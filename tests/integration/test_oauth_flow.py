@@ -148,6 +148,22 @@ def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_cli
     assert len(used_states(firestore_client)) == 1  # the state is spent
     assert flow_cookies_of(browser) == {}  # and its cookie gone
     assert sandbox.state.call_counts().get("token.authorization_code", 0) == 1
+    # the ID token that came with the tokens named the user: one wait on the provider, not two
+    assert sandbox.state.call_counts().get("userinfo", 0) == 0
+
+
+def test_without_an_id_token_the_user_is_asked_of_userinfo(apps, firestore_client, sandbox):
+    # GIVEN a provider whose token response carries no ID token
+    sandbox.state.behaviour.omit_id_token = True
+    try:
+        consent = connect(apps, ConsentBrowser(), EMAIL)
+    finally:
+        sandbox.state.behaviour.omit_id_token = False
+    # THEN userinfo names the user, and they are stored as before
+    assert consent.final.status_code == 200
+    [(user_id, document)] = users(firestore_client).items()
+    assert user_id.isdigit()
+    assert document["email"] == EMAIL
     assert sandbox.state.call_counts().get("userinfo", 0) == 1
 
 
