@@ -56,6 +56,16 @@ ALLOWED_RETURN_TO = "ALLOWED_RETURN_TO"
 """Comma-separated URL prefixes that ``return_to`` may start with."""
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 """The project ID, as the client libraries read it."""
+SERVICE_NAME = "SERVICE_NAME"
+"""The service's name as people know it (the app name of the OAuth consent screen), shown on every
+page; unset: the pages say "the service"."""
+SUPPORT_URL = "SUPPORT_URL"
+"""An https page where people get help, linked from every page's footer; unset: no link."""
+PRIVACY_POLICY_URL = "PRIVACY_POLICY_URL"
+"""The https privacy policy (Google's consent screen verification asks for one), linked from every
+page's footer; unset: no link."""
+ACCOUNT_PERMISSIONS_URL = "ACCOUNT_PERMISSIONS_URL"
+"""The page where people remove an app's access to their account, linked from the success page."""
 LOG_LEVEL = "LOG_LEVEL"
 """The lowest level logged, for our code and every library: DEBUG, INFO, WARNING or ERROR."""
 
@@ -68,6 +78,8 @@ DEFAULT_AUTH_SESSIONS_COLLECTION = "oauth_sessions"
 DEFAULT_EVENTS_COLLECTION = "processed_events"
 DEFAULT_WORK_BUDGET_SECONDS = 240.0
 DEFAULT_LOG_LEVEL = "INFO"
+DEFAULT_ACCOUNT_PERMISSIONS_URL = "https://myaccount.google.com/connections"
+MAX_SERVICE_NAME_LENGTH = 120
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -99,6 +111,10 @@ class Settings:
     gmail_push_topic: str | None = None
     watch_label_ids: tuple[str, ...] = ("INBOX",)
     log_level: int = logging.INFO
+    service_name: str | None = None
+    support_url: str | None = None
+    privacy_policy_url: str | None = None
+    account_permissions_url: str = DEFAULT_ACCOUNT_PERMISSIONS_URL
 
     @property
     def secure_cookies(self) -> bool:
@@ -234,6 +250,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             label.strip() for label in get(WATCH_LABEL_IDS, "INBOX").split(",") if label.strip()
         ),
         log_level=_log_level(get(LOG_LEVEL, DEFAULT_LOG_LEVEL)),
+        service_name=_service_name(get(SERVICE_NAME)),
+        support_url=_https_url(SUPPORT_URL, get(SUPPORT_URL)),
+        privacy_policy_url=_https_url(PRIVACY_POLICY_URL, get(PRIVACY_POLICY_URL)),
+        account_permissions_url=_https_url(
+            ACCOUNT_PERMISSIONS_URL,
+            get(ACCOUNT_PERMISSIONS_URL, DEFAULT_ACCOUNT_PERMISSIONS_URL),
+            loopback_http=True,
+        )
+        or DEFAULT_ACCOUNT_PERMISSIONS_URL,
     )
 
 
@@ -255,6 +280,33 @@ def _url(variable: str, value: str, *, required: bool = False) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}.")
+    return value
+
+
+def _https_url(variable: str, value: str, *, loopback_http: bool = False) -> str | None:
+    """An optional link shown to people: https (or, if allowed, http on a loopback host, as the
+    local stack serves), with a host and no credentials; ``None`` when unset."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    loopback = loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    if (parts.scheme != "https" and not loopback) or not parts.hostname or parts.username:
+        raise ConfigError(
+            f"{variable} must be an absolute https URL"
+            + (" (or http on localhost)" if loopback_http else "")
+            + f", got {value!r}."
+        )
+    return value
+
+
+def _service_name(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > MAX_SERVICE_NAME_LENGTH or not value.isprintable():
+        raise ConfigError(
+            f"{SERVICE_NAME} must be printable text of at most {MAX_SERVICE_NAME_LENGTH} "
+            f"characters, got {value[:MAX_SERVICE_NAME_LENGTH]!r}."
+        )
     return value
 
 

@@ -122,9 +122,27 @@ class NeedsConsent(AppError):
 
 
 class MalformedRequest(AppError):
-    """A mailbox request that can never succeed: acknowledged, never retried."""
+    """A mailbox request that can never succeed: acknowledged, never retried.
+
+    Attributes:
+        user_id: the ``user_id`` the request named, if it named one (maybe not a valid ID).
+        request_id: the ``request_id`` the request named, else its Pub/Sub message ID, when the
+            request named a user or a request ID; ``None`` otherwise.
+    """
 
     code = "malformed_request"
+
+    def __init__(
+        self, message: str, *, user_id: str | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.user_id = user_id
+        self.request_id = request_id
+
+    @property
+    def names_a_request(self) -> bool:
+        """Whether the request named a user or a request ID, so its sender can be told."""
+        return self.user_id is not None or self.request_id is not None
 
 
 class UnknownUser(AppError):
@@ -159,9 +177,11 @@ class GmailRequestRejected(AppError):
 
     code = "gmail_rejected"
 
-    def __init__(self, message: str, *, http_status: int = 0) -> None:
+    def __init__(self, message: str, *, http_status: int = 0, reason: str | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
+        self.reason = reason
+        """Gmail's own words (``error.message`` of its answer), such as ``Invalid query``."""
 
 
 class TransientError(AppError):

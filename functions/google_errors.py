@@ -13,7 +13,8 @@ mapped():``, which turns the client libraries' exceptions into ours, as httpx's
   scope): :class:`ReauthRequired`.
 - Rate limits (429, and 403 ``userRateLimitExceeded``/``rateLimitExceeded``) are transient, never
   a permission error.
-- Gmail refusing the request itself (400, 404): :class:`GmailRequestRejected`.
+- Gmail refusing the request itself (400, 404): :class:`GmailRequestRejected`, carrying Gmail's
+  own ``error.message`` (such as "Invalid query") as its ``reason``.
 - Anything else is not ours to guess and is re-raised as is.
 """
 
@@ -32,6 +33,8 @@ from functions.errors import (
     TransientError,
 )
 
+MAX_REASON_LENGTH = 500
+"""The longest part of Google's error message passed on (to a results message, say)."""
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 
@@ -102,7 +105,9 @@ def _classify_http(error: object) -> AppError:
         return ReauthRequired("the grant lacks a Gmail scope (403)", reason="missing_scope")
     if status == 429 or status >= 500 or (status == 403 and reasons & _RATE_REASONS):
         return TransientError(f"Gmail answered {status}")
-    return GmailRequestRejected(f"Gmail refused the request ({status})", http_status=status)
+    return GmailRequestRejected(
+        f"Gmail refused the request ({status})", http_status=status, reason=_message(error)
+    )
 
 
 def error_body(content: object) -> dict[str, Any]:
@@ -113,6 +118,14 @@ def error_body(content: object) -> dict[str, Any]:
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
+
+
+def _message(error: object) -> str | None:
+    """Google's own sentence for the failure (``error.message``), bounded, or ``None``."""
+    message = error_body(getattr(error, "content", b"")).get("message")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    return message.strip()[:MAX_REASON_LENGTH]
 
 
 def _reasons(content: object) -> set[str]:

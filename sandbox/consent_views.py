@@ -16,10 +16,21 @@ import flask
 
 from sandbox import auth_request, identity, scopes
 from sandbox.context import current_state
-from sandbox.pages import consent_page, error_page
+from sandbox.pages import connections_page, consent_page, error_page
 
 bp = flask.Blueprint("consent", __name__)
 AUTH_PATH = "/o/oauth2/v2/auth"
+CONNECTIONS_PATH = "/connections"
+"""Where the local stack's ``ACCOUNT_PERMISSIONS_URL`` points."""
+
+
+@bp.route(CONNECTIONS_PATH, methods=["GET", "POST"])
+def connections() -> flask.Response:
+    """Google Account's "Third-party apps & services": removing access revokes every grant."""
+    form = flask.request.form
+    email = identity.normalize_email(form.get("email", "")) if flask.request.form else None
+    removed = current_state().revoke_user(email) if email else None
+    return flask.Response(connections_page(email, removed), mimetype="text/html")
 
 
 def redirect_back(redirect_uri: str, params: dict[str, str | None]) -> flask.Response:

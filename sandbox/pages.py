@@ -90,6 +90,22 @@ _ERROR = """<!doctype html>
 """.replace("@@STYLE@@", _STYLE)
 
 
+_CONNECTIONS = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Third-party apps & services</title><style>@@STYLE@@</style>
+</head><body><main><h1>Third-party apps &amp; services</h1>
+<p>The sandbox's stand-in for myaccount.google.com/connections.</p>
+{% if removed is not none %}<p role="status">Removed {{ removed }} grant(s) of {{ email }}.</p>
+{% endif %}<form method="post"><label>Account e-mail <input name="email" type="email" required>
+</label> <button type="submit">Remove every app's access</button></form></main></body></html>
+""".replace("@@STYLE@@", _STYLE)
+
+
+def connections_page(email: str | None, removed: int | None) -> str:
+    """Google Account's page where a person removes an app's access (after `removed` grants)."""
+    return flask.render_template_string(_CONNECTIONS, email=email, removed=removed)
+
+
 def consent_page(
     *,
     action: str,

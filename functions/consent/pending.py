@@ -16,7 +16,7 @@ data: the browser can neither read the verifier nor move a sealed value to anoth
 and a rotated key keeps open flows working. Auth.js keeps its PKCE verifier the same way; the
 cookie is HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET) and
 ``__Host-`` on https, so it is pinned to this host. The success page's content travels the same
-way, for five minutes (:func:`seal_outcome`).
+way, for five minutes (:func:`seal_outcome`), and so does every other outcome's page.
 
 The used-state marker lives at ``{AUTH_SESSIONS_COLLECTION}/{sha256(state)}`` and is written with
 ``create()``, which fails when the document exists: an atomic test-and-set, no transaction. Its
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 LIFETIME = timedelta(minutes=10)
 """How long a consent link stays usable."""
 OUTCOME_LIFETIME = timedelta(minutes=5)
-"""How long the success page stays viewable after the callback's clean-URL redirect."""
+"""How long the page of an outcome stays viewable after the callback's clean-URL redirect."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
@@ -110,11 +110,24 @@ def start(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the success page shows, kept briefly so the code never stays in the address bar."""
+    """What the page after the callback shows, kept briefly so the code never stays in the
+    address bar: the callback answers every sign-in with a 303 to its bare URL, which shows it.
 
-    user_id: str
-    email: str | None
-    scopes: tuple[str, ...]
+    Attributes:
+        page: the page's name in ``functions.web.pages.OUTCOME_PAGES``.
+        status: the HTTP status the page is served with.
+        user_id, email, scopes: the account connected, or the permissions missing.
+        retry_url: where "Try again" leads, if trying again can help.
+        reference: the reference of an unexpected failure, also in the logs.
+    """
+
+    user_id: str | None = None
+    email: str | None = None
+    scopes: tuple[str, ...] = ()
+    page: str = "connected"
+    status: int = 200
+    retry_url: str | None = None
+    reference: str | None = None
 
 
 SECURE_PREFIX = "__Host-gmail-auth-"
@@ -210,12 +223,16 @@ def crowded_flows(keys: Keyring, cookies: Mapping[str, str], *, secure: bool) ->
 
 
 def seal_outcome(keys: Keyring, outcome: Outcome, *, secure: bool, now: datetime) -> Cookie:
-    """The cookie that lets the bare callback URL show what was connected."""
+    """The cookie that lets the bare callback URL show the page of ``outcome``."""
     name = outcome_cookie_name(secure=secure)
     payload = {
+        "page": outcome.page,
+        "status": outcome.status,
         "user_id": outcome.user_id,
         "email": outcome.email,
         "scopes": list(outcome.scopes),
+        "retry_url": outcome.retry_url,
+        "reference": outcome.reference,
         "expires": (now + OUTCOME_LIFETIME).timestamp(),
     }
     lifetime = int(OUTCOME_LIFETIME.total_seconds())
@@ -235,9 +252,13 @@ def open_outcome(
         if float(payload["expires"]) <= now.timestamp():
             return None
         return Outcome(
-            user_id=str(payload["user_id"]),
+            page=str(payload.get("page", "connected")),
+            status=int(payload.get("status", 200)),
+            user_id=payload.get("user_id"),
             email=payload.get("email"),
             scopes=tuple(str(scope) for scope in payload["scopes"]),
+            retry_url=payload.get("retry_url"),
+            reference=payload.get("reference"),
         )
     except (InvalidState, KeyError, TypeError, ValueError):
         return None

@@ -18,6 +18,7 @@ from functions.consent.identify import is_user_id
 from functions.errors import BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
 from functions.logging_setup import RequestSecrets, request_context
 from functions.web.responses import error_response, json_error_response, secure
+from functions.web.site import NO_SITE, Site
 
 MAX_BODY_BYTES = 4096
 
@@ -32,6 +33,7 @@ def serve(
     project: str | None,
     https: bool,
     json_errors: bool = False,
+    site: Site = NO_SITE,
     after: Callable[[flask.Response], flask.Response] | None = None,
 ) -> flask.Response:
     """Answer ``request`` with ``answer`` (given the request's secrets to redact), or its error.
@@ -39,6 +41,7 @@ def serve(
     Args:
         methods: the methods the entry point answers.
         json_errors: errors become JSON (internal functions) instead of a page (browsers).
+        site: what an error page shows of the service.
         after: a last step on the response, error or not, before the security headers.
     """
     with request_context(request, project) as secrets_:
@@ -47,7 +50,7 @@ def serve(
                 raise MethodNotAllowed(request.method, allowed=methods)
             response = answer(secrets_)
         except Exception as error:  # every failure becomes an answer
-            response = json_error_response(error) if json_errors else error_response(error)
+            response = json_error_response(error) if json_errors else error_response(error, site)
         if after is not None:
             response = after(response)
         return secure(response, https=https)
@@ -67,6 +70,7 @@ def serve_page(
         methods=("GET",),
         project=settings.project,
         https=settings.secure_cookies,
+        site=Site.of(settings),
         after=after,
     )
 

@@ -1,7 +1,8 @@
 """The ``list_messages`` entry point: a Pub/Sub mailbox request in, results out.
 
-Permanent failures were already reported on the results topic by ``read_mailbox``; whether the
-message is acknowledged or redelivered is decided in ``pubsub_events``.
+Permanent failures were already reported on the results topic by ``read_mailbox``, refused
+requests by ``refuse_request``; whether the message is acknowledged or redelivered is decided in
+``pubsub_events``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from functions.handlers.pubsub_events import handle_event
 from functions.logging_setup import event_context
-from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.mailbox import read_mailbox, refuse_request
 from functions.pipeline.requests import MailboxRequest, parse_event
 from functions.services import Services, get_services
 
@@ -25,6 +26,7 @@ def handle_list_messages(event: Any, services: Services | None = None) -> None:
             parse_event,
             lambda request, event_id: read_mailbox(services, request, event_id),
             _describe,
+            refused=lambda error: refuse_request(services, error),
         )
 
 

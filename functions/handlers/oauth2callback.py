@@ -3,22 +3,28 @@
 Order matters: the ``state`` must come with the flow cookie its own browser was given and is
 spent (once) before the code is, the granted scopes are checked before anyone is identified, the
 user is identified before anything is written, and the write keeps any stored refresh token.
-Success answers with a 303 to the bare callback URL (RFC 9700 §4.2.4), so the code leaves the
-address bar and history; the page shown there comes from a sealed five-minute outcome cookie."""
+Every outcome, success or not, answers with a 303 to the bare callback URL (RFC 9700 §4.2.4), so
+the spent code and state leave the address bar and history; the page shown there comes from a
+sealed five-minute outcome cookie. Where trying again can help, the page offers "Try again",
+keeping the address the person used (the hint, or the account they signed in with) and
+``return_to``. The bare URL opened without an outcome says what the address is for."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import flask
 
 from functions.consent import pending as flow
-from functions.consent.exchange import exchange_code
-from functions.consent.identify import fetch_userinfo, user_from_id_token
+from functions.consent.exchange import TokenResponse, exchange_code
+from functions.consent.identify import UserInfo, fetch_userinfo, user_from_id_token
 from functions.consent.pending import Outcome, PendingAuthorization
 from functions.errors import (
     AccessDenied,
+    AppError,
     BadRequest,
     InvalidState,
     NeedsConsent,
@@ -31,13 +37,16 @@ from functions.scopes import missing_scopes
 from functions.services import Services, get_services
 from functions.web import pages
 from functions.web.params import required, single
-from functions.web.responses import page, redirect, set_cookie
+from functions.web.responses import error_page, page, redirect, set_cookie
+from functions.web.site import Site
 
 logger = logging.getLogger(__name__)
 
 STATE_MAX_LENGTH = 128
 CODE_MAX_LENGTH = 2048
 ERROR_MAX_LENGTH = 128
+RETRY_PAGES = frozenset({"declined", "link_invalid", "provider_error", "failure"})
+"""The error pages where trying again can help (a malformed request would fail the same way)."""
 
 
 def handle_oauth2callback(
@@ -47,44 +56,53 @@ def handle_oauth2callback(
     services = services or get_services()
     settings = services.settings
     state_value: str | None = None
-    spent = False
+    pending: PendingAuthorization | None = None
 
     def answer(secrets_: RequestSecrets) -> flask.Response:
-        nonlocal state_value, spent
+        nonlocal state_value, pending
         if not request.args:
             return _show_outcome(services, request.cookies)
-        state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
-        secrets_.add(state_value)
-        provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
-        if provider_error is not None:
-            if provider_error == "access_denied":
-                raise AccessDenied("the user declined consent")
-            raise ProviderError("the provider answered with an error")
-        if state_value is None:
-            raise BadRequest("parameter state is missing")
-        code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
-        secrets_.add(code)
-        pending = flow.open_flow(
-            services.cookie_keys,
-            request.cookies,
-            state_value,
-            secure=settings.secure_cookies,
-            now=services.now(),
-        )
-        secrets_.add(pending.code_verifier)
-        services.state_store.spend(pending.state, pending.expires_at)
-        spent = True
-        return _complete(services, pending, code, request.cookies)
+        try:
+            state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
+            secrets_.add(state_value)
+            provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
+            if provider_error is not None:
+                if provider_error == "access_denied":
+                    raise AccessDenied("the user declined consent")
+                raise ProviderError("the provider answered with an error")
+            if state_value is None:
+                raise BadRequest("parameter state is missing")
+            code = required(request.args, "code", max_length=CODE_MAX_LENGTH)
+            secrets_.add(code)
+            pending = flow.open_flow(
+                services.cookie_keys,
+                request.cookies,
+                state_value,
+                secure=settings.secure_cookies,
+                now=services.now(),
+            )
+            secrets_.add(pending.code_verifier)
+            services.state_store.spend(pending.state, pending.expires_at)
+            return _complete(services, pending, code, request.cookies)
+        except Exception as error:  # every outcome is shown behind a clean URL
+            chosen = error_page(error)
+            retry = None
+            if chosen.name in RETRY_PAGES:
+                retry = _try_again_url(services, request.cookies, state_value, pending)
+            outcome = Outcome(
+                page=chosen.name,
+                status=chosen.status,
+                retry_url=retry,
+                reference=chosen.reference,
+            )
+            return _show_after_redirect(services, outcome)
 
     def forget_flow(response: flask.Response) -> flask.Response:
         if state_value is None or not flow.is_well_formed(state_value):
             return response
-        if spent or response.status_code < 500:
-            # The flow is over: its cookie goes (a retry sets its own). A server failure before
-            # the state was spent keeps it, so reloading the page can still finish the flow.
-            forget = flow.forget_flow(state_value, secure=settings.secure_cookies)
-            set_cookie(response, forget, secure=settings.secure_cookies)
-        return response
+        # The flow is over, whatever its outcome: its cookie goes (a retry sets its own).
+        forget = flow.forget_flow(state_value, secure=settings.secure_cookies)
+        return set_cookie(response, forget, secure=settings.secure_cookies)
 
     return serve_page(request, answer, settings, after=forget_flow)
 
@@ -100,17 +118,13 @@ def _complete(
             "consent lacks a required permission; nothing stored",
             extra={"json_fields": {"event": "missing_scope", "missing": list(missing)}},
         )
-        retry = _restart(services, pending, reconsent=False)
+        retry = _restart(services, pending, reconsent=False, email=_email_of(services, tokens))
         consent = services.consent_page
-        offer = page(pages.missing_permission(missing, consent.url(retry)))
-        return consent.remember(offer, retry, cookies)
-    # One wait on the provider: the ID token names the user; userinfo only when it cannot.
-    user = user_from_id_token(
-        tokens.id_token,
-        client_id=services.oauth_client.client_id,
-        token_uri=services.oauth_client.token_uri,
-        now=services.now(),
-    ) or fetch_userinfo(services.http, settings.userinfo_uri, tokens.access_token)
+        outcome = Outcome(
+            page="missing_permission", status=403, scopes=missing, retry_url=consent.url(retry)
+        )
+        return consent.remember(_show_after_redirect(services, outcome), retry, cookies)
+    user = _identify(services, tokens)
     try:
         stored = services.token_store.save_grant(
             user_id=user.sub,
@@ -138,13 +152,20 @@ def _complete(
     if pending.return_to:
         return redirect(pending.return_to, status=303)
     outcome = Outcome(user_id=stored.user_id, email=stored.email, scopes=stored.scopes)
-    secure = settings.secure_cookies
+    return _show_after_redirect(services, outcome)
+
+
+def _show_after_redirect(services: Services, outcome: Outcome) -> flask.Response:
+    """A 303 to the bare callback URL, carrying ``outcome`` in a sealed cookie to show there."""
+    secure = services.settings.secure_cookies
     sealed = flow.seal_outcome(services.cookie_keys, outcome, secure=secure, now=services.now())
-    return set_cookie(redirect(settings.redirect_uri, status=303), sealed, secure=secure)
+    return set_cookie(redirect(services.settings.redirect_uri, status=303), sealed, secure=secure)
 
 
 def _show_outcome(services: Services, cookies: Mapping[str, str]) -> flask.Response:
-    """The bare callback URL, reached by our own 303: the success page for this browser."""
+    """The bare callback URL: the page of this browser's recent outcome, reached by our own 303;
+    without one (a bookmark, a typed address), what this address is for."""
+    site = Site.of(services.settings)
     outcome = flow.open_outcome(
         services.cookie_keys,
         cookies,
@@ -152,8 +173,72 @@ def _show_outcome(services: Services, cookies: Mapping[str, str]) -> flask.Respo
         now=services.now(),
     )
     if outcome is None:
-        raise InvalidState("no recent outcome for this browser")
-    return page(pages.connected(outcome.user_id, outcome.email, outcome.scopes))
+        logger.info("callback opened without a sign-in to finish")
+        return page(pages.callback_explained(site=site))
+    if outcome.page == "connected" and outcome.user_id:
+        return page(pages.connected(outcome.user_id, outcome.email, outcome.scopes, site=site))
+    if outcome.page == "missing_permission":
+        return page(pages.missing_permission(outcome.scopes, outcome.retry_url, site=site))
+    if outcome.page == "failure":
+        return page(
+            pages.failure(
+                outcome.status, outcome.reference or "", site=site, retry_url=outcome.retry_url
+            )
+        )
+    if outcome.page == "bad_request":
+        return page(pages.bad_request(outcome.status, site=site))
+    show = pages.OUTCOME_PAGES.get(outcome.page, pages.link_invalid)
+    return page(show(site=site, retry_url=outcome.retry_url))
+
+
+def _try_again_url(
+    services: Services,
+    cookies: Mapping[str, str],
+    state: str | None,
+    pending: PendingAuthorization | None,
+) -> str | None:
+    """``authorize`` again, with the hint and ``return_to`` of the flow when this browser still
+    has it; ``None`` when ``AUTHORIZE_URL`` is unknown."""
+    settings = services.settings
+    if settings.authorize_url is None:
+        return None
+    if pending is None and flow.is_well_formed(state):
+        with contextlib.suppress(InvalidState):
+            pending = flow.open_flow(
+                services.cookie_keys,
+                cookies,
+                str(state),
+                secure=settings.secure_cookies,
+                now=services.now(),
+            )
+    params = {}
+    if pending is not None and pending.login_hint:
+        params["login_hint"] = pending.login_hint
+    if pending is not None and pending.return_to:
+        params["return_to"] = pending.return_to
+    if not params:
+        return settings.authorize_url
+    separator = "&" if "?" in settings.authorize_url else "?"
+    return f"{settings.authorize_url}{separator}{urlencode(params)}"
+
+
+def _identify(services: Services, tokens: TokenResponse) -> UserInfo:
+    """Who consented. One wait on the provider: the ID token that came with the tokens names
+    the user; userinfo is asked only when there is none that holds up."""
+    return user_from_id_token(
+        tokens.id_token,
+        client_id=services.oauth_client.client_id,
+        token_uri=services.oauth_client.token_uri,
+        now=services.now(),
+    ) or fetch_userinfo(services.http, services.settings.userinfo_uri, tokens.access_token)
+
+
+def _email_of(services: Services, tokens: TokenResponse) -> str | None:
+    """The address of the account that just consented, to hint the retry; ``None`` when the
+    provider will not say (the e-mail permission was unticked too, say)."""
+    with contextlib.suppress(AppError):
+        return _identify(services, tokens).email
+    return None
 
 
 def _restart(

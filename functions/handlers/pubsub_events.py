@@ -2,7 +2,8 @@
 
 Returning acknowledges the message; raising makes Pub/Sub redeliver it. Something that can never
 succeed on a retry (a malformed message, an unknown user, a lost grant) is logged and
-acknowledged; only errors marked ``retryable``, and surprises, are raised.
+acknowledged, a malformed one after its sender was told (``refused``) where that is possible;
+only errors marked ``retryable``, and surprises, are raised.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def handle_event[T](
     parse: Callable[[Any], T],
     work: Callable[[T, str], object],
     describe: Callable[[T], dict[str, object]],
+    refused: Callable[[MalformedRequest], object] | None = None,
 ) -> None:
     """Parse ``event.data``, do the work once per event ID, and decide: acknowledge or retry.
 
@@ -30,6 +32,8 @@ def handle_event[T](
         parse: reads the message; raises ``MalformedRequest`` for anything unusable.
         work: does it, given the parsed message and a stable ID of the event.
         describe: the log fields that identify the message (never its secrets).
+        refused: tells the sender why a malformed message was refused; a retryable error it
+            raises has the message redelivered.
     """
     message = event.data.get("message") if isinstance(event.data, dict) else None
     attributes = message.get("attributes") if isinstance(message, dict) else None
@@ -37,9 +41,17 @@ def handle_event[T](
     try:
         parsed = parse(event.data)
     except MalformedRequest as error:
+        if refused is not None:
+            refused(error)
         logger.warning(
             "malformed message acknowledged",
-            extra={"json_fields": {"reason": str(error), "event_id": event.get("id")}},
+            extra={
+                "json_fields": {
+                    "reason": str(error),
+                    "event_id": event.get("id"),
+                    "reported": refused is not None and error.names_a_request,
+                }
+            },
         )
         return
     try:

@@ -7,7 +7,8 @@ redelivers, and a page published twice carries the same result ID.
 Gmail calls use the shared access token (``functions.grants.access``), retry transient failures
 within the invocation's budget (``functions.gmail.retry``), and take a per-user slot
 (``functions.gmail.limits``). A grant that no longer works marks the user ``reauth_required`` and
-tells ``REAUTH_TOPIC`` once.
+tells ``REAUTH_TOPIC`` once. A request refused before any of this is answered by
+:func:`refuse_request`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from functions.errors import AppError, GmailRequestRejected, MalformedRequest, ReauthRequired
 from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.metadata import describe
@@ -58,7 +60,7 @@ def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> 
         event_id,
         lambda progress, checkpoint: list_mailbox(services, request, results, progress, checkpoint),
         now=services.now,
-        on_failure=lambda error: results.error(error.code, str(error)),
+        on_failure=lambda error: results.error(error.code, str(error), reason=_reason(error)),
     )
     if progress is None:
         return
@@ -66,6 +68,34 @@ def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> 
         "mailbox listed",
         extra={"json_fields": {**fields, "total": progress.total, "pages": progress.pages}},
     )
+
+
+def refuse_request(services: Services, error: MalformedRequest) -> None:
+    """Tell the sender of a refused request why, if it named a user or a request ID.
+
+    The ``invalid_request`` error is published under ``<request_id>:error`` like any other, so a
+    redelivery publishes a duplicate that consumers drop. A request that named neither reaches
+    nobody: the caller only logs it.
+
+    Raises:
+        TransientError: publishing failed; Pub/Sub redelivers and this runs again.
+    """
+    if not error.names_a_request:
+        return
+    results = ResultPublisher(
+        services.publisher,
+        services.settings.results_topic_path(),
+        error.user_id,
+        error.request_id or "",
+    )
+    results.error("invalid_request", "the mailbox request was refused", reason=str(error))
+
+
+def _reason(error: AppError) -> str | None:
+    """The specific cause an error completion carries, when there is one."""
+    if isinstance(error, GmailRequestRejected | ReauthRequired):
+        return error.reason
+    return None
 
 
 def list_mailbox(
@@ -152,4 +182,4 @@ def _pages(
     return progress
 
 
-__all__ = ["list_mailbox", "read_mailbox"]
+__all__ = ["list_mailbox", "read_mailbox", "refuse_request"]

@@ -1,7 +1,9 @@
 """The mailbox request a pipeline publishes (docs/design.md §3), parsed strictly.
 
 Only ``user_id`` is required. Unknown keys are refused rather than ignored, so a typo such as
-``lable_ids`` is reported instead of silently listing the whole mailbox.
+``lable_ids`` is reported instead of silently listing the whole mailbox. A refused request that
+named a user or a request ID says so in its :class:`MalformedRequest`, so its sender can be told
+why on the results topic; one that named neither can only be logged.
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ def parse_request(payload: bytes, *, default_request_id: str | None = None) -> M
         raise MalformedRequest("the message data is not JSON") from None
     if not isinstance(body, dict):
         raise MalformedRequest("the request must be a JSON object")
+    try:
+        return _validated(body, default_request_id)
+    except MalformedRequest as error:
+        user_id, request_id = _named(body, "user_id"), _named(body, "request_id")
+        if user_id is not None or request_id is not None:
+            error.user_id, error.request_id = user_id, request_id or default_request_id
+        raise
+
+
+def _validated(body: dict[str, Any], default_request_id: str | None) -> MailboxRequest:
     unknown = sorted(set(body) - _KEYS)
     if unknown:
         raise MalformedRequest(f"unknown field(s): {', '.join(map(str, unknown))[:200]}")
@@ -88,6 +100,12 @@ def parse_request(payload: bytes, *, default_request_id: str | None = None) -> M
         include_spam_trash=_flag(body.get("include_spam_trash")),
         format=_format(body.get("format")),
     )
+
+
+def _named(body: dict[str, Any], key: str) -> str | None:
+    """What a refused request gave as ``key``, if it is a non-empty string (valid or not)."""
+    value = body.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def _format(value: Any) -> str:

@@ -2,9 +2,15 @@
 
 Each request produces ``messages`` batches (one per Gmail page) and then exactly one closing
 message, ``complete`` with the total or ``error`` with a reason, so a consumer always knows when a
-request is finished. Every message carries the ``user_id``, ``request_id`` and ``result_id``
-attributes. ``result_id`` is deterministic (``<request_id>:<page>``, ``<request_id>:complete``):
-a page published again after an interrupted run has the same ID, so consumers drop duplicates.
+request is finished. Every message carries the ``type``, ``user_id``, ``request_id`` and
+``result_id`` attributes. ``result_id`` is deterministic (``<request_id>:<page>``,
+``<request_id>:complete``, ``<request_id>:error``): a page published again after an interrupted
+run has the same ID, so consumers drop duplicates.
+
+A refused request (``invalid_request``) may name no user, or a user or request ID that is not
+valid; the body repeats what it named, and an attribute whose value would pass Pub/Sub's limit
+of 1,024 bytes (https://cloud.google.com/pubsub/quotas#resource_limits) is left out rather than
+cut, since a cut ID would match nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
 
 PUBLISH_TIMEOUT_SECONDS = 60.0
+MAX_ATTRIBUTE_BYTES = 1024
+"""Pub/Sub's limit on an attribute value."""
 
 
 class ResultPublisher:
     """Publishes the results of one mailbox request."""
 
     def __init__(
-        self, publisher: PublisherClient, topic: str, user_id: str, request_id: str
+        self, publisher: PublisherClient, topic: str, user_id: str | None, request_id: str
     ) -> None:
         self._publisher = publisher
         self._topic = topic
@@ -47,9 +55,16 @@ class ResultPublisher:
         self._send("complete", "complete", {"total": total, "pages": pages, "truncated": truncated})
         self.flush()
 
-    def error(self, code: str, message: str) -> None:
-        """Close the request with an error the pipeline can act on."""
-        self._send("error", "error", {"error": code, "message": message})
+    def error(self, code: str, message: str, *, reason: str | None = None) -> None:
+        """Close the request with an error the pipeline can act on.
+
+        Args:
+            code: what went wrong, one of the README's list (``invalid_request``, ...).
+            message: our sentence about it.
+            reason: the specific cause, when known: what was wrong with the request, Gmail's
+                own message, why the grant was lost.
+        """
+        self._send("error", "error", {"error": code, "message": message, "reason": reason})
         self.flush()
 
     def flush(self) -> None:
@@ -74,14 +89,28 @@ class ResultPublisher:
             "result_id": result_id,
             **fields,
         }
+        if self._user_id is None:
+            del body["user_id"]
         data = json.dumps(body, separators=(",", ":")).encode()
-        self._pending.append(
-            self._publisher.publish(
-                self._topic,
-                data,
-                type=kind,
-                user_id=self._user_id,
-                request_id=self._request_id,
-                result_id=result_id,
+        attributes = {
+            name: value
+            for name, value in (
+                ("type", kind),
+                ("user_id", self._user_id),
+                ("request_id", self._request_id),
+                ("result_id", result_id),
             )
-        )
+            if _fits_attribute(value)
+        }
+        self._pending.append(self._publisher.publish(self._topic, data, **attributes))
+
+
+def _fits_attribute(value: str | None) -> bool:
+    """Whether ``value`` can be a Pub/Sub attribute value: non-empty UTF-8 within the limit (a
+    refused request may name a lone surrogate, which JSON allows and UTF-8 does not)."""
+    if not value:
+        return False
+    try:
+        return len(value.encode()) <= MAX_ATTRIBUTE_BYTES
+    except UnicodeEncodeError:
+        return False

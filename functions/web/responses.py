@@ -26,6 +26,7 @@ from functions.errors import (
     ProviderError,
     ReturnToNotAllowed,
 )
+from functions.web.site import NO_SITE, Site
 from functions.web.style import STYLE_HASH
 
 if TYPE_CHECKING:
@@ -117,25 +118,33 @@ def json_error_response(error: Exception) -> flask.Response:
     return json_response({"error": "internal_error", "reference": reference}, status)
 
 
-def error_response(error: Exception) -> flask.Response:
-    """The page for an error; unexpected ones are logged with a reference, never shown."""
-    from functions.web import pages  # with translations and Babel: only when a page is shown
+@dataclass(frozen=True)
+class ErrorPage:
+    """Which page answers an error: a name of ``pages.OUTCOME_PAGES``, its status, and the
+    reference that is also in the logs (unexpected errors only)."""
 
+    name: str
+    status: int
+    reference: str | None = None
+
+
+def error_page(error: Exception) -> ErrorPage:
+    """Log ``error`` once, at its level, and choose its page; unexpected ones get a reference."""
     if isinstance(error, InvalidState | ExchangeFailed):
         event = "state_rejected" if isinstance(error, InvalidState) else "exchange_failed"
         logger.warning(
             "link rejected", extra={"json_fields": {"event": event, "reason": str(error)}}
         )
-        return page(pages.link_invalid())
+        return ErrorPage("link_invalid", 400)
     if isinstance(error, AccessDenied):
         logger.info("consent declined")
-        return page(pages.declined())
+        return ErrorPage("declined", 403)
     if isinstance(error, ProviderError):
         logger.warning("provider error", extra={"json_fields": {"reason": str(error)}})
-        return page(pages.provider_error())
+        return ErrorPage("provider_error", 400)
     if isinstance(error, ReturnToNotAllowed | BadRequest):
         logger.info("bad request", extra={"json_fields": {"reason": str(error)}})
-        return _with_headers(page(pages.bad_request(error.status)), error)
+        return ErrorPage("bad_request", error.status)
     reference = uuid.uuid4().hex[:12]
     status = error.status if isinstance(error, AppError) else 500
     logger.error(
@@ -149,7 +158,20 @@ def error_response(error: Exception) -> flask.Response:
             }
         },
     )
-    return page(pages.failure(status, reference))
+    return ErrorPage("failure", status, reference)
+
+
+def error_response(error: Exception, site: Site = NO_SITE) -> flask.Response:
+    """The page for an error; unexpected ones are logged with a reference, never shown."""
+    from functions.web import pages  # with translations and Babel: only when a page is shown
+
+    chosen = error_page(error)
+    if chosen.name == "bad_request":
+        response = page(pages.bad_request(chosen.status, site=site))
+        return _with_headers(response, error) if isinstance(error, AppError) else response
+    if chosen.name == "failure":
+        return page(pages.failure(chosen.status, chosen.reference or "", site=site))
+    return page(pages.OUTCOME_PAGES[chosen.name](site=site))
 
 
 def _with_headers(response: flask.Response, error: AppError) -> flask.Response:

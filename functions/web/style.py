@@ -18,5 +18,7 @@ STYLE = (
     "a.button:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}"
     "code{background:#f1f3f4;padding:0 .25rem;direction:ltr;unicode-bidi:isolate;"
     "overflow-wrap:anywhere}"
+    ".service{margin:0;color:#444746;font-weight:600}footer{margin-top:2rem;padding-top:1rem;"
+    "border-top:1px solid #e0e0e0;font-size:.875rem;color:#444746}a{color:#0b57d0}"
 )
 STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()

@@ -29,6 +29,7 @@ from tests.browser.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SCREENSHOTS,
+    SITE,
     TOPOLOGY,
     Screenshot,
     sandbox_behaves,
@@ -60,13 +61,17 @@ def pytest_runtest_makereport(
 def stack(
     emulators: EmulatorHosts, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalStack]:
-    """Every function, the sandbox and the Pub/Sub wiring, over the session's emulators."""
-    with LocalStack(
+    """Every function, the sandbox and the Pub/Sub wiring, over the session's emulators; the
+    pages name the service and link its support and privacy pages (:data:`SITE`)."""
+    local = LocalStack(
         ports=StackPorts.any_free(),
         state_dir=tmp_path_factory.mktemp("browser-stack"),
         emulators=emulators,
         topology=TOPOLOGY,
-    ) as running:
+    )
+    for env in local.function_envs.values():
+        env.update(SITE)
+    with local as running:
         yield running
 
 

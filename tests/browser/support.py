@@ -38,6 +38,13 @@ TOPOLOGY = Topology(
     dead_letter_pull_subscription="browser-dead-letter-hold",
 )
 
+SITE = {
+    "SERVICE_NAME": "Acme Mail Reports",
+    "SUPPORT_URL": "https://acme.example/help",
+    "PRIVACY_POLICY_URL": "https://acme.example/privacy",
+}
+"""What the browser stack's pages show of the service (the README's Configuration)."""
+
 Screenshot = Callable[[Page, str], Path]
 """``screenshot(page, name)``: the whole page saved as ``SCREENSHOTS/<name>.png``."""
 

@@ -65,6 +65,7 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "OAUTH_REVOKE_URI": "http://127.0.0.1:8090/revoke",
         "GMAIL_API_ROOT": "http://127.0.0.1:8090/",
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
+        "ACCOUNT_PERMISSIONS_URL": "http://127.0.0.1:8090/connections",
     }
     # Each function gets only what it is deployed with: authorize publishes nowhere.
     assert "RESULTS_TOPIC" not in stack.function_envs["authorize"]
@@ -99,6 +100,7 @@ def test_real_google_mode_passes_the_client_through_and_keeps_google_endpoints(
     assert env["OAUTH_REDIRECT_URI"] == "http://127.0.0.1:9999/callback"
     for name in ("OIDC_USERINFO_URI", "OAUTH_REVOKE_URI", "GMAIL_API_ROOT"):
         assert name not in env
+    assert "ACCOUNT_PERMISSIONS_URL" not in env  # Google's own page, the code's default
     assert "OAUTHLIB_INSECURE_TRANSPORT" not in env
     assert stack.ports.oauth2callback == 9999
     assert stack.authorize_url == "http://127.0.0.1:8081/"

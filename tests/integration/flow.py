@@ -41,6 +41,15 @@ def callback(apps: Any, browser: ConsentBrowser, location: str, trace: str = "")
     return response
 
 
+def follow(apps: Any, browser: ConsentBrowser, response: Any) -> Any:
+    """The page the browser lands on: behind the callback's own 303 to its bare URL (every
+    outcome of a sign-in is shown there), else ``response`` itself."""
+    browser.remember(response.headers.getlist("Set-Cookie"))
+    if response.status_code == 303 and response.headers["Location"].startswith(REDIRECT_URI):
+        return apps.oauth2callback.get("/", headers=browser.cookie_header())
+    return response
+
+
 def connect(
     apps: Any,
     browser: ConsentBrowser,
@@ -56,7 +65,6 @@ def connect(
     page = browser.open_consent(first.headers["Location"])
     location = browser.answer(page, email=email, action=action, untick=untick)
     answered = callback(apps, browser, location)
-    final = answered
-    if answered.status_code == 303 and answered.headers["Location"] == REDIRECT_URI:
-        final = apps.oauth2callback.get("/", headers=browser.cookie_header())
-    return Consent(first, first.headers["Location"], location, answered, final)
+    return Consent(
+        first, first.headers["Location"], location, answered, follow(apps, browser, answered)
+    )

@@ -33,8 +33,8 @@ def user_id(apps, firestore_client):
     return document.id
 
 
-def deliver(apps, payload):
-    return apps.list_messages.post(**cloud_event(payload))
+def deliver(apps, payload, *, message_id=""):
+    return apps.list_messages.post(**cloud_event(payload, message_id=message_id))
 
 
 def test_2345_messages_are_listed_in_5_calls_and_each_published_once(
@@ -83,11 +83,8 @@ def test_query_labels_and_max_messages_reach_gmail(apps, sandbox, subscriber, re
     assert complete["truncated"] is True
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [b"{not json", {"query": "no user"}, {"user_id": "1", "max_messages": -1}],
-)
-def test_a_malformed_request_is_acknowledged_and_publishes_nothing(
+@pytest.mark.parametrize("payload", [b"{not json", [1], {"query": "no user"}, {"user_id": 7}])
+def test_a_malformed_request_naming_nobody_is_acknowledged_and_publishes_nothing(
     apps, sandbox, subscriber, results, payload
 ):
     response = deliver(apps, payload)
@@ -95,6 +92,65 @@ def test_a_malformed_request_is_acknowledged_and_publishes_nothing(
     assert response.status_code == 200  # acknowledged: Pub/Sub will not redeliver it
     pull_nothing(subscriber, results)
     assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"user_id": "1", "max_messages": -1}, "max_messages must be an integer"),
+        ({"user_id": "1", "lable_ids": ["INBOX"]}, "unknown field(s): lable_ids"),
+        ({"user_id": "a/b"}, "user_id must be the user's ID"),
+        ({"request_id": "r-nobody", "query": "x"}, "user_id must be the user's ID"),
+    ],
+)
+def test_a_malformed_request_naming_a_user_or_request_is_told_why(
+    apps, sandbox, subscriber, results, payload, reason
+):
+    response = deliver(apps, payload, message_id="message-1")
+
+    # THEN it is acknowledged, and its sender learns why on the results topic
+    assert response.status_code == 200
+    [error] = pull_until_closed(subscriber, results)
+    assert error["type"] == "error"
+    assert error["error"] == "invalid_request"
+    assert error["reason"].startswith(reason)
+    request_id = payload.get("request_id", "message-1")  # else the Pub/Sub message ID
+    assert error["request_id"] == error["_attributes"]["request_id"] == request_id
+    assert error["result_id"] == error["_attributes"]["result_id"] == f"{request_id}:error"
+    assert error["_attributes"]["type"] == "error"
+    if "user_id" in payload:
+        assert error["user_id"] == error["_attributes"]["user_id"] == payload["user_id"]
+    else:
+        assert "user_id" not in error
+        assert "user_id" not in error["_attributes"]
+    assert sandbox.state.call_counts().get("gmail.messages.list", 0) == 0
+
+
+def test_an_oversize_id_is_left_out_of_the_attributes_but_kept_in_the_body(
+    apps, subscriber, results
+):
+    # GIVEN IDs past Pub/Sub's 1,024-byte attribute limit (the user ID in 4-byte characters)
+    long_user, long_request = "😀" * 300, "r" * 2000
+
+    response = deliver(apps, {"user_id": long_user, "request_id": long_request})
+
+    assert response.status_code == 200
+    [error] = pull_until_closed(subscriber, results)
+    assert error["error"] == "invalid_request"
+    assert error["reason"].startswith("user_id must be the user's ID")
+    assert (error["user_id"], error["request_id"]) == (long_user, long_request)
+    assert error["_attributes"] == {"type": "error"}
+
+
+def test_gmail_refusing_the_query_reports_gmails_own_reason(apps, subscriber, results, user_id):
+    response = deliver(apps, {"user_id": user_id, "query": "nosuchoperator:x", "request_id": "q"})
+
+    assert response.status_code == 200
+    [error] = pull_until_closed(subscriber, results)
+    assert error["error"] == "gmail_rejected"
+    assert error["message"] == "Gmail refused the request (400)"
+    assert error["reason"] == "Invalid query"
+    assert error["_attributes"]["user_id"] == user_id
 
 
 def test_an_unknown_user_is_acknowledged_and_reported(apps, subscriber, results):
@@ -118,6 +174,7 @@ def test_a_revoked_user_is_marked_reauth_required_and_not_retried(
     assert response.status_code == 200
     [error] = pull_until_closed(subscriber, results)
     assert error["error"] == "reauth_required"
+    assert error["reason"] == "invalid_grant"
     document = firestore_client.collection("gmail_credentials").document(user_id).get().to_dict()
     assert document["status"] == "reauth_required"
     assert document["status_reason"] == "invalid_grant"

@@ -191,7 +191,9 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
     secrets.update(sandbox.state.issued_tokens())
 
     # bad input on the way: a replay, a forged code, a provider error
-    assert callback(location).status_code >= 400
+    refused = callback(location)  # shown behind a clean URL, as every outcome is
+    assert refused.status_code == 303
+    assert platform.get("oauth2callback", headers=browser.cookie_header()).status_code >= 400
     forged = authorize()
     forged_state = query_of(forged.headers["Location"])["state"]
     secrets.add(forged_state)

@@ -16,7 +16,7 @@ from functions.clock import utcnow
 from functions.consent import pending as flow
 from functions.crypto import parse_keyring
 from functions.errors import InvalidState
-from tests.integration.flow import callback, connect, start
+from tests.integration.flow import callback, connect, follow, start
 
 pytestmark = pytest.mark.integration
 
@@ -204,7 +204,7 @@ def test_nothing_stored_and_nothing_returned_sends_the_user_back_to_consent(
 
         # WHEN the provider again grants no offline access THEN a clear page, not a loop
         page = browser.open_consent(retry)
-        looped = callback(apps, browser, browser.answer(page, email=EMAIL))
+        looped = follow(apps, browser, callback(apps, browser, browser.answer(page, email=EMAIL)))
         assert looped.status_code == 502
         assert "Something went wrong" in looped.get_data(as_text=True)
         assert users(firestore_client) == {}
@@ -223,6 +223,7 @@ def test_an_unticked_gmail_permission_stores_nothing_and_offers_a_retry(apps, fi
 
     consent = connect(apps, browser, newcomer, untick=(GMAIL_READONLY,))
 
+    assert consent.callback.status_code == 303  # the spent code leaves the address bar
     assert consent.final.status_code == 403
     page = consent.final.get_data(as_text=True)
     assert "A permission is missing" in page
@@ -231,6 +232,8 @@ def test_an_unticked_gmail_permission_stores_nothing_and_offers_a_retry(apps, fi
 
     # WHEN the person presses "Try again" and leaves everything ticked THEN it is connected
     [retry] = re.findall(r'<a class="button" href="([^"]+)">Try again</a>', page)
+    # the address typed at the consent page is kept, though authorize was given none
+    assert query_of(html.unescape(retry))["login_hint"] == newcomer
     retry_page = browser.open_consent(html.unescape(retry))
     assert GMAIL_READONLY in retry_page.scopes
     location = browser.answer(retry_page, email=newcomer)
@@ -243,10 +246,50 @@ def test_cancel_at_the_consent_page_stores_nothing(apps, firestore_client):
     browser = ConsentBrowser()
     consent = connect(apps, browser, EMAIL, action="cancel")
 
-    assert consent.callback.status_code == 403
-    assert "You declined access" in consent.callback.get_data(as_text=True)
+    assert consent.callback.status_code == 303  # the spent state leaves the address bar
+    assert consent.final.status_code == 403
+    assert "You declined access" in consent.final.get_data(as_text=True)
     assert users(firestore_client) == {}
     assert flow_cookies_of(browser) == {}
+
+
+def test_declining_offers_to_try_again_with_the_address_and_return_to_kept(
+    apps, firestore_client, monkeypatch
+):
+    from functions import config, services
+
+    monkeypatch.setenv("ALLOWED_RETURN_TO", "https://app.example.com/")
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+    browser = ConsentBrowser()
+
+    consent = connect(
+        apps,
+        browser,
+        EMAIL,
+        action="cancel",
+        login_hint=EMAIL,
+        return_to="https://app.example.com/done",
+    )
+
+    assert consent.callback.status_code == 303
+    assert consent.final.status_code == 403
+    [again] = re.findall(
+        r'<a class="button" href="([^"]+)">Try again</a>', consent.final.get_data(as_text=True)
+    )
+    assert html.unescape(again) == (
+        "http://localhost:8081/?login_hint=ada%40example.com"
+        "&return_to=https%3A%2F%2Fapp.example.com%2Fdone"
+    )
+
+
+def test_the_bare_callback_url_says_what_it_is_for(apps):
+    response = apps.oauth2callback.get("/")
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "This is where Google sends you back" in page
+    assert "expired" not in page
 
 
 def test_a_replayed_callback_is_refused(apps, firestore_client, sandbox):
@@ -258,9 +301,10 @@ def test_a_replayed_callback_is_refused(apps, firestore_client, sandbox):
     assert callback(apps, browser, location).status_code == 303
 
     # WHEN the same browser goes back to the callback URL (its flow cookie is gone)
-    replay = callback(apps, browser, location)
+    replay = follow(apps, browser, callback(apps, browser, location))
     # AND a copy of the flow cookie is replayed with it (a stolen or restored cookie jar)
-    replay_with_cookie = callback(apps, ConsentBrowser(cookies=after_authorize), location)
+    thief = ConsentBrowser(cookies=after_authorize)
+    replay_with_cookie = follow(apps, thief, callback(apps, thief, location))
 
     for refused in (replay, replay_with_cookie):
         assert refused.status_code == 400
@@ -280,7 +324,7 @@ def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
 
     name = flow.flow_cookie_name(query_of(location)["state"], secure=False)
     for attacker in (ConsentBrowser(), ConsentBrowser(cookies={name: "k1." + "x" * 400})):
-        refused = callback(apps, attacker, location)
+        refused = follow(apps, attacker, callback(apps, attacker, location))
         assert refused.status_code == 400
     assert users(firestore_client) == {}
 
@@ -295,7 +339,7 @@ def test_a_tampered_state_is_refused(apps, firestore_client):
     original = query_of(location)["state"]
     tampered = location.replace(original, ("A" if original[0] != "A" else "B") + original[1:])
 
-    assert callback(apps, browser, tampered).status_code == 400
+    assert follow(apps, browser, callback(apps, browser, tampered)).status_code == 400
     assert users(firestore_client) == {}
 
 
@@ -320,7 +364,11 @@ def test_an_expired_link_is_refused(apps, firestore_client, function_env):
     ) as context:
         response = handle_oauth2callback(context.request, later)
 
-    assert response.status_code == 400
+    assert response.status_code == 303
+    browser.remember(response.headers.getlist("Set-Cookie"))
+    outcome = flow.open_outcome(later.cookie_keys, browser.cookies, secure=False, now=now)
+    assert outcome is not None
+    assert (outcome.page, outcome.status) == ("link_invalid", 400)
     assert users(firestore_client) == {}
     assert used_states(firestore_client) == []  # refused before anything was written
 
@@ -330,7 +378,11 @@ def test_a_code_the_provider_refuses_gets_a_clear_page(apps, firestore_client):
     first = start(apps, browser)
     forged = {"state": query_of(first.headers["Location"])["state"], "code": "sbx-code-forged"}
 
-    response = apps.oauth2callback.get("/", query_string=forged, headers=browser.cookie_header())
+    response = follow(
+        apps,
+        browser,
+        apps.oauth2callback.get("/", query_string=forged, headers=browser.cookie_header()),
+    )
 
     assert response.status_code == 400
     assert "expired" in response.get_data(as_text=True)
@@ -351,7 +403,7 @@ def test_a_redirect_uri_the_token_endpoint_refuses_is_a_configuration_error(
     config.get_settings.cache_clear()
     services.get_services.cache_clear()
 
-    response = callback(apps, browser, location)
+    response = follow(apps, browser, callback(apps, browser, location))
 
     # THEN Google's redirect_uri_mismatch is reported as the configuration error it is, not as
     # a passing provider failure to try again
@@ -385,7 +437,7 @@ def test_bad_input_gets_a_short_page_with_a_4xx(
 ):
     client = getattr(apps, target)
 
-    response = getattr(client, method)("/" + query)
+    response = follow(apps, ConsentBrowser(), getattr(client, method)("/" + query))
 
     assert response.status_code == status
     body = response.get_data(as_text=True)

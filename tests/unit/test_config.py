@@ -156,3 +156,49 @@ def test_re_auth_events_need_an_authorize_url_to_link_to():
 def test_the_log_level_is_named_in_any_case():
     assert config.load_settings({**BASE, "LOG_LEVEL": "debug"}).log_level == logging.DEBUG
     assert config.load_settings({**BASE, "LOG_LEVEL": "WARNING"}).log_level == logging.WARNING
+
+
+def test_the_pages_name_the_service_and_link_support_and_privacy_when_configured():
+    settings = config.load_settings(
+        {
+            **BASE,
+            "SERVICE_NAME": " Acme Mail Reports ",
+            "SUPPORT_URL": "https://acme.example/help",
+            "PRIVACY_POLICY_URL": "https://acme.example/privacy",
+            "ACCOUNT_PERMISSIONS_URL": "http://localhost:8090/permissions",
+        }
+    )
+
+    assert settings.service_name == "Acme Mail Reports"
+    assert settings.support_url == "https://acme.example/help"
+    assert settings.privacy_policy_url == "https://acme.example/privacy"
+    assert settings.account_permissions_url == "http://localhost:8090/permissions"
+
+
+def test_without_them_the_pages_say_the_service_and_link_google_account():
+    settings = config.load_settings(BASE)
+
+    assert settings.service_name is None
+    assert settings.support_url is None
+    assert settings.privacy_policy_url is None
+    assert settings.account_permissions_url == "https://myaccount.google.com/connections"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SUPPORT_URL", "http://acme.example/help"),
+        ("SUPPORT_URL", "http://localhost:8000/help"),  # people's links are https, always
+        ("SUPPORT_URL", "javascript:alert(1)"),
+        ("SUPPORT_URL", "https://"),
+        ("PRIVACY_POLICY_URL", "acme.example/privacy"),
+        ("PRIVACY_POLICY_URL", "https://user:pw@acme.example/privacy"),
+        ("ACCOUNT_PERMISSIONS_URL", "http://sandbox.example/permissions"),
+        ("ACCOUNT_PERMISSIONS_URL", "ftp://myaccount.google.com/"),
+        ("SERVICE_NAME", "x" * 121),
+        ("SERVICE_NAME", "Acme\nMail"),
+    ],
+)
+def test_a_malformed_page_setting_is_named(variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        config.load_settings({**BASE, variable: value})

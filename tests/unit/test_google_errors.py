@@ -91,3 +91,21 @@ def test_gmail_refusing_the_request_itself_is_not_retried(error):
 
 def test_anything_else_is_not_ours_to_guess():
     assert classify(KeyError("x")) is None
+
+
+def test_gmail_refusing_the_request_passes_on_gmails_own_message():
+    body = {"error": {"code": 400, "message": "Invalid query", "status": "INVALID_ARGUMENT"}}
+    error = HttpError(httplib2.Response({"status": 400}), json.dumps(body).encode())
+
+    classified = classify(error)
+
+    assert isinstance(classified, GmailRequestRejected)
+    assert classified.reason == "Invalid query"
+    assert str(classified) == "Gmail refused the request (400)"
+
+
+def test_a_gmail_refusal_without_a_json_body_has_no_reason():
+    classified = classify(HttpError(httplib2.Response({"status": 400}), b"<html>"))
+
+    assert isinstance(classified, GmailRequestRejected)
+    assert classified.reason is None

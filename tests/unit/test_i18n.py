@@ -22,7 +22,9 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from functions.config import DEFAULT_ACCOUNT_PERMISSIONS_URL
 from functions.web import i18n, pages, responses
+from functions.web.site import Site
 
 GMAIL = "https://www.googleapis.com/auth/gmail.readonly"
 SCOPES = ("openid", "https://www.googleapis.com/auth/userinfo.email", GMAIL)
@@ -30,6 +32,14 @@ EMAIL = "ada@example.com"
 USER_ID = "109876543210"
 REFERENCE = "0123456789ab"
 RETRY = "https://accounts.example/o/auth?client_id=c&state=s"
+AGAIN = "https://auth.example/authorize?login_hint=ada%40example.com"
+SERVICE = "Acme Reports"
+SITE = Site(
+    service_name=SERVICE,
+    support_url="https://acme.example/help",
+    privacy_policy_url="https://acme.example/privacy",
+    scopes=("openid", "email", GMAIL),
+)
 TRANSLATED = [tag for tag in i18n.LANGUAGES if tag != i18n.DEFAULT_LANGUAGE]
 PAGES_SOURCE = Path(pages.__file__)
 TEMPLATE = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
@@ -45,8 +55,26 @@ PAGES: dict[str, PageMaker] = {
     "bad_request": lambda lang: pages.bad_request(405, language=lang),
     "provider_error": lambda lang: pages.provider_error(language=lang),
     "failure": lambda lang: pages.failure(502, REFERENCE, language=lang),
+    "callback_explained": lambda lang: pages.callback_explained(language=lang),
+    "named_connected": lambda lang: pages.connected(
+        USER_ID, EMAIL, SCOPES, site=SITE, language=lang
+    ),
+    "named_connected_without_email": lambda lang: pages.connected(
+        USER_ID, None, SCOPES, site=SITE, language=lang
+    ),
+    "named_missing_permission": lambda lang: pages.missing_permission(
+        (GMAIL,), RETRY, site=SITE, language=lang
+    ),
+    "named_missing_permissions": lambda lang: pages.missing_permission(
+        SCOPES[1:], RETRY, site=SITE, language=lang
+    ),
+    "named_declined": lambda lang: pages.declined(site=SITE, retry_url=AGAIN, language=lang),
+    "named_failure": lambda lang: pages.failure(
+        500, REFERENCE, site=SITE, retry_url=AGAIN, language=lang
+    ),
 }
-VALUES = {EMAIL, USER_ID, REFERENCE}  # what the caller passes in, the same in every language
+VALUES = {EMAIL, USER_ID, REFERENCE, SERVICE}  # what the caller passes in, in every language
+VALUES |= {".", "·"}  # the full stop after the disconnect link; the footer's separator
 
 
 class _Text(HTMLParser):
@@ -193,7 +221,14 @@ def test_pages_fit_a_strict_content_security_policy(name):
     assert f"'sha256-{digest}'" in responses.CONTENT_SECURITY_POLICY
     assert "<script" not in html
     assert " style=" not in html  # inline style attributes would be blocked
-    assert re.findall(r'(?:src|href)="([^"]*)"', html) in ([], [RETRY.replace("&", "&amp;")])
+    allowed = {
+        RETRY.replace("&", "&amp;"),
+        AGAIN,
+        DEFAULT_ACCOUNT_PERMISSIONS_URL,
+        SITE.support_url,
+        SITE.privacy_policy_url,
+    }
+    assert set(re.findall(r'(?:src|href)="([^"]*)"', html)) <= allowed
 
 
 def test_the_english_texts_other_code_relies_on_are_unchanged():
@@ -202,13 +237,74 @@ def test_the_english_texts_other_code_relies_on_are_unchanged():
 
     assert "Your account is connected" in connected
     assert f"<code>{USER_ID}</code>" in connected
-    assert "Security → Third-party apps &amp; services" in connected
+    assert f"User ID: <code>{USER_ID}</code>" in connected
+    assert f'<a href="{DEFAULT_ACCOUNT_PERMISSIONS_URL}">remove this app' in connected
     assert "A permission is missing" in missing
     assert "Read your email messages and settings" in missing
     assert f'<a class="button" href="{RETRY.replace("&", "&amp;")}">Try again</a>' in missing
     assert "You declined access" in pages.declined(language="en").html
     assert "expired" in pages.link_invalid(language="en").html
     assert "Something went wrong" in pages.failure(500, REFERENCE, language="en").html
+
+
+def test_the_service_is_named_in_the_title_above_the_heading_and_in_what_it_may_do():
+    for tag in i18n.LANGUAGES:
+        for name in (n for n in PAGES if n.startswith("named_")):
+            html = PAGES[name](tag).html
+            assert re.search(f"<title>[^<]+ \N{EN DASH} {SERVICE}</title>", html), (tag, name)
+            assert f'<p class="service"><bdi>{SERVICE}</bdi></p><h1>' in html
+            assert '<footer><a href="https://acme.example/help">' in html.split("</main>")[1]
+    connected = PAGES["named_connected"]("en").html
+    assert f"is now connected. <bdi>{SERVICE}</bdi> may:" in connected
+    assert "The service" not in connected
+    missing = PAGES["named_missing_permission"]("fr").html
+    assert f"<bdi>{SERVICE}</bdi> a besoin de cette autorisation" in missing
+    footer = PAGES["named_declined"]("de").html.split("<footer>")[1]
+    assert ">Hilfe</a>" in footer
+    assert ">Datenschutzerklärung</a>" in footer
+
+
+def test_without_a_service_name_the_pages_say_the_service_and_have_no_footer():
+    html = pages.connected(USER_ID, EMAIL, SCOPES, language="en").html
+
+    assert "The service may:" in html
+    assert '<p class="service">' not in html
+    assert "<footer>" not in html
+    assert "<title>Your account is connected</title>" in html
+
+
+@pytest.mark.parametrize("name", ["named_declined", "named_failure", "named_missing_permission"])
+def test_pages_where_trying_again_helps_offer_it(name):
+    html = PAGES[name]("pt").html
+
+    assert re.search(r'<a class="button" href="[^"]+">Tentar novamente</a>', html)
+
+
+def test_permissions_come_in_the_order_of_the_configured_scopes_whatever_google_granted():
+    granted_one_way = (GMAIL, "https://www.googleapis.com/auth/userinfo.email", "openid")
+    granted_another = ("openid", GMAIL, "https://www.googleapis.com/auth/userinfo.email")
+
+    shown = [
+        re.findall(r"<li>(.*?)</li>", pages.connected(USER_ID, EMAIL, granted, site=SITE).html)
+        for granted in (granted_one_way, granted_another)
+    ]
+
+    assert (
+        shown[0]
+        == shown[1]
+        == [
+            "Know who you are on Google",
+            "See your primary email address",
+            "Read your email messages and settings",
+        ]
+    )
+
+
+def test_the_bare_callback_says_what_the_address_is_for():
+    html = pages.callback_explained(language="en").html
+
+    assert "This is where Google sends you back" in html
+    assert "expired" not in html
 
 
 def test_several_missing_permissions_are_named_in_the_plural():

@@ -82,3 +82,30 @@ def test_malformed_requests_are_refused(payload):
 def test_malformed_envelopes_are_refused(data):
     with pytest.raises(MalformedRequest):
         parse_event(data)
+
+
+@pytest.mark.parametrize(
+    ("payload", "user_id", "request_id"),
+    [
+        ({"user_id": "1", "max_messages": 0}, "1", "m-1"),
+        ({"user_id": "a/b", "request_id": "r"}, "a/b", "r"),
+        ({"request_id": "r", "query": 5}, None, "r"),
+        ({"user_id": "1", "request_id": "x" * 300}, "1", "x" * 300),
+    ],
+)
+def test_a_refused_request_keeps_what_it_named_so_its_sender_can_be_told(
+    payload, user_id, request_id
+):
+    with pytest.raises(MalformedRequest) as refused:
+        parse_event(envelope(payload, message_id="m-1"))
+
+    assert (refused.value.user_id, refused.value.request_id) == (user_id, request_id)
+    assert refused.value.names_a_request
+
+
+@pytest.mark.parametrize("payload", [{"query": "x"}, {"user_id": 7}, {"user_id": ""}, [1]])
+def test_a_refused_request_naming_nobody_names_nobody(payload):
+    with pytest.raises(MalformedRequest) as refused:
+        parse_event(envelope(payload, message_id="m-1"))
+
+    assert not refused.value.names_a_request
