@@ -139,6 +139,8 @@ class Function:
         publishes: topic keys it publishes to (each sets that topic's variable).
         names_topics: topic keys it only names (``users.watch``), which also set the variable.
         sizing: the shipped default sizing.
+        pages: it shows people pages, so it gets the pages' settings (the service's name and
+            links).
     """
 
     key: str
@@ -153,6 +155,7 @@ class Function:
     publishes: tuple[str, ...]
     names_topics: tuple[str, ...]
     sizing: Sizing
+    pages: bool = False
 
     @property
     def signature_type(self) -> str:
@@ -187,6 +190,7 @@ def load(path: Path = DEFINITION) -> Definition:
             publishes=tuple(value["publishes"]),
             names_topics=tuple(value["names_topics"]),
             sizing=Sizing(**value["sizing"]),
+            pages=bool(value.get("pages", False)),
         )
         for key, value in raw["functions"].items()
     }
@@ -221,6 +225,9 @@ class Settings:
     auth_sessions_collection: str = "oauth_sessions"
     oauth_scopes: str = ""
     allowed_return_to: Sequence[str] = ()
+    page_settings: Mapping[str, str] = field(default_factory=dict)
+    """SERVICE_NAME, SUPPORT_URL, PRIVACY_POLICY_URL: set only when given, on the functions
+    that show pages."""
     sizing: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secret_ids: Mapping[str, str] = field(default_factory=dict)
 
@@ -273,6 +280,8 @@ def environment(
         env["OAUTH_SCOPES"] = settings.oauth_scopes
     if settings.allowed_return_to:
         env["ALLOWED_RETURN_TO"] = ",".join(settings.allowed_return_to)
+    if function.pages:
+        env.update({name: value for name, value in settings.page_settings.items() if value})
     for key in function.secrets:
         secret = definition.secrets[key]
         env[secret.variable] = f"{secrets_root}{secret.path}"
@@ -334,6 +343,22 @@ def _parse_sizing(values: Sequence[str]) -> dict[str, dict[str, str]]:
     return sizing
 
 
+PAGE_SETTINGS = ("SERVICE_NAME", "SUPPORT_URL", "PRIVACY_POLICY_URL")
+
+
+def _page_settings(values: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` items, each one of :data:`PAGE_SETTINGS`."""
+    settings = {}
+    for item in values:
+        name, _, value = item.partition("=")
+        if name not in PAGE_SETTINGS:
+            raise ValueError(
+                f"--page-setting takes one of {', '.join(PAGE_SETTINGS)}, not {name!r}"
+            )
+        settings[name] = value
+    return settings
+
+
 def shell_assignments(function: Function, definition: Definition, settings: Settings) -> str:
     """One line of shell assignments describing ``function`` for ``deploy.sh``."""
     sizing = sizing_of(function, settings)
@@ -378,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--collection", action="append", default=[], metavar="KIND=NAME")
     parser.add_argument("--scopes", default="")
     parser.add_argument("--allowed-return-to", default="")
+    parser.add_argument("--page-setting", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--sizing", action="append", default=[], metavar="FUNCTION.FIELD=VALUE")
     parser.add_argument(
         "--definition", type=Path, default=DEFINITION, help="default: infra/functions.json"
@@ -403,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             oauth_scopes=args.scopes,
             allowed_return_to=[p.strip() for p in args.allowed_return_to.split(",") if p.strip()],
+            page_settings=_page_settings(args.page_setting),
             sizing=sizing,
             secret_ids=dict(item.split("=", 1) for item in args.secret),
         )

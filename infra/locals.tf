@@ -105,10 +105,17 @@ locals {
     var.oauth_scopes == "" ? {} : { OAUTH_SCOPES = var.oauth_scopes },
     length(var.allowed_return_to) == 0 ? {} : { ALLOWED_RETURN_TO = join(",", var.allowed_return_to) },
   )
+  # What the pages show (the functions marked "pages" in functions.json), set only when given.
+  page_env = merge(
+    var.service_name == "" ? {} : { SERVICE_NAME = var.service_name },
+    var.support_url == "" ? {} : { SUPPORT_URL = var.support_url },
+    var.privacy_policy_url == "" ? {} : { PRIVACY_POLICY_URL = var.privacy_policy_url },
+  )
   function_env = {
     for key, fn in local.functions : key => merge(
       local.common_env,
       local.optional_env,
+      try(fn.pages, false) ? local.page_env : {},
       { for secret in fn.secrets : local.secrets[secret].variable => "${local.secrets[secret].mount_path}/${local.secrets[secret].file}" },
       { for topic in concat(fn.publishes, fn.names_topics) : local.topic_env_vars[topic] => local.topic_paths[topic] },
     )

@@ -97,6 +97,34 @@ variable "allowed_return_to" {
   default     = []
 }
 
+variable "service_name" {
+  description = "SERVICE_NAME: the service's name on the consent pages (\"<name> may: ...\"); empty: \"The service\"."
+  type        = string
+  default     = ""
+}
+
+variable "support_url" {
+  description = "SUPPORT_URL: an https link to support, in the pages' footer (Google's consent screen verification asks for one); empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.support_url == "" || startswith(var.support_url, "https://")
+    error_message = "support_url must be an https:// URL, or empty."
+  }
+}
+
+variable "privacy_policy_url" {
+  description = "PRIVACY_POLICY_URL: an https link to the privacy policy, in the pages' footer; empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.privacy_policy_url == "" || startswith(var.privacy_policy_url, "https://")
+    error_message = "privacy_policy_url must be an https:// URL, or empty."
+  }
+}
+
 variable "credentials_collection" {
   description = "CREDENTIALS_COLLECTION: Firestore collection of per-user documents."
   type        = string

@@ -22,6 +22,8 @@
 #   INTERNAL_HTTP_INGRESS    internal-only (default), internal-and-gclb or all, for those two
 #                            (or Terraform's ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL)
 #   OAUTH_SCOPES             space-separated scopes (default: the code's)
+#   SERVICE_NAME             the service's name on the consent pages (default: none)
+#   SUPPORT_URL, PRIVACY_POLICY_URL  https links in the pages' footer (default: none)
 #   FIRESTORE_LOCATION       location of a new Firestore database (default: the region)
 #   OAUTH_CLIENT_SECRET_ID   oauth-client          TOKEN_KEYS_SECRET_ID   token-keys
 #   REQUESTS_TOPIC           mailbox-requests      RESULTS_TOPIC          mailbox-results
@@ -88,6 +90,9 @@ INTERNAL_HTTP_INGRESS="${INTERNAL_HTTP_INGRESS:-internal-only}"
 ALLOWED_RETURN_TO="${ALLOWED_RETURN_TO:-}"
 INTERNAL_INVOKERS="${INTERNAL_INVOKERS:-}"
 OAUTH_SCOPES="${OAUTH_SCOPES:-}"
+SERVICE_NAME="${SERVICE_NAME:-}"
+SUPPORT_URL="${SUPPORT_URL:-}"
+PRIVACY_POLICY_URL="${PRIVACY_POLICY_URL:-}"
 FUNCTIONS_DEFINITION="${FUNCTIONS_DEFINITION:-}"
 SCHEDULER_REGION="${SCHEDULER_REGION:-$REGION}"
 PUBLIC_ACCESS="${PUBLIC_ACCESS:-allUsers}"
@@ -104,6 +109,12 @@ refuse() { PROBLEMS+=("$*"); }
   refuse "--region must be a Google Cloud region such as europe-west1, not '${REGION}'."
 [[ "$FIRESTORE_LOCATION" =~ ^[a-z0-9-]+$ ]] ||
   refuse "FIRESTORE_LOCATION must be a Firestore location such as eur3 or europe-west1, not '${FIRESTORE_LOCATION}'."
+for setting in SUPPORT_URL PRIVACY_POLICY_URL; do
+  [[ -z "${!setting}" || "${!setting}" =~ ^https://[^[:space:]]+$ ]] ||
+    refuse "${setting} must be an https:// URL, or empty, not '${!setting}'."
+done
+[[ "$SERVICE_NAME" != *"|"* ]] ||
+  refuse "SERVICE_NAME must not contain |, not '${SERVICE_NAME}'."
 [[ "$SCHEDULER_REGION" =~ ^[a-z]+(-[a-z]+)+[0-9]+$ ]] ||
   refuse "SCHEDULER_REGION must be a Cloud Scheduler region such as europe-west1, not '${SCHEDULER_REGION}'."
 [[ "$PUBLIC_ACCESS" == allUsers || "$PUBLIC_ACCESS" == invoker_iam_disabled ]] ||
@@ -180,7 +191,9 @@ definition() {
     --secret=oauth_client="$OAUTH_CLIENT_SECRET_ID" --secret=token_keys="$TOKEN_KEYS_SECRET_ID"
     --collection=credentials="$CREDENTIALS_COLLECTION" --collection=events="$EVENTS_COLLECTION"
     --collection=auth_sessions="$AUTH_SESSIONS_COLLECTION"
-    --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO")
+    --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO"
+    --page-setting=SERVICE_NAME="$SERVICE_NAME" --page-setting=SUPPORT_URL="$SUPPORT_URL"
+    --page-setting=PRIVACY_POLICY_URL="$PRIVACY_POLICY_URL")
   local item
   for item in ${SIZING[@]+"${SIZING[@]}"}; do args+=(--sizing="$item"); done
   [[ -z "$FUNCTIONS_DEFINITION" ]] || args+=(--definition="$FUNCTIONS_DEFINITION")

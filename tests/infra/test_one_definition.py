@@ -207,3 +207,52 @@ def test_the_definition_is_valid_json_with_every_field() -> None:
     for key, function in raw["functions"].items():
         assert set(function["sizing"]) == fields, key
         assert function["access"] in ("public", "internal", "pubsub", "scheduler"), key
+
+
+def test_the_pages_settings_reach_only_the_functions_that_show_pages(
+    terraform: str, tmp_path: Path
+) -> None:
+    # GIVEN a service name and footer links, given to Terraform and to deploy.sh
+    pages = {
+        "service_name": "Acme Mail Reader",
+        "support_url": "https://acme.example/support",
+        "privacy_policy_url": "https://acme.example/privacy",
+    }
+    evaluated = evaluate_locals(
+        terraform, tmp_path / "tf", {"project_id": PROJECT, "region": REGION, **pages}
+    )
+    script = subprocess.run(
+        [
+            "python3",
+            "-m",
+            "devstack.deployment",
+            f"--project={PROJECT}",
+            f"--region={REGION}",
+            f"--page-setting=SERVICE_NAME={pages['service_name']}",
+            f"--page-setting=SUPPORT_URL={pages['support_url']}",
+            f"--page-setting=PRIVACY_POLICY_URL={pages['privacy_policy_url']}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    by_key = {
+        assignments["KEY"]: dict(
+            pair.split("=", 1) for pair in assignments["ENV_VARS"][3:].split("|")
+        )
+        for assignments in (
+            dict(word.split("=", 1) for word in shlex.split(line)) for line in script.splitlines()
+        )
+    }
+    wanted = {
+        "SERVICE_NAME": "Acme Mail Reader",
+        "SUPPORT_URL": "https://acme.example/support",
+        "PRIVACY_POLICY_URL": "https://acme.example/privacy",
+    }
+    # THEN authorize and oauth2callback get them, every other function none, in both
+    for key in ENTRY_POINTS:
+        env = evaluated["function_env"][key]
+        shown = {name: env[name] for name in wanted if name in env}
+        assert shown == (wanted if DEFINITION.functions[key].pages else {}), key
+        assert by_key[key] == env, key
