@@ -19,20 +19,32 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.errors import AppError, GmailRequestRejected, MalformedRequest, ReauthRequired
 from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.metadata import describe
-from functions.gmail.session import GmailSession
-from functions.grants.reauth import active_user, marking_lost_grant
-from functions.pipeline.ledger import Progress, exactly_once
+from functions.gmail.session import GmailAccess, GmailSession
+from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
+from functions.pipeline.ledger import EventLedger, Progress, exactly_once
 from functions.pipeline.requests import MailboxRequest
 from functions.pipeline.results import ResultPublisher
-from functions.services import Services
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import PublisherClient
 
 logger = logging.getLogger(__name__)
+
+
+class ReadingMailboxes(GmailAccess, Reauthorizing, Protocol):
+    """What reading a mailbox uses (the composition root provides it)."""
+
+    @property
+    def event_ledger(self) -> EventLedger: ...
+    @property
+    def publisher(self) -> PublisherClient: ...
+
 
 CHECKPOINT_SECONDS = 2.0
 """How often a long listing records its progress. A resumed run republishes at most the pages
@@ -40,7 +52,7 @@ of the last two seconds, under the same result IDs; checkpointing every page wou
 Firestore write to every Gmail round trip."""
 
 
-def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> None:
+def read_mailbox(services: ReadingMailboxes, request: MailboxRequest, event_id: str) -> None:
     """Run one mailbox request to its end, exactly once per event.
 
     Raises:
@@ -70,7 +82,7 @@ def read_mailbox(services: Services, request: MailboxRequest, event_id: str) -> 
     )
 
 
-def refuse_request(services: Services, error: MalformedRequest) -> None:
+def refuse_request(services: ReadingMailboxes, error: MalformedRequest) -> None:
     """Tell the sender of a refused request why, if it named a user or a request ID.
 
     The ``invalid_request`` error is published under ``<request_id>:error`` like any other, so a
@@ -99,7 +111,7 @@ def _reason(error: AppError) -> str | None:
 
 
 def list_mailbox(
-    services: Services,
+    services: ReadingMailboxes,
     request: MailboxRequest,
     results: ResultPublisher,
     progress: Progress,
