@@ -418,6 +418,15 @@ def _default_dead_letter_subscription() -> str:
     return os.environ.get("DEAD_LETTER_SUBSCRIPTION") or f"{topic.rpartition('/')[2]}-hold"
 
 
+def _takes_user_id(command: argparse.ArgumentParser) -> None:
+    """The one positional argument every per-user command takes, explained the same way."""
+    command.add_argument(
+        "user_id",
+        metavar="USER_ID",
+        help="the user ID: the Google account's stable ID, as list-users shows it",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m functions.cli",
@@ -441,11 +450,7 @@ def _parser() -> argparse.ArgumentParser:
         "publish a mailbox request, show results",
         "read-mailbox USER_ID --query is:unread --max 50",
     )
-    read.add_argument(
-        "user_id",
-        metavar="USER_ID",
-        help="the user ID: the Google account's stable ID, as list-users shows it",
-    )
+    _takes_user_id(read)
     read.add_argument("--query", help="Gmail search query, e.g. 'is:unread'")
     read.add_argument("--label", action="append", help="label ID to require (repeatable)")
     read.add_argument(
@@ -476,33 +481,21 @@ def _parser() -> argparse.ArgumentParser:
     read.set_defaults(run=read_mailbox)
 
     show = command("show-user", "print a stored user (token masked)", "show-user USER_ID")
-    show.add_argument(
-        "user_id",
-        metavar="USER_ID",
-        help="the user ID: the Google account's stable ID, as list-users shows it",
-    )
+    _takes_user_id(show)
     show.set_defaults(run=show_user)
 
     users = command("list-users", "one line per stored user", "list-users")
     users.set_defaults(run=list_users)
 
     drop = command("disconnect", "revoke a user's grant and delete it", "disconnect USER_ID")
-    drop.add_argument(
-        "user_id",
-        metavar="USER_ID",
-        help="the user ID: the Google account's stable ID, as list-users shows it",
-    )
+    _takes_user_id(drop)
     drop.set_defaults(run=disconnect)
 
     rotate = command("reseal", "re-seal every token under the primary key", "reseal")
     rotate.set_defaults(run=reseal)
 
     watching = command("watch", "have Gmail push a user's changes", "watch USER_ID")
-    watching.add_argument(
-        "user_id",
-        metavar="USER_ID",
-        help="the user ID: the Google account's stable ID, as list-users shows it",
-    )
+    _takes_user_id(watching)
     watching.set_defaults(run=watch)
 
     renewing = command("renew-watches", "renew every active user's watch", "renew-watches")
