@@ -30,7 +30,7 @@ POLL_SECONDS = 0.1
 
 
 def live_access_token(
-    services: Services, user: StoredCredentials, *, refused: str | None = None
+    services: Services, user: StoredCredentials, *, refused: str | None = None, force: bool = False
 ) -> str:
     """An access token for ``user`` with at least ``REFRESH_MARGIN`` to live.
 
@@ -38,6 +38,7 @@ def live_access_token(
         services: where the token store, the lease and the OAuth client are.
         user: the user's stored credentials (with their cached access token, if any).
         refused: a token Gmail just refused; it is never handed out again.
+        force: refresh even when the cached token is fresh (the keep-alive of idle grants).
 
     Raises:
         ReauthRequired: the refresh token was refused (``invalid_grant``).
@@ -49,15 +50,14 @@ def live_access_token(
     while True:
         if current is None:
             raise TransientError("the user's document disappeared during a refresh")
-        cached = _fresh(current, services.now(), refused)
+        cached = None if force else _fresh(current, services.now(), refused)
         if cached is not None:
             return cached
         if services.refresh_lease.acquire(current.user_id, owner, services.now()):
             try:
                 current = services.token_store.get(current.user_id) or current
-                return _fresh(current, services.now(), refused) or _refresh(
-                    services, current, refused
-                )
+                fresh = None if force else _fresh(current, services.now(), refused)
+                return fresh or _refresh(services, current, refused)
             finally:
                 services.refresh_lease.release(current.user_id, owner)
         if time.monotonic() > deadline:

@@ -121,15 +121,31 @@ def show_user(args: argparse.Namespace, project: str) -> int:
     if not document.exists:
         print(f"no user {args.user_id}", file=sys.stderr)
         return 1
-    print(json.dumps(_masked(document.id, document.to_dict() or {}), indent=2, default=str))
+    data = document.to_dict() or {}
+    shown = {**_masked(document.id, data), "grant": _grant(data)}
+    print(json.dumps(shown, indent=2, default=str))
     return 0
 
 
 def list_users(args: argparse.Namespace, project: str) -> int:
-    """Print one line per stored user."""
+    """Print one line per stored user: ID, e-mail, status, then the grant's age, last use,
+    expiry and last security event (``-`` for none)."""
+    print("user_id\temail\tstatus\tage_days\tlast_used\texpires\tlast_security_event")
     for document in _collection(project).stream():
-        data = _masked(document.id, document.to_dict() or {})
-        print(f"{data['user_id']}\t{data.get('email')}\t{data.get('status')}")
+        raw = document.to_dict() or {}
+        data = _masked(document.id, raw)
+        grant = _grant(raw)
+        event = grant["last_security_event"]
+        columns = [
+            data["user_id"],
+            data.get("email"),
+            data.get("status"),
+            grant["age_days"],
+            grant["last_used_at"],
+            grant["expires_at"],
+            f"{event['type']}@{event['at']}" if event else None,
+        ]
+        print("\t".join("-" if value is None else str(value) for value in columns))
     return 0
 
 
@@ -167,12 +183,15 @@ def watch(args: argparse.Namespace, project: str) -> int:
 
 def renew_watches(args: argparse.Namespace, project: str) -> int:
     """Renew every active user's watch, as the daily ``renew_watches`` function does."""
+    from functions.grant_upkeep import keep_grants_alive
     from functions.services import get_services
     from functions.watch import renew_watches as renew
 
-    report = renew(get_services())
-    print(json.dumps(report.as_json()))
-    return 1 if report.failed else 0
+    services = get_services()
+    upkeep = keep_grants_alive(services)
+    report = renew(services)
+    print(json.dumps({**report.as_json(), "grants": upkeep.as_json()}))
+    return 1 if report.failed or upkeep.failed else 0
 
 
 def smoke(args: argparse.Namespace, project: str) -> int:
@@ -208,6 +227,28 @@ def _collection(project: str) -> Any:
 
     name = os.environ.get(config.CREDENTIALS_COLLECTION) or config.DEFAULT_CREDENTIALS_COLLECTION
     return firestore.Client(project=project).collection(name)
+
+
+def _grant(data: dict[str, Any]) -> dict[str, Any]:
+    """What an operator asks of a grant: how old, last used, when it ends, what Google said."""
+    from datetime import UTC, datetime
+
+    created = data.get("created_at")
+    event = data.get("last_security_event")
+    return {
+        "age_days": (datetime.now(UTC) - created).days if isinstance(created, datetime) else None,
+        "last_used_at": _iso(data.get("last_used_at")),
+        "expires_at": _iso(data.get("grant_expires_at")),
+        "last_security_event": (
+            {**event, "at": _iso(event.get("at"))} if isinstance(event, dict) else None
+        ),
+    }
+
+
+def _iso(value: object) -> str | None:
+    from datetime import datetime
+
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else None
 
 
 def _masked(user_id: str, data: dict[str, Any]) -> dict[str, Any]:

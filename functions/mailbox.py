@@ -256,7 +256,7 @@ def active_user(services: Services, user_id: str) -> StoredCredentials:
     Raises:
         UnknownUser: nothing is stored for the user.
         ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
-            attempt failed before it could).
+            attempt failed before it could), or their time-limited grant has ended.
     """
     stored = services.token_store.get(user_id)
     if stored is None:
@@ -266,6 +266,10 @@ def active_user(services: Services, user_id: str) -> StoredCredentials:
         if not stored.reauth_notified:
             notify_reauth(services, stored.user_id, stored.email, reason)
         raise ReauthRequired("the user must consent again", reason=reason)
+    if stored.grant_expires_at is not None and stored.grant_expires_at <= services.now():
+        # A time-limited grant has ended: Google would refuse the token, so it is not asked.
+        mark_reauth_required(services, stored, "grant_expired")
+        raise ReauthRequired("the user's time-limited grant has ended", reason="grant_expired")
     return stored
 
 
