@@ -9,6 +9,8 @@
     python -m functions.cli renew-watches           # what Cloud Scheduler runs daily
     python -m functions.cli smoke --project P --region R   # check a deployment end to end
     python -m functions.cli smoke --local .dev      # the same against `make dev`'s stack
+    python -m functions.cli risc register|status|verify --impersonate EMAIL  # Cross-Account
+                                                    # Protection (functions.risc_cli)
 
 It talks to whatever the standard variables point at: the emulators on a laptop
 (``PUBSUB_EMULATOR_HOST``, ``FIRESTORE_EMULATOR_HOST``; ``source .dev/env``) or the real project.
@@ -319,6 +321,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     smoking.add_argument("--timeout", type=float, help="seconds to wait for the log line")
     smoking.set_defaults(run=smoke)
+
+    from functions.risc_cli import add_commands
+
+    add_commands(commands)
     return parser
 
 
