@@ -105,28 +105,28 @@ def _session(args: argparse.Namespace) -> Any:
         from google.oauth2 import service_account
 
         try:
-            account = service_account.Credentials.from_service_account_file(args.credentials)
+            account = service_account.Credentials.from_service_account_file(args.credentials)  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as error:
             raise ConfigError(f"--credentials: not a service account key ({error})") from None
-        credentials = jwt.Credentials.from_signing_credentials(account, audience=AUDIENCE)
+        credentials = jwt.Credentials.from_signing_credentials(account, audience=AUDIENCE)  # type: ignore[no-untyped-call]
     else:
         import google.auth
         from google.auth import iam
         from google.auth.transport.requests import Request
 
         source, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        signer = iam.Signer(Request(), source, args.impersonate)
-        credentials = jwt.Credentials(
+        signer = iam.Signer(Request(), source, args.impersonate)  # type: ignore[no-untyped-call]
+        credentials = jwt.Credentials(  # type: ignore[no-untyped-call]
             signer, issuer=args.impersonate, subject=args.impersonate, audience=AUDIENCE
         )
-    return AuthorizedSession(credentials)
+    return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
 
 
 def _message(response: Any) -> str:
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
-        return response.text[:200]
+        return str(response.text)[:200]
     if isinstance(error, dict):
         return str(error.get("message", ""))[:200]
     return str(error)[:200]
