@@ -132,7 +132,7 @@ class Topology:
 
 
 class LocalStack:
-    """Emulators, the Google sandbox (unless real Google is chosen) and every function of infra/functions.json.
+    """Emulators, the Google sandbox (unless real Google is chosen) and every function.
 
     Every URL and variable is known from construction on; :meth:`start` brings the processes up.
 

@@ -383,7 +383,9 @@ def _verify(key: RSAPublicKey, signing_input: bytes, signature: bytes) -> None:
     try:
         key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
-        raise SecurityEventRejected("the token's signature does not verify") from None
+        raise SecurityEventRejected(
+            "the token's signature does not verify", err="invalid_key"
+        ) from None
 
 
 def _fields(**fields: object) -> dict[str, dict[str, object]]:
