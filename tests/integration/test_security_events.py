@@ -268,3 +268,27 @@ def test_the_risc_api_refuses_a_token_not_signed_by_the_account(sandbox, receive
         f"{sandbox.base_url}/v1beta/stream", headers={"Authorization": "Bearer x.y.z"}, timeout=10
     )
     assert response.status_code == 401
+
+
+def test_the_operator_sees_grant_age_last_use_expiry_and_last_event(sandbox, user, function_env):
+    # GIVEN Google told us the user must change credentials
+    emit(sandbox, "account-credential-change-required", email=EMAIL)
+    env = {**os.environ, **function_env}
+
+    # WHEN the operator lists the users and shows this one
+    header, line = run_cli(env, "list-users").splitlines()
+    shown = json.loads(run_cli(env, "show-user", user.id))
+
+    # THEN both say how old the grant is, when it was last used, that it does not expire,
+    # and what Google said last
+    assert header.split("\t")[3:] == ["age_days", "last_used", "expires", "last_security_event"]
+    columns = line.split("\t")
+    assert columns[:4] == [user.id, EMAIL, "active", "0"]
+    assert columns[4] != "-"
+    assert columns[5] == "-"
+    assert columns[6].startswith("account-credential-change-required@")
+    assert shown["grant"]["age_days"] == 0
+    assert shown["grant"]["expires_at"] is None
+    assert shown["grant"]["last_security_event"]["type"] == "account-credential-change-required"
+    assert "refresh_token_sha512x2" not in shown
+    assert shown["refresh_token"] == "stored"
