@@ -61,6 +61,7 @@ LOCAL_ONLY = frozenset(
         "OAUTH_REVOKE_URI",
         "GMAIL_API_ROOT",
         "OAUTHLIB_INSECURE_TRANSPORT",
+        "RISC_CONFIGURATION_URI",
     }
 )
 """The only variables a locally served function has beyond what a deployed one gets: where the
@@ -118,6 +119,7 @@ def function_environments(
                     "OIDC_USERINFO_URI": f"{sandbox_url}/v1/userinfo",
                     "OAUTH_REVOKE_URI": f"{sandbox_url}/revoke",
                     "GMAIL_API_ROOT": f"{sandbox_url}/",
+                    "RISC_CONFIGURATION_URI": f"{sandbox_url}/.well-known/risc-configuration",
                     # oauthlib refuses plain-http token endpoints unless told; only ever locally.
                     "OAUTHLIB_INSECURE_TRANSPORT": "1",
                 }
