@@ -81,3 +81,11 @@ def gmail_push(event: CloudEvent) -> None:
     from functions.handlers.gmail_push import handle_gmail_push
 
     handle_gmail_push(event)
+
+
+@functions_framework.http
+def security_events(request: flask.Request) -> flask.Response:
+    """POST (Google, public): a Cross-Account Protection security event token; 202 or 400."""
+    from functions.handlers.security_events import handle_security_events
+
+    return handle_security_events(request)

@@ -62,6 +62,7 @@ LOCAL_ONLY = frozenset(
         "GMAIL_API_ROOT",
         "OAUTHLIB_INSECURE_TRANSPORT",
         "ACCOUNT_PERMISSIONS_URL",
+        "RISC_CONFIGURATION_URI",
     }
 )
 """The only variables a locally served function has beyond what a deployed one gets: where the
@@ -121,6 +122,7 @@ def function_environments(
                     "GMAIL_API_ROOT": f"{sandbox_url}/",
                     # the success page links where people remove access: the sandbox's page
                     "ACCOUNT_PERMISSIONS_URL": f"{sandbox_url}/connections",
+                    "RISC_CONFIGURATION_URI": f"{sandbox_url}/.well-known/risc-configuration",
                     # oauthlib refuses plain-http token endpoints unless told; only ever locally.
                     "OAUTHLIB_INSECURE_TRANSPORT": "1",
                 }

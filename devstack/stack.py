@@ -1,7 +1,7 @@
 """The whole local stack of docs/design.md §4, brought up and torn down as one.
 
 Order of start: both emulators and the sandbox launch together (the slow parts), then the Pub/Sub
-topics and subscriptions, then the seven functions, each served as Cloud Functions serves it
+topics and subscriptions, then the functions, each served as Cloud Functions serves it
 (see :mod:`devstack.functions`) with the environment a deployed function gets. Stop runs in
 reverse and also after a start that failed halfway, so no emulator's Java process outlives the
 stack.
@@ -74,6 +74,7 @@ class StackPorts:
     watch: int = 8087
     renew_watches: int = 8088
     gmail_push: int = 8089
+    security_events: int = 8091
     pubsub: int = 8085
     firestore: int = 8086
     sandbox: int = 8090
@@ -140,7 +141,7 @@ class Topology:
 
 
 class LocalStack:
-    """Emulators, the Google sandbox (unless real Google is chosen) and the seven functions.
+    """Emulators, the Google sandbox (unless real Google is chosen) and every function.
 
     Every URL and variable is known from construction on; :meth:`start` brings the processes up.
 
@@ -524,6 +525,7 @@ class LocalStack:
             "watch function": self.ports.watch,
             "renew_watches function": self.ports.renew_watches,
             "gmail_push function": self.ports.gmail_push,
+            "security_events function": self.ports.security_events,
         }
         if self._external is None:
             wanted["Firestore emulator"] = self.ports.firestore

@@ -12,6 +12,7 @@ Examples:
   python -m functions.cli watch USER_ID
   python -m functions.cli renew-watches
   python -m functions.cli smoke --local .dev
+  python -m functions.cli risc status --impersonate risc-admin@PROJECT.iam.gserviceaccount.com
 
 The CLI talks to whatever the standard variables point at: the local stack after
 `source .dev/env` (PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT), or a real
@@ -39,6 +40,7 @@ from functions.errors import AppError, ConfigError
 from functions.logging_setup import redact, redacted
 
 if TYPE_CHECKING:
+    from functions.grants.store import StoredCredentials
     from functions.pipeline.watch import WatchState
 
 DEFAULT_REQUESTS_TOPIC = "mailbox-requests"
@@ -198,19 +200,35 @@ def show_user(args: argparse.Namespace, project: str) -> int:
         print(f"no user with user ID {args.user_id}", file=sys.stderr)
         return 1
     user, watch = found
-    shown = {**user.as_json(), "watch": _watch_json(watch)}
+    shown = {**user.as_json(), "grant": _grant(user, services.now()), "watch": _watch_json(watch)}
     print(json.dumps(redacted(shown), indent=2))
     return 0
 
 
 def list_users(args: argparse.Namespace, project: str) -> int:
-    """Print one line per stored user."""
+    """Print one line per stored user: ID, e-mail, status, then the grant's age in days, last
+    use, expiry and last security event (``-`` for none)."""
     from functions.services import get_services
 
+    services = get_services()
+    now = services.now()
     count = 0
-    for user in get_services().token_store.users():
+    for user in services.token_store.users():
+        if not count:
+            print("user_id\temail\tstatus\tage_days\tlast_used\texpires\tlast_security_event")
         count += 1
-        print(redact(f"{user.user_id}\t{user.email}\t{user.status.value}"))
+        grant = _grant(user, now)
+        event = grant["last_security_event"]
+        columns = [
+            user.user_id,
+            user.email,
+            user.status.value,
+            grant["age_days"],
+            grant["last_used_at"],
+            grant["expires_at"],
+            f"{event['type']}@{event['at']}" if event else None,
+        ]
+        print(redact("\t".join("-" if value is None else str(value) for value in columns)))
     if not count:
         print("no users stored yet (a user appears after consenting at the authorize URL)")
     return 0
@@ -252,13 +270,17 @@ def watch(args: argparse.Namespace, project: str) -> int:
 
 
 def renew_watches(args: argparse.Namespace, project: str) -> int:
-    """Renew every active user's watch, as the daily ``renew_watches`` function does."""
+    """Keep grants alive, then renew every active user's watch, as the daily ``renew_watches``
+    function does."""
+    from functions.grants.upkeep import keep_grants_alive
     from functions.pipeline.watch import renew_watches as renew
     from functions.services import get_services
 
-    report = renew(get_services())
-    print(json.dumps(report.as_json()))
-    return 1 if report.failed else 0
+    services = get_services()
+    upkeep = keep_grants_alive(services)
+    report = renew(services)
+    print(json.dumps({**report.as_json(), "grants": upkeep.as_json()}))
+    return 1 if report.failed or upkeep.failed else 0
 
 
 def smoke(args: argparse.Namespace, project: str) -> int:
@@ -293,7 +315,8 @@ WATCH_HORIZON = timedelta(hours=48)
 
 
 def status(args: argparse.Namespace, project: str) -> int:
-    """Print users by status, watches about to lapse, grant expiry, dead letters, last errors."""
+    """Print users by status, watches about to lapse, grants about to end (time-limited ones,
+    within ``GRANT_EXPIRY_WARNING_DAYS``), dead letters, last errors."""
     from google.cloud import pubsub_v1
 
     from functions.pipeline import dead_letters
@@ -303,8 +326,13 @@ def status(args: argparse.Namespace, project: str) -> int:
     now = services.now()
     by_status: Counter[str] = Counter()
     expiring: list[tuple[datetime, str]] = []
+    ending: list[tuple[datetime, str]] = []
+    grant_horizon = now + timedelta(days=services.settings.grant_expiry_warning_days)
     for user, watch in services.watch_positions.users():
         by_status[user.status.value] += 1
+        ends = user.grant_expires_at
+        if user.status.value == "active" and ends is not None and ends < grant_horizon:
+            ending.append((ends, user.user_id))
         if watch is not None and watch.expiration < now + WATCH_HORIZON:
             expiring.append((watch.expiration, user.user_id))
     counts = ", ".join(f"{name} {count}" for name, count in sorted(by_status.items()))
@@ -312,7 +340,10 @@ def status(args: argparse.Namespace, project: str) -> int:
     print(f"watches expiring in the next 48 h: {len(expiring)}")
     for expiration, user_id in sorted(expiring):
         print(f"  {user_id}\t{expiration.isoformat()}")
-    print("grants near expiry: none recorded (the store keeps no grant expiry)")
+    days = services.settings.grant_expiry_warning_days
+    print(f"grants near expiry: {len(ending) or 'none recorded'} (ending within {days} days)")
+    for ends, user_id in sorted(ending):
+        print(f"  {user_id}\t{ends.isoformat()}")
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscriber.subscription_path(project, args.dead_letter_subscription)
     held = dead_letters.peek(subscriber, subscription)
@@ -427,6 +458,23 @@ def _takes_user_id(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _grant(user: StoredCredentials, now: datetime) -> dict[str, Any]:
+    """What an operator asks of a grant: how old, last used, when it ends, what Google said."""
+    event = user.last_security_event
+    return {
+        "age_days": (now - user.created_at).days if user.created_at else None,
+        "last_used_at": _iso(user.last_used_at),
+        "expires_at": _iso(user.grant_expires_at),
+        "last_security_event": (
+            {**event, "at": _iso(event.get("at"))} if isinstance(event, dict) else None
+        ),
+    }
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m functions.cli",
@@ -498,7 +546,11 @@ def _parser() -> argparse.ArgumentParser:
     _takes_user_id(watching)
     watching.set_defaults(run=watch)
 
-    renewing = command("renew-watches", "renew every active user's watch", "renew-watches")
+    renewing = command(
+        "renew-watches",
+        "keep idle and time-limited grants in hand, then renew every active user's watch",
+        "renew-watches",
+    )
     renewing.set_defaults(run=renew_watches)
 
     stat = command("status", "users, watches, dead letters and errors at a glance", "status")
@@ -556,6 +608,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     smoking.add_argument("--timeout", type=float, help="seconds to wait for the log line")
     smoking.set_defaults(run=smoke)
+
+    from functions.risc_cli import add_commands as add_risc_commands
+
+    add_risc_commands(commands)
     return parser
 
 

@@ -68,6 +68,19 @@ ACCOUNT_PERMISSIONS_URL = "ACCOUNT_PERMISSIONS_URL"
 """The page where people remove an app's access to their account, linked from the success page."""
 LOG_LEVEL = "LOG_LEVEL"
 """The lowest level logged, for our code and every library: DEBUG, INFO, WARNING or ERROR."""
+RISC_CONFIGURATION_URI = "RISC_CONFIGURATION_URI"
+"""The provider's RISC configuration document (issuer and ``jwks_uri`` of security event tokens)."""
+RISC_AUDIENCES = "RISC_AUDIENCES"
+"""Comma-separated client IDs a security event token may be addressed to; the OAuth client's."""
+SECURITY_EVENTS_COLLECTION = "SECURITY_EVENTS_COLLECTION"
+"""Firestore collection of received security event IDs (``jti``), kept for replay detection."""
+KEEP_ALIVE_DAYS = "KEEP_ALIVE_DAYS"
+"""The daily job refreshes an active grant unused for this many days (Google drops refresh
+tokens unused for six months)."""
+GRANT_EXPIRY_WARNING_DAYS = "GRANT_EXPIRY_WARNING_DAYS"
+"""How many days before a time-limited grant ends its user is told (``reason: grant_expiring``)."""
+RISC_API_ROOT = "RISC_API_ROOT"
+"""Root URL of the RISC stream management API (the operator CLI's ``risc`` commands)."""
 
 DEFAULT_SCOPES = ("openid", "email", "https://www.googleapis.com/auth/gmail.readonly")
 DEFAULT_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
@@ -80,6 +93,11 @@ DEFAULT_WORK_BUDGET_SECONDS = 240.0
 DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_ACCOUNT_PERMISSIONS_URL = "https://myaccount.google.com/connections"
 MAX_SERVICE_NAME_LENGTH = 120
+DEFAULT_RISC_CONFIGURATION_URI = "https://accounts.google.com/.well-known/risc-configuration"
+DEFAULT_SECURITY_EVENTS_COLLECTION = "security_events"
+DEFAULT_KEEP_ALIVE_DAYS = 150
+DEFAULT_GRANT_EXPIRY_WARNING_DAYS = 3
+DEFAULT_RISC_API_ROOT = "https://risc.googleapis.com/"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -115,6 +133,12 @@ class Settings:
     support_url: str | None = None
     privacy_policy_url: str | None = None
     account_permissions_url: str = DEFAULT_ACCOUNT_PERMISSIONS_URL
+    risc_configuration_uri: str = DEFAULT_RISC_CONFIGURATION_URI
+    risc_audiences: tuple[str, ...] = ()
+    """Empty: the OAuth client's ID."""
+    security_events_collection: str = DEFAULT_SECURITY_EVENTS_COLLECTION
+    keep_alive_days: int = DEFAULT_KEEP_ALIVE_DAYS
+    grant_expiry_warning_days: int = DEFAULT_GRANT_EXPIRY_WARNING_DAYS
 
     @property
     def secure_cookies(self) -> bool:
@@ -259,6 +283,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             loopback_http=True,
         )
         or DEFAULT_ACCOUNT_PERMISSIONS_URL,
+        risc_configuration_uri=_url(
+            RISC_CONFIGURATION_URI, get(RISC_CONFIGURATION_URI, DEFAULT_RISC_CONFIGURATION_URI)
+        ),
+        risc_audiences=tuple(
+            audience.strip() for audience in get(RISC_AUDIENCES).split(",") if audience.strip()
+        ),
+        security_events_collection=_collection(
+            SECURITY_EVENTS_COLLECTION,
+            get(SECURITY_EVENTS_COLLECTION, DEFAULT_SECURITY_EVENTS_COLLECTION),
+        ),
+        keep_alive_days=_days(KEEP_ALIVE_DAYS, get(KEEP_ALIVE_DAYS, str(DEFAULT_KEEP_ALIVE_DAYS))),
+        grant_expiry_warning_days=_days(
+            GRANT_EXPIRY_WARNING_DAYS,
+            get(GRANT_EXPIRY_WARNING_DAYS, str(DEFAULT_GRANT_EXPIRY_WARNING_DAYS)),
+        ),
     )
 
 
@@ -318,6 +357,14 @@ def _seconds(variable: str, value: str) -> float:
     if not 0 < seconds <= 3600:
         raise ConfigError(f"{variable} must be a number of seconds from 1 to 3600, got {value!r}.")
     return seconds
+
+
+def _days(variable: str, value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 365:
+        raise ConfigError(
+            f"{variable} must be a whole number of days from 1 to 365, got {value!r}."
+        )
+    return int(value)
 
 
 def _log_level(value: str) -> int:

@@ -190,3 +190,18 @@ class TransientError(AppError):
     status = 503
     code = "transient"
     retryable = True
+
+
+class SecurityEventRejected(BadRequest):
+    """A security event token that failed validation (RFC 8935 §2.4: 400 with ``err``).
+
+    Attributes:
+        err: the RFC 8935 error code: ``invalid_request``, ``invalid_key``, ``invalid_issuer``
+            or ``invalid_audience``.
+    """
+
+    code = "security_event_rejected"
+
+    def __init__(self, message: str, *, err: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.err = err

@@ -58,6 +58,7 @@ locals {
   deployer_grantable_roles = [
     "roles/datastore.user",
     "roles/logging.logWriter",
+    "roles/riscconfigs.admin", # the keyless risc-admin account (service_accounts.tf)
     "roles/storage.objectViewer",
   ]
 }

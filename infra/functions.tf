@@ -2,7 +2,7 @@
 # its own service account and the environment of the contract (local.function_env).
 
 resource "google_cloudfunctions2_function" "function" {
-  # checkov:skip=CKV_GCP_124:authorize and oauth2callback are opened by people's browsers and so take traffic from anywhere (ALLOW_ALL); every other function is ALLOW_INTERNAL_ONLY or var.internal_http_ingress (tests/infra/ holds local.functions to that).
+  # checkov:skip=CKV_GCP_124:authorize and oauth2callback are opened by people's browsers and security_events is posted to by Google's Cross-Account Protection, so they take traffic from anywhere (ALLOW_ALL); every other function is ALLOW_INTERNAL_ONLY or var.internal_http_ingress (tests/infra/ holds local.functions to that).
   for_each = local.deployed_functions
 
   name        = each.value.name
@@ -79,7 +79,7 @@ resource "time_sleep" "iam_propagated" {
 # check is disabled on the two services instead (output public_access_commands; the google
 # provider 7.x has no such argument on google_cloudfunctions2_function).
 resource "google_cloud_run_service_iam_member" "public" {
-  # checkov:skip=CKV_GCP_102:authorize and oauth2callback are the OAuth consent start and redirect URI; people's browsers call them without Google credentials. Only these two are public.
+  # checkov:skip=CKV_GCP_102:authorize and oauth2callback are the OAuth consent start and redirect URI; people's browsers call them without Google credentials. security_events receives Google's security event tokens, authenticated by their signature, not by IAM. Only these three are public.
   for_each = var.public_access == "allUsers" ? local.public_functions : {}
 
   location = var.region

@@ -138,6 +138,7 @@ locals {
   ttl_fields = {
     (var.auth_sessions_collection) = "expires_at"
     (var.events_collection)        = "expires_at"
+    security_events                = "expires_at" # received security event IDs (jti)
     leases                         = "expires_at" # per-user refresh leases, a subcollection
   }
 

@@ -54,6 +54,11 @@ output "secrets" {
 }
 
 output "public_access_commands" {
-  description = "With public_access = \"invoker_iam_disabled\": run these once after the first apply to open authorize and oauth2callback to browsers (empty otherwise)."
+  description = "With public_access = \"invoker_iam_disabled\": run these once after the first apply to open authorize, oauth2callback and security_events to anyone (empty otherwise)."
   value       = local.public_access_commands
+}
+
+output "risc_service_account" {
+  description = "Register the security_events receiver as this account: python -m functions.cli risc register --impersonate EMAIL --receiver URL (docs/deploying.md)."
+  value       = google_service_account.risc_admin.email
 }

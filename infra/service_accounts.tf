@@ -88,3 +88,32 @@ resource "google_service_account" "scheduler" {
 locals {
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
+
+# Cross-Account Protection: the account `python -m functions.cli risc register|status|verify`
+# acts as (Google's page: a service account with RISC Configuration Admin, which is all it
+# holds). No keys: the operators in var.risc_operators sign its self-signed JWT through the IAM
+# Credentials API (roles/iam.serviceAccountTokenCreator on this account only). The RISC API
+# itself is enabled by hand, once its terms are accepted (docs/deploying.md).
+resource "google_service_account" "risc_admin" {
+  account_id   = "risc-admin"
+  display_name = "Cross-Account Protection stream admin"
+  description  = "Registers the security_events receiver with Google's RISC API. No keys."
+
+  depends_on = [time_sleep.apis_enabled]
+}
+
+resource "google_project_iam_member" "risc_admin" {
+  project = var.project_id
+  role    = "roles/riscconfigs.admin"
+  member  = google_service_account.risc_admin.member
+
+  depends_on = [time_sleep.apis_enabled] # project IAM goes through Cloud Resource Manager
+}
+
+resource "google_service_account_iam_member" "risc_operator" {
+  for_each = toset(var.risc_operators)
+
+  service_account_id = google_service_account.risc_admin.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = each.value
+}

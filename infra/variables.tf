@@ -211,8 +211,19 @@ variable "internal_invokers" {
   }
 }
 
+variable "risc_operators" {
+  description = "IAM members (e.g. user:ops@example.com) who may act as the risc-admin service account to register the security_events receiver with Google (python -m functions.cli risc register --impersonate ...)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.risc_operators : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "risc_operators must name principals, never allUsers or allAuthenticatedUsers."
+  }
+}
+
 variable "public_access" {
-  description = "How authorize and oauth2callback are opened to browsers: \"allUsers\" (roles/run.invoker for allUsers) or \"invoker_iam_disabled\" (no grant; Cloud Run's invoker IAM check is turned off on the two services instead, for projects whose organisation policy restricts IAM members to a domain; see output public_access_commands)."
+  description = "How the public functions (authorize, oauth2callback, security_events) are opened to browsers and Google: \"allUsers\" (roles/run.invoker for allUsers) or \"invoker_iam_disabled\" (no grant; Cloud Run's invoker IAM check is turned off on those services instead, for projects whose organisation policy restricts IAM members to a domain; see output public_access_commands)."
   type        = string
   default     = "allUsers"
 

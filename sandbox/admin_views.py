@@ -134,6 +134,21 @@ def expire_access_tokens(email: str) -> flask.Response:
     return flask.jsonify({"expired": current_state().expire_access_tokens(email)})
 
 
+@bp.post("/clock")
+def clock() -> flask.Response:
+    """Move the sandbox's time: `{"advance_seconds": 86400}`, or `{"reset": true}`."""
+    state = current_state()
+    body = _json()
+    seconds = body.get("advance_seconds")
+    if body.get("reset") is True:
+        state.reset_clock()
+    elif isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+        state.advance_clock(float(seconds))
+    else:
+        return _bad("expected a non-negative advance_seconds, or reset: true")
+    return flask.jsonify({"now": state.clock()})
+
+
 @bp.post("/clients")
 def register_client() -> flask.Response:
     """Register a client: `{"redirect_uris": [...], "client_id"?, "client_secret"?,

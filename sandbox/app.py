@@ -20,6 +20,7 @@ from sandbox import (
     gmail_sync_views,
     gmail_views,
     oauth_views,
+    risc_views,
     secret_views,
 )
 from sandbox.context import STATE_KEY, current_state
@@ -42,6 +43,7 @@ def create_app(state: SandboxState | None = None) -> flask.Flask:
         gmail_sync_views.bp,
         batch_views.bp,
         secret_views.bp,
+        risc_views.bp,
         admin_views.bp,
     ):
         app.register_blueprint(blueprint)

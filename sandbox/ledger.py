@@ -40,6 +40,7 @@ class OAuthLedger:
         self._consents: dict[str, tuple[float, AuthRequest]] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._refresh: dict[str, Token] = {}
+        self._refresh_used: dict[str, float] = {}  # when each refresh token was last used
         self._access: dict[str, Token] = {}
         self._id_tokens: dict[str, str] = {}  # by the access token issued with it
         self._grants: dict[tuple[str, str], Grant] = {}
@@ -139,10 +140,21 @@ class OAuthLedger:
         )
         wants_refresh = "consent" in request.prompt or not grant.refresh_issued
         if request.offline and wants_refresh and not self._behaviour.omit_refresh_token:
-            refresh = Token(_new("sbx-rt-"), client.client_id, code.email, code.scopes, code_value)
+            now, lifetime = self._clock(), self._behaviour.refresh_token_expires_in
+            refresh = Token(
+                _new("sbx-rt-"),
+                client.client_id,
+                code.email,
+                code.scopes,
+                code_value,
+                now + lifetime if lifetime else None,
+            )
             self._refresh[refresh.value] = refresh
+            self._refresh_used[refresh.value] = now
             grant.refresh_issued = True
             body["refresh_token"] = refresh.value
+            if lifetime:  # a time-limited grant, as Google reports one
+                body["refresh_token_expires_in"] = lifetime
         return body
 
     def refresh(
@@ -155,6 +167,14 @@ class OAuthLedger:
         token = self._refresh.get(token_value)
         if token is None or token.client_id != client.client_id:
             raise _invalid_grant(_REVOKED)
+        now, idle_days = self._clock(), self._behaviour.refresh_token_idle_days
+        unused = now - self._refresh_used.get(token_value, now)
+        ended = token.expires_at is not None and token.expires_at <= now
+        if ended or (idle_days and unused > idle_days * 86400):
+            # A time-limited grant that ended, or a token idle too long: gone for good.
+            self._drop_tokens(lambda t: t.value == token_value)
+            raise _invalid_grant(_REVOKED)
+        self._refresh_used[token_value] = now
         granted = token.scopes
         if narrowed:
             wanted = scopes.normalize_all(narrowed)
@@ -192,6 +212,10 @@ class OAuthLedger:
         for key in doomed:
             del self._access[key]
         return len(doomed)
+
+    def refresh_tokens(self, email: str) -> list[Token]:
+        """The user's live refresh tokens, oldest first (Cross-Account Protection names them)."""
+        return [t for t in self._refresh.values() if t.email == email]
 
     def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
         """What `email` has granted `client_id`, or None when nothing."""
@@ -250,3 +274,4 @@ class OAuthLedger:
         for store in (self._refresh, self._access):
             for key in [k for k, t in store.items() if doomed(t)]:
                 del store[key]
+                self._refresh_used.pop(key, None)

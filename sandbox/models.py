@@ -101,6 +101,11 @@ class Behaviour:
     demo_mailbox_size: int = 3000
     #: `host:port` of a Pub/Sub emulator (as PUBSUB_EMULATOR_HOST); empty: no push notifications.
     pubsub_emulator_host: str = ""
+    #: seconds a new refresh token lives (a time-limited grant: the token response then carries
+    #: `refresh_token_expires_in`); 0: until revoked.
+    refresh_token_expires_in: int = 0
+    #: days a refresh token may go unused before it stops working (Google: six months); 0: never.
+    refresh_token_idle_days: int = 0
 
     def update(self, knobs: Mapping[str, object]) -> None:
         """Set several knobs at once, all or nothing.

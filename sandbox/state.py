@@ -21,6 +21,7 @@ from sandbox.ledger import OAuthLedger
 from sandbox.mailbox import Mailbox, Message
 from sandbox.models import AuthorizationCode, AuthRequest, Behaviour, Client, Token
 from sandbox.quota import ConcurrentCalls, SlidingQuota
+from sandbox.risc import RiscState
 from sandbox.secret_store import SecretStore
 
 DEFAULT_ISSUER = "http://sandbox.test"
@@ -34,12 +35,13 @@ class SandboxState:
     def __init__(
         self, clock: Callable[[], float] = time.time, behaviour: Behaviour | None = None
     ) -> None:
-        self.clock = clock
+        self._clock = clock
+        self._skew = 0.0
         self.behaviour = behaviour or Behaviour()
         #: Calls per endpoint name ("token.refresh_token", "gmail.messages.list", …).
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._oauth = OAuthLedger(clock, self.behaviour)
+        self._oauth = OAuthLedger(self.clock, self.behaviour)
         self._mailboxes: dict[str, Mailbox] = {}
         self._quota = SlidingQuota()
         self._in_flight = ConcurrentCalls()
@@ -47,6 +49,25 @@ class SandboxState:
         self._watches: dict[str, Watch] = {}
         self._push_topics: set[str] = set()
         self._history = 1000  # the last history id handed out, in any mailbox
+        self.risc = RiscState()
+
+    # -- time --------------------------------------------------------------------------------
+    def clock(self) -> float:
+        """The sandbox's time: the injected clock, moved by :meth:`advance_clock`."""
+        return self._clock() + self._skew
+
+    def advance_clock(self, seconds: float) -> float:
+        """Test hook: move the sandbox's time forward (idle and time-limited tokens, expiry)."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._skew += seconds
+        return self.clock()
+
+    def reset_clock(self) -> None:
+        """Test hook: back to the injected clock's time."""
+        with self._lock:
+            self._skew = 0.0
 
     # -- clients ---------------------------------------------------------------------------
     def register_client(
@@ -176,6 +197,16 @@ class SandboxState:
         """
         with self._lock:
             return self._oauth.expire_access_tokens(email.lower())
+
+    def refresh_tokens(self, email: str) -> list[Token]:
+        """The user's live refresh tokens, oldest first."""
+        with self._lock:
+            return self._oauth.refresh_tokens(email.lower())
+
+    def clients_of(self, project_id: str) -> list[Client]:
+        """The OAuth clients of Cloud project `project_id`, in registration order."""
+        with self._lock:
+            return [c for c in self._oauth.clients.values() if c.project_id == project_id]
 
     def granted_scopes(self, client_id: str, email: str) -> frozenset[str] | None:
         """What `email` has granted `client_id` so far, or None."""

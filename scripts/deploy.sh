@@ -33,7 +33,10 @@
 #   FUNCTIONS_DEFINITION     the definition to deploy (default: infra/functions.json)
 #   SCHEDULER_REGION         where the Cloud Scheduler job lives (default: the region; Scheduler
 #                            has its own list of regions)
-#   PUBLIC_ACCESS            allUsers (default): anyone may invoke authorize and oauth2callback;
+#   RISC_OPERATORS           comma-separated members (user:ops@example.com) who may act as the
+#                            risc-admin account to register the Cross-Account Protection receiver
+#   PUBLIC_ACCESS            allUsers (default): anyone may invoke authorize, oauth2callback and
+#                            security_events (Google posts security event tokens to it);
 #                            invoker_iam_disabled: Cloud Run's invoker check is turned off instead,
 #                            for organisations whose policy forbids allUsers (Domain Restricted
 #                            Sharing)
@@ -89,6 +92,7 @@ FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-$REGION}"
 INTERNAL_HTTP_INGRESS="${INTERNAL_HTTP_INGRESS:-internal-only}"
 ALLOWED_RETURN_TO="${ALLOWED_RETURN_TO:-}"
 INTERNAL_INVOKERS="${INTERNAL_INVOKERS:-}"
+RISC_OPERATORS="${RISC_OPERATORS:-}"
 OAUTH_SCOPES="${OAUTH_SCOPES:-}"
 SERVICE_NAME="${SERVICE_NAME:-}"
 SUPPORT_URL="${SUPPORT_URL:-}"
@@ -169,6 +173,17 @@ for member in ${members[@]+"${members[@]}"}; do
   fi
 done
 
+# RISC_OPERATORS: the same, users, groups or service accounts only.
+OPERATORS=()
+IFS=',' read -r -a members <<<"$RISC_OPERATORS"
+for member in ${members[@]+"${members[@]}"}; do
+  member="${member//[[:space:]]/}"
+  [[ -n "$member" ]] || continue
+  [[ "$member" =~ ^(user|group|serviceAccount):[^@[:space:]]+@[^@[:space:]]+$ ]] ||
+    refuse "RISC_OPERATORS must list user:EMAIL, group:EMAIL or serviceAccount:EMAIL, not '${member}'."
+  OPERATORS+=("$member")
+done
+
 CREDENTIALS_COLLECTION=gmail_credentials
 AUTH_SESSIONS_COLLECTION=oauth_sessions
 EVENTS_COLLECTION=processed_events
@@ -176,6 +191,7 @@ FUNCTIONS_HOST="https://${REGION}-${PROJECT}.cloudfunctions.net"
 BUILD_SA="functions-build@${PROJECT}.iam.gserviceaccount.com"
 PUSH_SA="pubsub-push-invoker@${PROJECT}.iam.gserviceaccount.com"
 SCHEDULER_SA="scheduler-invoker@${PROJECT}.iam.gserviceaccount.com"
+RISC_SA="risc-admin@${PROJECT}.iam.gserviceaccount.com"
 REPOSITORY="projects/${PROJECT}/locations/${REGION}/repositories/functions"
 
 # --- How each entry point is deployed: the one definition, infra/functions.json. ---
@@ -303,11 +319,11 @@ if [[ "$DRY_RUN" == 0 ]]; then
   fi
 fi
 
-step "Firestore: database, TTL on expires_at of ${AUTH_SESSIONS_COLLECTION} and ${EVENTS_COLLECTION}, deny-all client rules"
+step "Firestore: database, TTL on expires_at of ${AUTH_SESSIONS_COLLECTION}, ${EVENTS_COLLECTION} and security_events, deny-all client rules"
 exists gcloud firestore databases describe --database='(default)' "${G[@]}" ||
   run gcloud firestore databases create --database='(default)' --location="$FIRESTORE_LOCATION" \
     --type=firestore-native --delete-protection --enable-pitr "${G[@]}"
-for collection in "$AUTH_SESSIONS_COLLECTION" "$EVENTS_COLLECTION" leases; do
+for collection in "$AUTH_SESSIONS_COLLECTION" "$EVENTS_COLLECTION" security_events leases; do
   run gcloud firestore fields ttls update expires_at --collection-group="$collection" \
     --enable-ttl --async "${G[@]}"
   run gcloud firestore indexes fields update expires_at \
@@ -430,6 +446,14 @@ service_account() {  # ACCOUNT_ID DISPLAY_NAME
 service_account functions-build "Cloud Functions build"
 service_account pubsub-push-invoker "Pub/Sub push invoker"
 service_account scheduler-invoker "Cloud Scheduler invoker"
+# Cross-Account Protection: `functions.cli risc register` acts as this account (docs/deploying.md).
+service_account risc-admin "Cross-Account Protection stream admin"
+run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${RISC_SA}" \
+  --role=roles/riscconfigs.admin --condition=None --quiet
+for member in ${OPERATORS[@]+"${OPERATORS[@]}"}; do
+  run gcloud iam service-accounts add-iam-policy-binding "$RISC_SA" --member="$member" \
+    --role=roles/iam.serviceAccountTokenCreator "${G[@]}"
+done
 run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${BUILD_SA}" \
   --role=roles/logging.logWriter --condition=None --quiet
 run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${BUILD_SA}" \

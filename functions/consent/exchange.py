@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.config import OAUTH_REDIRECT_URI
@@ -31,6 +31,9 @@ class TokenResponse:
     granted_scopes: tuple[str, ...]
     expires_at: datetime | None = None
     id_token: str | None = None
+    refresh_token_expires_at: datetime | None = None
+    """When a time-limited grant ends: Google adds ``refresh_token_expires_in`` to the token
+    response when the user granted access for a limited time."""
 
     def __repr__(self) -> str:
         return (
@@ -88,6 +91,7 @@ def exchange_code(
         granted_scopes=_scopes(token.get("scope")) or pending.scopes,
         expires_at=_expiry(token.get("expires_at")),
         id_token=str(token["id_token"]) if token.get("id_token") else None,
+        refresh_token_expires_at=_grant_end(token.get("refresh_token_expires_in")),
     )
 
 
@@ -108,6 +112,18 @@ def _expiry(value: object) -> datetime | None:
     """requests-oauthlib turns ``expires_in`` into an absolute ``expires_at`` (epoch seconds)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def _grant_end(value: object) -> datetime | None:
+    """``refresh_token_expires_in`` (seconds from now) as the moment the grant ends."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+        if seconds > 0:
+            return datetime.now(UTC) + timedelta(seconds=seconds)
     return None
 
 

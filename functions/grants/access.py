@@ -21,7 +21,6 @@ from functions.errors import TransientError
 from functions.grants.store import (
     ACCESS_TOKEN,
     ACCESS_TOKEN_EXPIRES_AT,
-    REFRESH_TOKEN,
     GrantStore,
     StoredCredentials,
     UserDocuments,
@@ -57,8 +56,9 @@ class AccessTokenCache(UserDocuments):
     ) -> None:
         """Cache a fresh access token (and a rotated refresh token, if the refresh gave one)."""
         fields = self._access_fields(user_id, access_token, expires_at)
+        fields["last_used_at"] = now  # a refresh is a use of the refresh token
         if refresh_token:
-            fields[REFRESH_TOKEN] = self._seal(refresh_token, user_id)
+            fields.update(self._refresh_fields(refresh_token, user_id))
             fields["updated_at"] = now
         self._document(user_id).update(fields)
 
@@ -85,7 +85,11 @@ class TokenMinting(Protocol):
 
 
 def live_access_token(
-    services: TokenMinting, user: StoredCredentials, *, refused: str | None = None
+    services: TokenMinting,
+    user: StoredCredentials,
+    *,
+    refused: str | None = None,
+    force: bool = False,
 ) -> str:
     """An access token for ``user`` with at least ``REFRESH_MARGIN`` to live.
 
@@ -93,6 +97,7 @@ def live_access_token(
         services: where the token store, the lease and the OAuth client are.
         user: the user's stored credentials (with their cached access token, if any).
         refused: a token Gmail just refused; it is never handed out again.
+        force: refresh even when the cached token is fresh (the keep-alive of idle grants).
 
     Raises:
         ReauthRequired: the refresh token was refused (``invalid_grant``).
@@ -104,15 +109,14 @@ def live_access_token(
     while True:
         if current is None:
             raise TransientError("the user's document disappeared during a refresh")
-        cached = _fresh(current, services.now(), refused)
+        cached = None if force else _fresh(current, services.now(), refused)
         if cached is not None:
             return cached
         if services.refresh_lease.acquire(current.user_id, owner, services.now()):
             try:
                 current = services.token_store.get(current.user_id) or current
-                return _fresh(current, services.now(), refused) or _refresh(
-                    services, current, refused
-                )
+                fresh = None if force else _fresh(current, services.now(), refused)
+                return fresh or _refresh(services, current, refused)
             finally:
                 services.refresh_lease.release(current.user_id, owner)
         if time.monotonic() > deadline:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 60.0
+GRANT_EXPIRED = "grant_expired"
+"""The re-auth reason once a time-limited grant has ended (``grants.upkeep`` says so first)."""
 
 
 class ReauthStatus(UserDocuments):
@@ -124,7 +126,7 @@ def active_user(services: Reauthorizing, user_id: str) -> StoredCredentials:
     Raises:
         UnknownUser: nothing is stored for the user.
         ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
-            attempt failed before it could).
+            attempt failed before it could), or their time-limited grant has ended.
     """
     stored = services.token_store.get(user_id)
     if stored is None:
@@ -134,6 +136,10 @@ def active_user(services: Reauthorizing, user_id: str) -> StoredCredentials:
         if not stored.reauth_notified:
             notify_reauth(services, stored.user_id, stored.email, reason)
         raise ReauthRequired("the user must consent again", reason=reason)
+    if stored.grant_expires_at is not None and stored.grant_expires_at <= services.now():
+        # A time-limited grant has ended: Google would refuse the token, so it is not asked.
+        mark_reauth_required(services, stored, GRANT_EXPIRED)
+        raise ReauthRequired("the user's time-limited grant has ended", reason=GRANT_EXPIRED)
     return stored
 
 

@@ -52,7 +52,7 @@ class KeyRotation(UserDocuments):
             transaction.update(
                 reference,
                 {
-                    REFRESH_TOKEN: self._seal(token, reference.id),
+                    **self._refresh_fields(token, reference.id),
                     ACCESS_TOKEN: None,
                     ACCESS_TOKEN_EXPIRES_AT: None,
                 },

@@ -15,7 +15,9 @@ the grant itself; the access-token cache is written by ``grants.access``, the re
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,15 +39,37 @@ class Status(enum.StrEnum):
     REVOKED = "revoked"
 
 
-DEAD_TOKEN_REASONS = frozenset({"invalid_grant", "unauthorized"})
+DEAD_TOKEN_REASONS = frozenset(
+    {"invalid_grant", "unauthorized", "account_hijacked", "grant_expired"}
+)
 """``status_reason`` values meaning the stored refresh token itself no longer works
-(``unauthorized``: written by earlier versions after a second 401; no longer written)."""
+(``unauthorized``: written by earlier versions after a second 401; no longer written;
+``account_hijacked``: Google disabled the account, see ``grants.security_events``;
+``grant_expired``: a time-limited grant ended)."""
 
 REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a field name
 """The field, and the sealing purpose, of the refresh token."""
 ACCESS_TOKEN = "access_token"  # noqa: S105 - a field name
 """The field, and the sealing purpose, of the cached access token."""
 ACCESS_TOKEN_EXPIRES_AT = "access_token_expires_at"  # noqa: S105 - a field name
+TOKEN_HASH = "refresh_token_sha512x2"  # noqa: S105 - a field name
+"""Google's ``hash_base64_sha512_sha512`` identifier of the refresh token (Cross-Account
+Protection names a revoked token by it): base64 of SHA-512 of SHA-512, one-way."""
+TOKEN_PREFIX_HASH = "refresh_token_prefix_sha256"  # noqa: S105 - a field name
+"""SHA-256 (hex) of the token's first 16 characters, Google's ``prefix`` identifier: the prefix
+itself is part of the secret, so only its digest is stored."""
+PREFIX_LENGTH = 16
+
+
+def token_hash(token: str) -> str:
+    """``hash_base64_sha512_sha512`` of a refresh token (Cross-Account Protection's page)."""
+    inner = hashlib.sha512(token.encode("utf-8")).digest()
+    return base64.b64encode(hashlib.sha512(inner).digest()).decode("ascii")
+
+
+def prefix_hash(prefix: str) -> str:
+    """The stored digest of a token's ``prefix`` identifier (its first 16 characters)."""
+    return hashlib.sha256(prefix[:PREFIX_LENGTH].encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,13 @@ class StoredCredentials:
     reauth_notified: bool = True
     access_token: str | None = None
     access_token_expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    """When the refresh token was last used at the token endpoint (consent or refresh)."""
+    grant_expires_at: datetime | None = None
+    """When a time-limited grant ends (``refresh_token_expires_in``); ``None``: it does not."""
+    expiry_warned: bool = False
+    last_security_event: dict[str, Any] | None = None
+    """``{"type", "at", "jti", "reason"?}`` of the last Cross-Account Protection event."""
 
     def __repr__(self) -> str:
         return (
@@ -121,6 +152,14 @@ class UserDocuments:
         add_request_secret(token)
         return token
 
+    def _refresh_fields(self, token: str, user_id: str) -> dict[str, Any]:
+        """The sealed refresh token and the one-way identifiers Google may name it by."""
+        return {
+            REFRESH_TOKEN: self._seal(token, user_id),
+            TOKEN_HASH: token_hash(token),
+            TOKEN_PREFIX_HASH: prefix_hash(token),
+        }
+
     def _access_fields(
         self, user_id: str, token: str | None, expires_at: datetime | None
     ) -> dict[str, Any]:
@@ -175,11 +214,13 @@ class GrantStore(UserDocuments):
         now: datetime,
         access_token: str | None = None,
         access_token_expires_at: datetime | None = None,
+        grant_expires_at: datetime | None = None,
     ) -> StoredCredentials:
         """Record a completed consent, keeping the stored refresh token when none came back.
 
         The access token that came with the consent is cached too, so the first mailbox read
-        needs no refresh.
+        needs no refresh. ``grant_expires_at`` is when a time-limited grant ends; a consent that
+        returned no refresh token goes on with the stored grant, and its end.
 
         Raises:
             NeedsConsent: no refresh token came back and no usable one is stored.
@@ -198,14 +239,21 @@ class GrantStore(UserDocuments):
                     "no refresh token was returned and none is stored",
                     email=email or (stored.email if stored else None),
                 )
+            if refresh_token is None and stored is not None:
+                grant_ends = stored.grant_expires_at  # the same grant goes on
+            else:
+                grant_ends = grant_expires_at
             fields: dict[str, Any] = {
                 "email": email or (stored.email if stored else None),
-                REFRESH_TOKEN: self._seal(token, user_id),
+                **self._refresh_fields(token, user_id),
                 "scopes": list(scopes),
                 "status": Status.ACTIVE.value,
                 "status_reason": None,
                 "reauth_notified": True,
                 "updated_at": now,
+                "last_used_at": now,
+                "grant_expires_at": grant_ends,
+                "expiry_warned": False,
                 **self._access_fields(user_id, access_token, access_token_expires_at),
             }
             if stored is None or stored.created_at is None:
@@ -222,6 +270,8 @@ class GrantStore(UserDocuments):
                 updated_at=now,
                 access_token=access_token if access_token_expires_at else None,
                 access_token_expires_at=access_token_expires_at if access_token else None,
+                last_used_at=now,
+                grant_expires_at=grant_ends,
             )
 
         stored: StoredCredentials = save(self._client.transaction())
@@ -230,6 +280,62 @@ class GrantStore(UserDocuments):
     def delete(self, user_id: str) -> None:
         """Forget the user entirely (every concern of the document)."""
         self._document(user_id).delete()
+
+    def revoke(self, user_id: str, reason: str, now: datetime) -> bool:
+        """The grant was revoked at the provider: status ``revoked``, both tokens deleted.
+
+        Returns ``True`` only on the transition (``reauth_notified`` false until notified).
+        """
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def revoke(transaction: firestore.Transaction) -> bool:
+            snapshot = reference.get(transaction=transaction)
+            data = snapshot.to_dict() if snapshot.exists else None
+            if data is None:
+                return False
+            changed = data.get("status") != Status.REVOKED.value
+            transaction.update(
+                reference,
+                {
+                    "status": Status.REVOKED.value,
+                    "status_reason": reason,
+                    REFRESH_TOKEN: firestore.DELETE_FIELD,
+                    TOKEN_HASH: firestore.DELETE_FIELD,
+                    TOKEN_PREFIX_HASH: firestore.DELETE_FIELD,
+                    ACCESS_TOKEN: None,
+                    ACCESS_TOKEN_EXPIRES_AT: None,
+                    "updated_at": now,
+                    **({"reauth_notified": False} if changed else {}),
+                },
+            )
+            return changed
+
+        return bool(revoke(self._client.transaction()))
+
+    def record_security_event(self, user_id: str, event: dict[str, Any]) -> None:
+        """Keep ``event`` as the user's last security event."""
+        self._document(user_id).update({"last_security_event": event})
+
+    def find_by_token_identifier(self, algorithm: str, value: str) -> list[str]:
+        """The users whose refresh token Google's identifier names (``hash_base64_sha512_sha512``
+        or ``prefix``); at most two, enough to tell one from several."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        if algorithm == "hash_base64_sha512_sha512":
+            field, wanted = TOKEN_HASH, value
+        elif algorithm == "prefix":
+            field, wanted = TOKEN_PREFIX_HASH, prefix_hash(value)
+        else:
+            return []
+        query = self._collection_ref().where(filter=FieldFilter(field, "==", wanted)).limit(2)
+        return [snapshot.id for snapshot in query.select([]).stream()]
+
+    def mark_expiry_warned(self, user_id: str) -> None:
+        """Record that the user was told their time-limited grant is ending."""
+        self._document(user_id).update({"expiry_warned": True})
 
     def find_by_email(self, email: str) -> StoredCredentials | None:
         """The user whose account is ``email`` (Gmail push notifications name only that)."""
@@ -261,4 +367,8 @@ def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> Store
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
         reauth_notified=bool(data.get("reauth_notified", True)),
+        last_used_at=data.get("last_used_at"),
+        grant_expires_at=data.get("grant_expires_at"),
+        expiry_warned=bool(data.get("expiry_warned", False)),
+        last_security_event=data.get("last_security_event"),
     )

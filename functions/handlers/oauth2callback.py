@@ -134,6 +134,7 @@ def _complete(
             now=services.now(),
             access_token=tokens.access_token,
             access_token_expires_at=tokens.expires_at,
+            grant_expires_at=tokens.refresh_token_expires_at,
         )
     except NeedsConsent as needs:
         if pending.reconsent:

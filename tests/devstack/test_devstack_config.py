@@ -31,7 +31,7 @@ def test_make_dev_ports_are_the_documented_ones() -> None:
 def test_zero_ports_become_distinct_free_ports() -> None:
     ports = StackPorts.any_free().resolved()
     values = [ports.authorize, ports.oauth2callback, ports.list_messages, ports.disconnect]
-    values += [ports.watch, ports.renew_watches, ports.gmail_push]
+    values += [ports.watch, ports.renew_watches, ports.gmail_push, ports.security_events]
     values += [ports.pubsub, ports.firestore, ports.sandbox]
     assert all(values)
     assert len(set(values)) == len(values)
@@ -64,6 +64,7 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "OIDC_USERINFO_URI": "http://127.0.0.1:8090/v1/userinfo",
         "OAUTH_REVOKE_URI": "http://127.0.0.1:8090/revoke",
         "GMAIL_API_ROOT": "http://127.0.0.1:8090/",
+        "RISC_CONFIGURATION_URI": "http://127.0.0.1:8090/.well-known/risc-configuration",
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
         "ACCOUNT_PERMISSIONS_URL": "http://127.0.0.1:8090/connections",
     }

@@ -79,6 +79,11 @@ def gmail_push(event):
     return None
 
 
+@functions_framework.http
+def security_events(request):
+    return "", 202
+
+
 @functions_framework.cloud_event
 def list_messages(event):
     record = {"type": event["type"], "source": event["source"], "data": event.data}

@@ -28,8 +28,10 @@ MAIN_PY = ROOT / "main.py"
 HTTP = "http"
 CLOUD_EVENT = "cloud_event"
 
-# The contract's browser-facing functions (docs/design.md §3): public, everything else through IAM.
+# The contract's browser-facing functions (docs/design.md §3) and the receiver Google posts
+# security event tokens to (it authenticates by their signature): public, everything else via IAM.
 BROWSER_FACING = frozenset({"authorize", "oauth2callback"})
+PUBLIC = BROWSER_FACING | {"security_events"}
 
 # Variables one entry point needs beyond what every function needs at start-up (docs/design.md §3:
 # "RESULTS_TOPIC: required for list_messages"). Applied only to entry points main.py has.
@@ -89,6 +91,8 @@ def _sample_value(name: str) -> str:
         return name.lower()
     if name.endswith("_SECONDS"):
         return "60"
+    if name.endswith("_DAYS"):
+        return "30"
     if name.endswith("_IDS"):
         return "INBOX"
     return "projects/p-1/secrets/sample/versions/1"
@@ -312,13 +316,13 @@ def _spec_problems(
 
     public = spec.get("public") is True
     ingress = str(unquote(spec.get("ingress", "")))
-    if public != (entry_point in BROWSER_FACING):
+    if public != (entry_point in PUBLIC):
         problems.append(
-            f"{where}.public is {public}: only {sorted(BROWSER_FACING)} are public; every other "
+            f"{where}.public is {public}: only {sorted(PUBLIC)} are public; every other "
             "function is invoked through IAM."
         )
     if public and ingress != "ALLOW_ALL":
-        problems.append(f"{where}.ingress must be ALLOW_ALL for a browser-facing function.")
+        problems.append(f"{where}.ingress must be ALLOW_ALL for a public function.")
     if not public and ingress not in ("ALLOW_INTERNAL_ONLY", "${var.internal_http_ingress}"):
         problems.append(
             f"{where}.ingress must be ALLOW_INTERNAL_ONLY or var.internal_http_ingress, "

@@ -439,12 +439,12 @@ def test_public_access_without_all_users_turns_the_invoker_check_off(tmp_path: P
         versions=True,
         env={"PUBLIC_ACCESS": "invoker_iam_disabled", "IAM_PROPAGATION_SECONDS": "0"},
     )
-    # THEN no function is deployed open to allUsers, and the two public ones skip the check
+    # THEN no function is deployed open to allUsers, and the public ones skip the check
     deploys = run.called("functions", "deploy")
     assert deploys
     assert not [call for call in deploys if "--allow-unauthenticated" in call]
     updated = sorted(call[4] for call in run.called("run", "services", "update"))
-    assert updated == ["authorize", "oauth2callback"]
+    assert updated == ["authorize", "oauth2callback", "security-events"]
     assert all("--no-invoker-iam-check" in call for call in run.called("run", "services", "update"))
 
 

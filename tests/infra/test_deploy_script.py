@@ -178,11 +178,13 @@ def test_event_functions_get_a_push_subscription_with_dead_lettering(
         assert given["max-retry-delay"]
 
 
-def test_only_the_browser_facing_functions_are_public(commands: list[list[str]]) -> None:
+def test_only_the_browser_facing_functions_and_the_receiver_are_public(
+    commands: list[list[str]],
+) -> None:
     public = sorted(
         flags(c)["entry-point"] for c in deploys(commands) if "--allow-unauthenticated" in c
     )
-    assert public == sorted({"authorize", "oauth2callback"} & set(ENTRY_POINTS))
+    assert public == sorted({"authorize", "oauth2callback", "security_events"} & set(ENTRY_POINTS))
     members = [flags(c).get("member", "") for c in commands]
     assert "allUsers" not in members
     assert "allAuthenticatedUsers" not in members

@@ -161,7 +161,7 @@ def test_public_access_without_all_users(
     assert sorted(disabled["public_access_commands"]) == [
         f"gcloud run services update {name} --project={PROJECT} --region={REGION} "
         "--no-invoker-iam-check"
-        for name in ("authorize", "oauth2callback")
+        for name in ("authorize", "oauth2callback", "security-events")
     ]
     public = load_infra().resource("google_cloud_run_service_iam_member", "public")
     assert public is not None

@@ -115,6 +115,7 @@ def function_env(
         "OIDC_USERINFO_URI": f"{sandbox.base_url}/v1/userinfo",
         "OAUTH_REVOKE_URI": f"{sandbox.base_url}/revoke",
         "GMAIL_API_ROOT": f"{sandbox.base_url}/",
+        "RISC_CONFIGURATION_URI": f"{sandbox.base_url}/.well-known/risc-configuration",
         "GOOGLE_CLOUD_PROJECT": emulator_env.project,
         "RESULTS_TOPIC": "mailbox-results",
         "REAUTH_TOPIC": REAUTH_TOPIC,

@@ -24,7 +24,12 @@ LAYERS = (
     "services",  # the composition root
     "handlers",  # and the CLI: the only modules that see the composition root
 )
-TOP_LEVEL_ABOVE_BASE = {"services": "services", "cli": "handlers", "smoke": "handlers"}
+TOP_LEVEL_ABOVE_BASE = {
+    "services": "services",
+    "cli": "handlers",
+    "risc_cli": "handlers",
+    "smoke": "handlers",
+}
 
 
 def _module_name(path: Path) -> str:
