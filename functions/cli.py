@@ -149,7 +149,9 @@ def read_mailbox(args: argparse.Namespace, project: str) -> int:
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscriber.subscription_path(project, args.results_subscription)
     deadline = time.monotonic() + args.timeout
-    shown = 0
+    shown = pages = 0
+    complete: dict[str, Any] | None = None
+    progress = _Progress(enabled=args.progress)
     while time.monotonic() < deadline:
         response = subscriber.pull(
             request={"subscription": subscription, "max_messages": 100}, timeout=30
@@ -178,14 +180,20 @@ def read_mailbox(args: argparse.Namespace, project: str) -> int:
                 ids = [item["id"] for item in body["messages"]]
                 preview = ", ".join(ids[: max(0, 10 - shown)])
                 shown += len(ids)
+                pages += 1
                 print(f"page {body['page']}: {len(ids)} messages {preview}".rstrip())
+                progress.show(f"{pages} page(s), {shown} messages so far")
             elif body["type"] == "complete":
-                print(f"complete: {body['total']} messages in {body['pages']} page(s)")
-                return 0
+                complete = body  # Pub/Sub keeps no order: pages may still be on their way
             else:
+                progress.done()
                 reason = f" ({body['reason']})" if body.get("reason") else ""
                 print(f"error: {body['error']}: {body.get('message', '')}{reason}", file=sys.stderr)
                 return 1
+        if complete is not None and shown >= complete["total"]:
+            progress.done()
+            print(f"complete: {complete['total']} messages in {complete['pages']} page(s)")
+            return 0
     print(f"no completion within {args.timeout} s", file=sys.stderr)
     return 1
 
@@ -449,6 +457,31 @@ def _default_dead_letter_subscription() -> str:
     return os.environ.get("DEAD_LETTER_SUBSCRIPTION") or f"{topic.rpartition('/')[2]}-hold"
 
 
+class _Progress:
+    """A line on stderr counting a long read: redrawn in place on a terminal, one line per
+    update with ``--progress`` elsewhere, nothing otherwise (pipes stay clean)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._tty = sys.stderr.isatty()
+        self._enabled = enabled or self._tty
+        self._drawn = False
+
+    def show(self, line: str) -> None:
+        if not self._enabled:
+            return
+        if self._tty:
+            sys.stderr.write(f"\r{line}")
+            self._drawn = True
+        else:
+            sys.stderr.write(f"{line}\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\n")
+            self._drawn = False
+
+
 def _takes_user_id(command: argparse.ArgumentParser) -> None:
     """The one positional argument every per-user command takes, explained the same way."""
     command.add_argument(
@@ -509,6 +542,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument(
         "--include-spam-trash", action="store_true", help="also list messages in Spam and Trash"
+    )
+    read.add_argument(
+        "--progress",
+        action="store_true",
+        help="count pages and messages so far on stderr, one line per page "
+        "(on a terminal the count is always shown, redrawn in place)",
     )
     read.add_argument(
         "--topic",

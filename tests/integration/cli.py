@@ -9,8 +9,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_cli(env: dict[str, str], *args: str) -> str:
-    """Run one CLI command in a child process; return its output, failing the test otherwise."""
+def run_cli(env: dict[str, str], *args: str, stderr: bool = False) -> str:
+    """Run one CLI command in a child process; return its output (with ``stderr``, what it
+    wrote there after it), failing the test otherwise."""
     completed = subprocess.run(
         [sys.executable, "-m", "functions.cli", *args],
         cwd=REPO,
@@ -21,4 +22,4 @@ def run_cli(env: dict[str, str], *args: str) -> str:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    return completed.stdout
+    return completed.stdout + (completed.stderr if stderr else "")

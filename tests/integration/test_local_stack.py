@@ -125,8 +125,14 @@ def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulato
         TOPOLOGY.requests_topic,
         "--results-subscription",
         TOPOLOGY.results_pull_subscription,
+        "--progress",
+        stderr=True,
     )
     assert "complete: 2345 messages in 5 page(s)" in read
+    # AND a long read shows how far it got as it goes
+    assert [line for line in read.splitlines() if line.endswith("messages so far")][-1] == (
+        "5 page(s), 2345 messages so far"
+    )
 
     # WHEN the user is watched and new mail arrives, Gmail's push reaches gmail_push
     results = _results_subscription(emulator_env, "stack-results-push")
