@@ -1,4 +1,4 @@
-# Inputs. Only project_id and region are required; every default follows DESIGN.md §3.
+# Inputs. Only project_id and region are required; every default follows the contract in docs/design.md.
 
 variable "project_id" {
   description = "The Google Cloud project to deploy into."
