@@ -84,6 +84,7 @@ KINDS = {
     "watch": "http",
     "renew_watches": "http",
     "gmail_push": "cloudevent",
+    "security_events": "http",
 }
 
 
@@ -128,6 +129,15 @@ def request_for(world: World, target: str, user_id: str, email: str) -> dict[str
         return {"method": "post", "path": "/", "json": {"user_id": user_id}}
     if target == "renew_watches":
         return {"method": "post", "path": "/", "json": {}}
+    if target == "security_events":
+        # A token that does not hold up: the receiver loads all it needs, checks, answers 400.
+        return {
+            "method": "post",
+            "path": "/",
+            "data": "not.a.token",
+            "headers": {"Content-Type": "application/secevent+jwt"},
+            "expect": 400,
+        }
     history_id = world.sandbox.deliver(email, 3)
     return _pubsub_push({"emailAddress": email, "historyId": history_id}, "gmail-push")
 

@@ -15,5 +15,6 @@ from main import (
     list_messages,
     oauth2callback,
     renew_watches,
+    security_events,
     watch,
 )

@@ -204,6 +204,7 @@ def local_world(
                 "OIDC_USERINFO_URI": f"{base_url}/v1/userinfo",
                 "OAUTH_REVOKE_URI": f"{base_url}/revoke",
                 "GMAIL_API_ROOT": f"{base_url}/",
+                "RISC_CONFIGURATION_URI": f"{base_url}/.well-known/risc-configuration",
                 "RESULTS_TOPIC": RESULTS_TOPIC,
                 "GMAIL_PUSH_TOPIC": push_topic,
                 "OAUTHLIB_INSECURE_TRANSPORT": "1",
