@@ -130,7 +130,7 @@ def _mailbox_rows(world: World, user_id: str, email: str, kind: str) -> list[dic
             request = MailboxRequest(
                 user_id=user_id, request_id=uuid.uuid4().hex, include_spam_trash=True
             )
-            read_mailbox(services, request, event_id=uuid.uuid4().hex)
+            read_mailbox(services, "default", request, event_id=uuid.uuid4().hex)
         else:
             assert seed_list(services, user_id) == size
 
@@ -197,7 +197,7 @@ def _storm(world: World, user_id: str) -> dict[str, int]:
                 request = MailboxRequest(
                     user_id=user_id, request_id=uuid.uuid4().hex, max_messages=5
                 )
-                read_mailbox(services, request, event_id=uuid.uuid4().hex)
+                read_mailbox(services, "default", request, event_id=uuid.uuid4().hex)
             else:
                 seed_list(services, user_id, max_pages=1)
 

@@ -255,6 +255,27 @@ def disconnect(args: argparse.Namespace, project: str) -> int:
     return 0
 
 
+def assign_pipeline(args: argparse.Namespace, project: str) -> int:
+    """Grant ``args.pipeline`` to every user whose grant names no pipeline (written before
+    pipelines existed): the upgrade step that keeps such users readable by that pipeline."""
+    from functions.services import get_services
+
+    services = get_services()
+    if args.pipeline not in services.settings.pipelines:
+        print(
+            f"{args.pipeline!r} is not one of PIPELINES ({', '.join(services.settings.pipelines)})",
+            file=sys.stderr,
+        )
+        return 2
+    assigned = 0
+    for user in services.token_store.users():
+        if not user.pipelines:
+            services.token_store.grant_pipeline(user.user_id, args.pipeline)
+            assigned += 1
+    print(f"assigned {args.pipeline} to {assigned} grant(s) that named no pipeline")
+    return 0
+
+
 def reseal(args: argparse.Namespace, project: str) -> int:
     """Re-seal every stored token under the primary key of ``TOKEN_ENCRYPTION_KEYS``."""
     from functions.services import get_services
@@ -577,6 +598,14 @@ def _parser() -> argparse.ArgumentParser:
     drop = command("disconnect", "revoke a user's grant and delete it", "disconnect USER_ID")
     _takes_user_id(drop)
     drop.set_defaults(run=disconnect)
+
+    assign = command(
+        "assign-pipeline",
+        "grant a pipeline to every user whose grant names none (upgrade step)",
+        "assign-pipeline default",
+    )
+    assign.add_argument("pipeline", help="one of PIPELINES")
+    assign.set_defaults(run=assign_pipeline)
 
     rotate = command("reseal", "re-seal every token under the primary key", "reseal")
     rotate.set_defaults(run=reseal)

@@ -43,7 +43,8 @@ TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name,
 """File path (a mounted secret when deployed) or Secret Manager version name of the keys that seal
 tokens at rest."""
 REAUTH_TOPIC = "REAUTH_TOPIC"
-"""Pub/Sub topic (ID or full name) told when a user must consent again; unset: not published."""
+"""Pub/Sub topic (ID or full name) told when a user must consent again, a template with
+``{pipeline}`` (one topic per pipeline); unset: not published."""
 AUTHORIZE_URL = "AUTHORIZE_URL"
 """Public URL of the ``authorize`` function, sent to people who must consent again."""
 GMAIL_PUSH_TOPIC = "GMAIL_PUSH_TOPIC"
@@ -51,7 +52,14 @@ GMAIL_PUSH_TOPIC = "GMAIL_PUSH_TOPIC"
 WATCH_LABEL_IDS = "WATCH_LABEL_IDS"
 """Comma-separated label IDs whose changes Gmail reports; the default is the inbox."""
 RESULTS_TOPIC = "RESULTS_TOPIC"
-"""Pub/Sub topic (ID or full name) that receives listing results."""
+"""Pub/Sub topic (ID or full name) that receives listing results, a template with ``{pipeline}``
+(one topic per pipeline)."""
+REQUESTS_TOPIC = "REQUESTS_TOPIC"
+"""Pub/Sub topic (ID or full name) pipelines publish mailbox requests to, a template with
+``{pipeline}``: ``list_messages`` knows a request's pipeline by the topic it came through."""
+PIPELINES = "PIPELINES"
+"""Comma-separated names of the pipelines (the consumers of mailbox data) this deployment
+serves; each has its own requests, results and re-auth topics."""
 ALLOWED_RETURN_TO = "ALLOWED_RETURN_TO"
 """Comma-separated URL prefixes that ``return_to`` may start with."""
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
@@ -82,6 +90,8 @@ GRANT_EXPIRY_WARNING_DAYS = "GRANT_EXPIRY_WARNING_DAYS"
 RISC_API_ROOT = "RISC_API_ROOT"
 """Root URL of the RISC stream management API (the operator CLI's ``risc`` commands)."""
 
+DEFAULT_PIPELINES = ("default",)
+PIPELINE_PLACEHOLDER = "{pipeline}"
 DEFAULT_SCOPES = ("openid", "email", "https://www.googleapis.com/auth/gmail.readonly")
 DEFAULT_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
 DEFAULT_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
@@ -103,6 +113,8 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _COLLECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _TOPIC_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+"""A pipeline's name: short enough that every topic ID made from it stays valid."""
 _TOPIC_NAME = re.compile(r"^projects/([^/]+)/topics/([A-Za-z][A-Za-z0-9._~+%-]{2,254})$")
 
 
@@ -139,19 +151,21 @@ class Settings:
     security_events_collection: str = DEFAULT_SECURITY_EVENTS_COLLECTION
     keep_alive_days: int = DEFAULT_KEEP_ALIVE_DAYS
     grant_expiry_warning_days: int = DEFAULT_GRANT_EXPIRY_WARNING_DAYS
+    pipelines: tuple[str, ...] = DEFAULT_PIPELINES
+    requests_topic: str | None = None
 
     @property
     def secure_cookies(self) -> bool:
         """Cookies are ``Secure`` everywhere but on a plain-http loopback callback."""
         return urlsplit(self.redirect_uri).scheme == "https"
 
-    def results_topic_path(self) -> str:
-        """The full ``projects/P/topics/T`` name of ``RESULTS_TOPIC``.
+    def results_topic_path(self, pipeline: str) -> str:
+        """The full ``projects/P/topics/T`` name of ``pipeline``'s results topic.
 
         Raises:
             ConfigError: when the topic (or, for a bare ID, the project) is not configured.
         """
-        return topic_path(self.results_topic, self.project, RESULTS_TOPIC)
+        return topic_path(_for_pipeline(self.results_topic, pipeline), self.project, RESULTS_TOPIC)
 
     def gmail_push_topic_path(self) -> str:
         """The full name of ``GMAIL_PUSH_TOPIC`` (Gmail needs the full name).
@@ -161,11 +175,27 @@ class Settings:
         """
         return topic_path(self.gmail_push_topic, self.project, GMAIL_PUSH_TOPIC)
 
-    def reauth_topic_path(self) -> str | None:
-        """The full name of ``REAUTH_TOPIC``, or ``None`` when re-auth events are not wanted."""
+    def reauth_topic_path(self, pipeline: str) -> str | None:
+        """The full name of ``pipeline``'s re-auth topic, or ``None`` when re-auth events are
+        not wanted."""
         if not self.reauth_topic:
             return None
-        return topic_path(self.reauth_topic, self.project, REAUTH_TOPIC)
+        return topic_path(_for_pipeline(self.reauth_topic, pipeline), self.project, REAUTH_TOPIC)
+
+    def pipeline_of_topic(self, topic: str) -> str | None:
+        """The pipeline whose requests topic is ``topic`` (a full name), or ``None``.
+
+        ``list_messages`` learns the topic from the delivery itself (the push subscription's
+        endpoint path becomes the CloudEvent's ``source``), never from the request, so a
+        pipeline cannot speak for another.
+        """
+        if not self.requests_topic:
+            return None
+        for pipeline in self.pipelines:
+            name = _for_pipeline(self.requests_topic, pipeline)
+            if topic_path(name, self.project, REQUESTS_TOPIC) == topic:
+                return pipeline
+        return None
 
 
 def topic_path(topic: str | None, project: str | None, variable: str) -> str:
@@ -185,6 +215,11 @@ def topic_path(topic: str | None, project: str | None, variable: str) -> str:
             "set it or give the full projects/PROJECT/topics/TOPIC name."
         )
     return f"projects/{project}/topics/{topic}"
+
+
+def _for_pipeline(template: str | None, pipeline: str) -> str | None:
+    """``template`` with ``{pipeline}`` replaced by the pipeline's name."""
+    return None if template is None else template.replace(PIPELINE_PLACEHOLDER, pipeline)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -243,6 +278,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         for prefix in get(ALLOWED_RETURN_TO).split(",")
         if prefix.strip()
     )
+    pipelines = _pipelines(get(PIPELINES))
+    topics = {name: get(name) or None for name in (REQUESTS_TOPIC, RESULTS_TOPIC, REAUTH_TOPIC)}
+    for name, template in topics.items():
+        _check_template(name, template, pipelines, get(GOOGLE_CLOUD_PROJECT) or None)
     return Settings(
         client_secrets=client_secrets,
         redirect_uri=redirect_uri,
@@ -265,9 +304,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         allowed_return_to=allowed,
         project=get(GOOGLE_CLOUD_PROJECT) or None,
-        results_topic=get(RESULTS_TOPIC) or None,
+        results_topic=topics[RESULTS_TOPIC],
         token_keys=token_keys,
-        reauth_topic=reauth_topic,
+        reauth_topic=topics[REAUTH_TOPIC],
         authorize_url=authorize_url,
         gmail_push_topic=get(GMAIL_PUSH_TOPIC) or None,
         watch_label_ids=tuple(
@@ -298,6 +337,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             GRANT_EXPIRY_WARNING_DAYS,
             get(GRANT_EXPIRY_WARNING_DAYS, str(DEFAULT_GRANT_EXPIRY_WARNING_DAYS)),
         ),
+        pipelines=pipelines,
+        requests_topic=topics[REQUESTS_TOPIC],
     )
 
 
@@ -372,6 +413,36 @@ def _log_level(value: str) -> int:
     if name not in _LOG_LEVELS:
         raise ConfigError(f"{LOG_LEVEL} must be one of {', '.join(_LOG_LEVELS)}, got {value!r}.")
     return logging.getLevelNamesMapping()[name]
+
+
+def _pipelines(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    for name in names:
+        if not PIPELINE_NAME.match(name):
+            raise ConfigError(
+                f"{PIPELINES} holds {name!r}: a pipeline name is a lowercase letter, then up to "
+                "29 lowercase letters, digits or hyphens."
+            )
+    return names or DEFAULT_PIPELINES
+
+
+def _check_template(
+    variable: str, template: str | None, pipelines: tuple[str, ...], project: str | None
+) -> None:
+    """A topic template names one topic per pipeline: with several pipelines it must hold
+    ``{pipeline}``, and every topic it names must be valid."""
+    if template is None:
+        return
+    if len(pipelines) > 1 and PIPELINE_PLACEHOLDER not in template:
+        raise ConfigError(
+            f"{variable} must hold {PIPELINE_PLACEHOLDER} when {PIPELINES} names several "
+            f"pipelines (each has its own topic), got {template!r}."
+        )
+    for pipeline in pipelines:
+        name = template.replace(PIPELINE_PLACEHOLDER, pipeline)
+        if _TOPIC_NAME.match(name) or (_TOPIC_ID.match(name) and project is None):
+            continue
+        topic_path(name, project, variable)
 
 
 def _collection(variable: str, value: str) -> str:

@@ -151,6 +151,13 @@ class UnknownUser(AppError):
     code = "unknown_user"
 
 
+class NotAuthorized(AppError):
+    """The requesting pipeline may not read this user's mailbox: the user did not grant it, or
+    is unknown (one answer for both, so a pipeline learns nothing of other pipelines' users)."""
+
+    code = "not_authorized"
+
+
 class ReauthRequired(AppError):
     """The stored grant no longer works (revoked, ``invalid_grant``, missing scope)."""
 

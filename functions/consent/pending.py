@@ -74,6 +74,8 @@ class PendingAuthorization:
         scopes: the scopes requested, the granted ones when the provider omits ``scope``.
         login_hint: the e-mail hinted at the consent page, if any.
         return_to: where to send the browser after success, already checked.
+        pipeline: the pipeline the user is asked to grant, already checked against
+            ``PIPELINES``; the grant records it.
         reconsent: set when this flow is itself the retry after no refresh token came back.
         expires_at: when the link stops working.
     """
@@ -82,6 +84,7 @@ class PendingAuthorization:
     expires_at: datetime
     login_hint: str | None = None
     return_to: str | None = None
+    pipeline: str | None = None
     reconsent: bool = False
     state: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     code_verifier: str = field(default_factory=lambda: secrets.token_urlsafe(64))
@@ -96,6 +99,7 @@ def start(
     now: datetime,
     login_hint: str | None = None,
     return_to: str | None = None,
+    pipeline: str | None = None,
     reconsent: bool = False,
 ) -> PendingAuthorization:
     """A new pending authorization, usable for :data:`LIFETIME`."""
@@ -104,6 +108,7 @@ def start(
         expires_at=now + LIFETIME,
         login_hint=login_hint,
         return_to=return_to,
+        pipeline=pipeline,
         reconsent=reconsent,
     )
 
@@ -117,6 +122,7 @@ class Outcome:
         page: the page's name in ``functions.web.pages.OUTCOME_PAGES``.
         status: the HTTP status the page is served with.
         user_id, email, scopes: the account connected, or the permissions missing.
+        pipeline: the pipeline the account was connected for.
         retry_url: where "Try again" leads, if trying again can help.
         reference: the reference of an unexpected failure, also in the logs.
     """
@@ -124,6 +130,7 @@ class Outcome:
     user_id: str | None = None
     email: str | None = None
     scopes: tuple[str, ...] = ()
+    pipeline: str | None = None
     page: str = "connected"
     status: int = 200
     retry_url: str | None = None
@@ -162,6 +169,7 @@ def seal_flow(keys: Keyring, pending: PendingAuthorization, *, secure: bool) -> 
         "scopes": list(pending.scopes),
         "hint": pending.login_hint,
         "return_to": pending.return_to,
+        "pipeline": pending.pipeline,
         "reconsent": pending.reconsent,
         "expires": pending.expires_at.timestamp(),
     }
@@ -192,6 +200,7 @@ def open_flow(
             scopes=tuple(str(scope) for scope in payload["scopes"]),
             login_hint=payload.get("hint"),
             return_to=payload.get("return_to"),
+            pipeline=_optional_text(payload.get("pipeline")),
             reconsent=bool(payload.get("reconsent")),
             expires_at=datetime.fromtimestamp(float(payload["expires"]), UTC),
         )
@@ -231,6 +240,7 @@ def seal_outcome(keys: Keyring, outcome: Outcome, *, secure: bool, now: datetime
         "user_id": outcome.user_id,
         "email": outcome.email,
         "scopes": list(outcome.scopes),
+        "pipeline": outcome.pipeline,
         "retry_url": outcome.retry_url,
         "reference": outcome.reference,
         "expires": (now + OUTCOME_LIFETIME).timestamp(),
@@ -257,11 +267,17 @@ def open_outcome(
             user_id=payload.get("user_id"),
             email=payload.get("email"),
             scopes=tuple(str(scope) for scope in payload["scopes"]),
+            pipeline=_optional_text(payload.get("pipeline")),
             retry_url=payload.get("retry_url"),
             reference=payload.get("reference"),
         )
     except (InvalidState, KeyError, TypeError, ValueError):
         return None
+
+
+def _optional_text(value: object) -> str | None:
+    """A sealed optional string; anything else (a cookie from before the field) is none."""
+    return value if isinstance(value, str) and value else None
 
 
 def _prefix(secure: bool) -> str:

@@ -1,5 +1,7 @@
-"""Telling the pipeline that a user must consent again (``REAUTH_TOPIC``).
+"""Telling the pipelines that a user must consent again (``REAUTH_TOPIC``).
 
+The event goes to the re-auth topic of each pipeline the user granted, and to no other: its
+``authorize_url`` may be e-mailed to the user, so only a pipeline the user chose may hear of them.
 Sent once per transition to ``reauth_required``: the token store records the transition with
 ``reauth_notified`` false and this module flips it after Pub/Sub accepted the event, so an event
 lost to a crash in between is sent by the next attempt, and a repeated failure sends nothing new.
@@ -17,7 +19,7 @@ from urllib.parse import urlencode
 
 from functions.clock import Clock
 from functions.config import Settings
-from functions.errors import ReauthRequired, TransientError, UnknownUser
+from functions.errors import NotAuthorized, ReauthRequired, TransientError, UnknownUser
 from functions.grants.store import GrantStore, Status, StoredCredentials, UserDocuments
 
 if TYPE_CHECKING:
@@ -91,50 +93,64 @@ def authorize_link(base: str | None, email: str | None) -> str | None:
     return f"{base}{separator}{urlencode({'login_hint': email})}"
 
 
-def notify_reauth(services: Reauthorizing, user_id: str, email: str | None, reason: str) -> None:
-    """Publish ``{"user_id", "email", "reason", "authorize_url"}`` and record that it was sent.
+def notify_reauth(services: Reauthorizing, user: StoredCredentials, reason: str) -> None:
+    """Publish ``{"user_id", "email", "reason", "authorize_url"}`` to the re-auth topic of each
+    pipeline the user granted, and record that it was sent.
 
     Raises:
-        TransientError: Pub/Sub did not accept the event; the caller's retry will resend it.
+        TransientError: Pub/Sub did not accept the event; the caller's retry will resend it
+            (a pipeline that got it already drops the duplicate, or acts on it twice).
     """
-    topic = services.settings.reauth_topic_path()
-    if topic is None:
-        return
+    topics = [services.settings.reauth_topic_path(pipeline) for pipeline in user.pipelines]
     event = {
-        "user_id": user_id,
-        "email": email,
+        "user_id": user.user_id,
+        "email": user.email,
         "reason": reason,
-        "authorize_url": authorize_link(services.settings.authorize_url, email),
+        "authorize_url": authorize_link(services.settings.authorize_url, user.email),
     }
+    data = json.dumps(event).encode()
     try:
-        services.publisher.publish(
-            topic, json.dumps(event).encode(), user_id=user_id, reason=reason
-        ).result(timeout=PUBLISH_TIMEOUT_SECONDS)
+        sent = [
+            services.publisher.publish(topic, data, user_id=user.user_id, reason=reason)
+            for topic in topics
+            if topic is not None
+        ]
+        for future in sent:
+            future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
     except Exception as error:
         raise TransientError(
             f"publishing the re-auth event failed: {type(error).__name__}"
         ) from None
-    services.reauth_status.mark_notified(user_id)
+    if not sent:
+        return
+    services.reauth_status.mark_notified(user.user_id)
     logger.warning(
-        "re-auth event published", extra={"json_fields": {"user_id": user_id, "reason": reason}}
+        "re-auth event published",
+        extra={"json_fields": {"user_id": user.user_id, "reason": reason, "pipelines": len(sent)}},
     )
 
 
-def active_user(services: Reauthorizing, user_id: str) -> StoredCredentials:
-    """The user's stored credentials, if they may be used.
+def active_user(
+    services: Reauthorizing, user_id: str, *, pipeline: str | None = None
+) -> StoredCredentials:
+    """The user's stored credentials, if they may be used (by ``pipeline``, when one asks).
 
     Raises:
+        NotAuthorized: ``pipeline`` is given and the user is unknown or did not grant it;
+            checked first, so such a request touches nothing of the user's.
         UnknownUser: nothing is stored for the user.
         ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
             attempt failed before it could), or their time-limited grant has ended.
     """
     stored = services.token_store.get(user_id)
+    if pipeline is not None and (stored is None or not stored.granted(pipeline)):
+        raise NotAuthorized("the user has not granted this pipeline access to their mailbox")
     if stored is None:
         raise UnknownUser("no credentials are stored for this user")
     if stored.status is not Status.ACTIVE or stored.usable_refresh_token is None:
         reason = stored.status_reason or stored.status.value
         if not stored.reauth_notified:
-            notify_reauth(services, stored.user_id, stored.email, reason)
+            notify_reauth(services, stored, reason)
         raise ReauthRequired("the user must consent again", reason=reason)
     if stored.grant_expires_at is not None and stored.grant_expires_at <= services.now():
         # A time-limited grant has ended: Google would refuse the token, so it is not asked.
@@ -158,7 +174,7 @@ def mark_reauth_required(services: Reauthorizing, user: StoredCredentials, reaso
         },
     )
     if changed:
-        notify_reauth(services, user.user_id, user.email, reason)
+        notify_reauth(services, user, reason)
 
 
 @contextlib.contextmanager

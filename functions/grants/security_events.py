@@ -289,7 +289,7 @@ def _tell(services: ReceivingSecurityEvents, user_id: str) -> None:
     stored = services.token_store.get(user_id)
     if stored is not None and not stored.reauth_notified:
         reason = stored.status_reason or stored.status.value
-        notify_reauth(services, user_id, stored.email, reason)
+        notify_reauth(services, stored, reason)
 
 
 def _subject_users(services: ReceivingSecurityEvents, subject: Mapping[str, Any]) -> list[str]:

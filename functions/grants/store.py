@@ -94,6 +94,13 @@ class StoredCredentials:
     expiry_warned: bool = False
     last_security_event: dict[str, Any] | None = None
     """``{"type", "at", "jti", "reason"?}`` of the last Cross-Account Protection event."""
+    pipelines: tuple[str, ...] = ()
+    """The pipelines the user consented for: only they may read the mailbox, and only they
+    hear of it (results, re-auth events). A document from before pipelines has none."""
+
+    def granted(self, pipeline: str) -> bool:
+        """Whether ``pipeline`` may read this user's mailbox."""
+        return pipeline in self.pipelines
 
     def __repr__(self) -> str:
         return (
@@ -109,6 +116,7 @@ class StoredCredentials:
             "status": self.status.value,
             "status_reason": self.status_reason,
             "scopes": list(self.scopes),
+            "pipelines": list(self.pipelines),
             "refresh_token": "stored" if self.refresh_token else "none",
             "reauth_notified": self.reauth_notified,
             "created_at": self.created_at.isoformat() if self.created_at else None,
@@ -215,8 +223,12 @@ class GrantStore(UserDocuments):
         access_token: str | None = None,
         access_token_expires_at: datetime | None = None,
         grant_expires_at: datetime | None = None,
+        pipeline: str | None = None,
     ) -> StoredCredentials:
         """Record a completed consent, keeping the stored refresh token when none came back.
+
+        ``pipeline`` is the pipeline the user consented for; it joins the ones they granted
+        before (a consent adds a pipeline, never takes one away).
 
         The access token that came with the consent is cached too, so the first mailbox read
         needs no refresh. ``grant_expires_at`` is when a time-limited grant ends; a consent that
@@ -256,6 +268,10 @@ class GrantStore(UserDocuments):
                 "expiry_warned": False,
                 **self._access_fields(user_id, access_token, access_token_expires_at),
             }
+            pipelines = stored.pipelines if stored else ()
+            if pipeline is not None:
+                fields["pipelines"] = firestore.ArrayUnion([pipeline])
+                pipelines = (*pipelines, *(() if pipeline in pipelines else (pipeline,)))
             if stored is None or stored.created_at is None:
                 fields["created_at"] = now
             transaction.set(reference, fields, merge=True)
@@ -272,10 +288,22 @@ class GrantStore(UserDocuments):
                 access_token_expires_at=access_token_expires_at if access_token else None,
                 last_used_at=now,
                 grant_expires_at=grant_ends,
+                pipelines=pipelines,
             )
 
         stored: StoredCredentials = save(self._client.transaction())
         return stored
+
+    def grant_pipeline(self, user_id: str, pipeline: str) -> None:
+        """Add ``pipeline`` to the user's granted pipelines (the operator's upgrade step for
+        documents written before pipelines existed).
+
+        Raises:
+            google.api_core.exceptions.NotFound: no document for the user.
+        """
+        from google.cloud import firestore
+
+        self._document(user_id).update({"pipelines": firestore.ArrayUnion([pipeline])})
 
     def delete(self, user_id: str) -> None:
         """Forget the user entirely (every concern of the document)."""
@@ -371,4 +399,5 @@ def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> Store
         grant_expires_at=data.get("grant_expires_at"),
         expiry_warned=bool(data.get("expiry_warned", False)),
         last_security_event=data.get("last_security_event"),
+        pipelines=tuple(name for name in data.get("pipelines") or () if isinstance(name, str)),
     )

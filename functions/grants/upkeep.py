@@ -93,7 +93,7 @@ def _upkeep(services: GrantUpkeep, user: StoredCredentials) -> str | None:
         return "expired"
     warn_from = None if ends is None else ends - timedelta(days=settings.grant_expiry_warning_days)
     if warn_from is not None and warn_from <= now and not user.expiry_warned:
-        notify_reauth(services, user.user_id, user.email, GRANT_EXPIRING)
+        notify_reauth(services, user, GRANT_EXPIRING)
         services.token_store.mark_expiry_warned(user.user_id)
         return "warned"
     last_used = user.last_used_at or user.updated_at or user.created_at

@@ -17,7 +17,8 @@ def handle_gmail_push(event: Any, services: Services | None = None) -> None:
     """Process one Gmail push notification CloudEvent."""
     services = services or get_services()
     with event_context(event, services.settings.project):
-        services.settings.results_topic_path()  # a missing RESULTS_TOPIC fails every delivery
+        for pipeline in services.settings.pipelines:  # a missing RESULTS_TOPIC fails them all
+            services.settings.results_topic_path(pipeline)
         handle_event(
             event,
             parse_notification,

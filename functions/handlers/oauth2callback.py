@@ -135,6 +135,7 @@ def _complete(
             access_token=tokens.access_token,
             access_token_expires_at=tokens.expires_at,
             grant_expires_at=tokens.refresh_token_expires_at,
+            pipeline=pending.pipeline,
         )
     except NeedsConsent as needs:
         if pending.reconsent:
@@ -152,7 +153,9 @@ def _complete(
     )
     if pending.return_to:
         return redirect(pending.return_to, status=303)
-    outcome = Outcome(user_id=stored.user_id, email=stored.email, scopes=stored.scopes)
+    outcome = Outcome(
+        user_id=stored.user_id, email=stored.email, scopes=stored.scopes, pipeline=pending.pipeline
+    )
     return _show_after_redirect(services, outcome)
 
 
@@ -177,7 +180,11 @@ def _show_outcome(services: Services, cookies: Mapping[str, str]) -> flask.Respo
         logger.info("callback opened without a sign-in to finish")
         return page(pages.callback_explained(site=site))
     if outcome.page == "connected" and outcome.user_id:
-        return page(pages.connected(outcome.user_id, outcome.email, outcome.scopes, site=site))
+        return page(
+            pages.connected(
+                outcome.user_id, outcome.email, outcome.scopes, site=site, pipeline=outcome.pipeline
+            )
+        )
     if outcome.page == "missing_permission":
         return page(pages.missing_permission(outcome.scopes, outcome.retry_url, site=site))
     if outcome.page == "failure":
@@ -217,6 +224,8 @@ def _try_again_url(
         params["login_hint"] = pending.login_hint
     if pending is not None and pending.return_to:
         params["return_to"] = pending.return_to
+    if pending is not None and pending.pipeline:
+        params["pipeline"] = pending.pipeline
     if not params:
         return settings.authorize_url
     separator = "&" if "?" in settings.authorize_url else "?"
@@ -255,6 +264,7 @@ def _restart(
         now=services.now(),
         login_hint=email or pending.login_hint,
         return_to=pending.return_to,
+        pipeline=pending.pipeline,
         reconsent=reconsent,
     )
 

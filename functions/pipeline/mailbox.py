@@ -9,6 +9,10 @@ within the invocation's budget (``functions.gmail.retry``), and take a per-user 
 (``functions.gmail.limits``). A grant that no longer works marks the user ``reauth_required`` and
 tells ``REAUTH_TOPIC`` once. A request refused before any of this is answered by
 :func:`refuse_request`.
+
+Every request comes from one pipeline (the topic it was published to), and is answered on that
+pipeline's results topic only. A user who did not grant the pipeline, or who is unknown, gets
+``not_authorized`` there before anything of theirs is read.
 """
 
 from __future__ import annotations
@@ -52,8 +56,10 @@ of the last two seconds, under the same result IDs; checkpointing every page wou
 Firestore write to every Gmail round trip."""
 
 
-def read_mailbox(services: ReadingMailboxes, request: MailboxRequest, event_id: str) -> None:
-    """Run one mailbox request to its end, exactly once per event.
+def read_mailbox(
+    services: ReadingMailboxes, pipeline: str, request: MailboxRequest, event_id: str
+) -> None:
+    """Run one mailbox request of ``pipeline`` to its end, exactly once per event.
 
     Raises:
         AppError: retryable ones for Pub/Sub to redeliver; permanent ones after their error
@@ -63,14 +69,16 @@ def read_mailbox(services: ReadingMailboxes, request: MailboxRequest, event_id: 
     fields = {"user_id": request.user_id, "request_id": request.request_id}
     results = ResultPublisher(
         services.publisher,
-        services.settings.results_topic_path(),
+        services.settings.results_topic_path(pipeline),
         request.user_id,
         request.request_id,
     )
     progress = exactly_once(
         services.event_ledger,
         event_id,
-        lambda progress, checkpoint: list_mailbox(services, request, results, progress, checkpoint),
+        lambda progress, checkpoint: list_mailbox(
+            services, pipeline, request, results, progress, checkpoint
+        ),
         now=services.now,
         on_failure=lambda error: results.error(error.code, str(error), reason=_reason(error)),
     )
@@ -82,8 +90,9 @@ def read_mailbox(services: ReadingMailboxes, request: MailboxRequest, event_id: 
     )
 
 
-def refuse_request(services: ReadingMailboxes, error: MalformedRequest) -> None:
-    """Tell the sender of a refused request why, if it named a user or a request ID.
+def refuse_request(services: ReadingMailboxes, pipeline: str, error: MalformedRequest) -> None:
+    """Tell the sender (``pipeline``) of a refused request why, if it named a user or a
+    request ID.
 
     The ``invalid_request`` error is published under ``<request_id>:error`` like any other, so a
     redelivery publishes a duplicate that consumers drop. A request that named neither reaches
@@ -96,7 +105,7 @@ def refuse_request(services: ReadingMailboxes, error: MalformedRequest) -> None:
         return
     results = ResultPublisher(
         services.publisher,
-        services.settings.results_topic_path(),
+        services.settings.results_topic_path(pipeline),
         error.user_id,
         error.request_id or "",
     )
@@ -112,6 +121,7 @@ def _reason(error: AppError) -> str | None:
 
 def list_mailbox(
     services: ReadingMailboxes,
+    pipeline: str,
     request: MailboxRequest,
     results: ResultPublisher,
     progress: Progress,
@@ -120,12 +130,12 @@ def list_mailbox(
     """List every message matching ``request`` from ``progress`` on, publishing page by page.
 
     Raises:
-        UnknownUser: nothing is stored for the user.
+        NotAuthorized: the user is unknown or did not grant ``pipeline``.
         ReauthRequired: the grant is gone or too narrow (the user is marked).
         TransientError: worth retrying; progress so far is checkpointed.
         GmailRequestRejected: Gmail refused the request itself.
     """
-    user = active_user(services, request.user_id)
+    user = active_user(services, request.user_id, pipeline=pipeline)
     with marking_lost_grant(services, user):
         session = GmailSession(services, user)
         progress = _pages(session, request, results, progress, checkpoint)

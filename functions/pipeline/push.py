@@ -2,10 +2,11 @@
 
 Gmail's notification says only whose mailbox changed and its new ``historyId``. The new
 messages are those added since the position stored with the user's watch; they are published to
-``RESULTS_TOPIC`` like a mailbox request's results (``request_id`` ``push:<historyId>``), and the
-stored position then moves forward. When the stored position is too old, Gmail answers 404 and
-the guide's answer is a full sync: list the watched labels completely and restart from the
-profile's current ``historyId``. See the "Synchronizing clients with Gmail" guide.
+the results topic of each pipeline the user granted (and no other) like a mailbox request's
+results (``request_id`` ``push:<historyId>``), and the stored position then moves forward. When
+the stored position is too old, Gmail answers 404 and the guide's answer is a full sync: list the
+watched labels completely and restart from the profile's current ``historyId``. See the
+"Synchronizing clients with Gmail" guide.
 """
 
 from __future__ import annotations
@@ -113,16 +114,17 @@ def _publish_changes(
                 raise
             latest, added = _full_sync(session, watch)
             source = "full_sync"
-    results = ResultPublisher(
-        services.publisher,
-        services.settings.results_topic_path(),
-        user.user_id,
-        f"push:{notification.history_id}",
-    )
     pages = [added[i : i + gmail.PAGE_SIZE] for i in range(0, len(added), gmail.PAGE_SIZE)]
-    for number, page in enumerate(pages, start=1):
-        results.batch(number, page)
-    results.complete(total=len(added), pages=len(pages), truncated=False)
+    for pipeline in user.pipelines:  # each pipeline the user granted, and no other
+        results = ResultPublisher(
+            services.publisher,
+            services.settings.results_topic_path(pipeline),
+            user.user_id,
+            f"push:{notification.history_id}",
+        )
+        for number, page in enumerate(pages, start=1):
+            results.batch(number, page)
+        results.complete(total=len(added), pages=len(pages), truncated=False)
     services.watch_positions.advance(user.user_id, latest)
     logger.info(
         "changes published",

@@ -135,10 +135,13 @@ def connected(
     *,
     site: Site = NO_SITE,
     language: str | None = None,
+    pipeline: str | None = None,
 ) -> Page:
-    """The account is connected: which one, what it allowed, and how to disconnect it.
+    """The account is connected: which one, what it allowed, for which pipeline, and how to
+    disconnect it.
 
-    The user ID is shown because it is what pipelines put in a mailbox request.
+    The user ID is shown because it is what pipelines put in a mailbox request; the pipeline,
+    because only it may read the mailbox.
     """
     text = _html(language)
     _ = text.gettext
@@ -162,6 +165,12 @@ def connected(
         who = _("Your Google Account is now connected. The service may:")
     # TRANSLATORS: the ID that pipelines use to read this account's mailbox.
     shown_id = _("User ID: %(user_id)s") % {"user_id": f"<code>{escape(user_id)}</code>"}
+    if pipeline:
+        # TRANSLATORS: %(pipeline)s is the name of the pipeline (the part of the service that
+        # reads mailboxes) this account was connected for; only it may read the mailbox.
+        shown_id += "</p><p>" + _("Connected for: %(pipeline)s") % {
+            "pipeline": f"<strong><bdi>{escape(pipeline)}</bdi></strong>"
+        }
     # TRANSLATORS: %(link)s and %(end_link)s surround the words that link to the page of the
     # Google Account where people remove an app's access.
     disconnect = _(

@@ -117,6 +117,8 @@ def function_env(
         "GMAIL_API_ROOT": f"{sandbox.base_url}/",
         "RISC_CONFIGURATION_URI": f"{sandbox.base_url}/.well-known/risc-configuration",
         "GOOGLE_CLOUD_PROJECT": emulator_env.project,
+        "PIPELINES": "default",
+        "REQUESTS_TOPIC": "mailbox-requests",
         "RESULTS_TOPIC": "mailbox-results",
         "REAUTH_TOPIC": REAUTH_TOPIC,
         "AUTHORIZE_URL": "http://localhost:8081/",

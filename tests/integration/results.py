@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from devstack.emulators import DEFAULT_PROJECT
 from devstack.pubsub_setup import (
     ensure_pull_subscription,
     ensure_topic,
@@ -98,7 +99,7 @@ def cloud_event(
     *,
     message_id: str = "",
     topic: str = "mailbox-requests",
-    project: str = "demo",
+    project: str = DEFAULT_PROJECT,
 ) -> dict[str, Any]:
     """A Pub/Sub push delivery as infra/ configures it, ready for ``client.post(**...)``.
 

@@ -90,7 +90,7 @@ def list_mailbox(services: Services, subscriber, results, user_id: str) -> dict[
     event = CloudEvent(
         {
             "type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "source": "//pubsub.googleapis.com/projects/demo/topics/mailbox-requests",
+            "source": "//pubsub.googleapis.com/projects/demo-gmail-auth/topics/mailbox-requests",
             "id": message["messageId"],
         },
         {"message": message},

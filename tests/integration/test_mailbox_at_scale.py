@@ -59,7 +59,7 @@ def test_fifty_concurrent_requests_with_an_expired_token_refresh_once(
         # Each call is its own "instance": its own services, sharing only the database.
         services = Services(settings, firestore_client=firestore_client, publisher=publisher)
         request = MailboxRequest(user_id=user.id, request_id=f"storm-{n}", max_messages=3)
-        read_mailbox(services, request, event_id=f"storm-{uuid.uuid4()}")
+        read_mailbox(services, "default", request, event_id=f"storm-{uuid.uuid4()}")
 
     # WHEN fifty requests for the user arrive at once
     with ThreadPoolExecutor(max_workers=50) as pool:
@@ -109,25 +109,7 @@ def test_the_same_event_delivered_twice_publishes_its_results_once(
     ]
 
 
-def test_the_same_message_id_on_another_topic_is_another_event(
-    apps, sandbox, subscriber, emulator_env, user
-):
-    # GIVEN a request delivered through the requests topic
-    sandbox.state.seed_mailbox(EMAIL, 10)
-    results = results_subscription(emulator_env)
-    first = cloud_event({"user_id": user.id, "request_id": "a"}, message_id="m-shared")
-    assert apps.list_messages.post(**first).status_code == 200
-    pull_until_closed(subscriber, results)
-
-    # WHEN another topic delivers a message that happens to carry the same message ID
-    other = cloud_event(
-        {"user_id": user.id, "request_id": "b"}, message_id="m-shared", topic="other-requests"
-    )
-    assert apps.list_messages.post(**other).status_code == 200
-
-    # THEN it is processed: the exactly-once ledger is keyed per topic, not by message ID alone
-    [complete] = [m for m in pull_until_closed(subscriber, results) if m["type"] == "complete"]
-    assert complete["result_id"] == "b:complete"
+# The same message ID through another pipeline's topic: tests/integration/test_pipelines.py.
 
 
 def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing(
@@ -156,7 +138,9 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
 
         # WHEN Firestore stops while the listing is under way
         failure: list[BaseException] = []
-        run = threading.Thread(target=_capture(failure, read_mailbox, services, request, "e-1"))
+        run = threading.Thread(
+            target=_capture(failure, read_mailbox, services, "default", request, "e-1")
+        )
         run.start()
         seen = _pull_pages(subscriber, results, at_least=2)
         stopped = own.process.pid
@@ -173,7 +157,7 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
         os.killpg(stopped, signal.SIGCONT)
         time.sleep(3.5)  # the interrupted attempt's claim lapses
         sandbox.state.update_behaviour({"latency_ms": 0})
-        read_mailbox(services, request, "e-1")
+        read_mailbox(services, "default", request, "e-1")
         seen += pull_until_closed(subscriber, results, timeout=60)
     finally:
         sandbox.state.update_behaviour({"latency_ms": 0})
@@ -222,6 +206,7 @@ def test_a_rate_limit_storm_waits_until_the_stated_time_within_the_budget(
         started = time.monotonic()
         read_mailbox(
             Services(get_settings(), firestore_client=firestore_client, publisher=publisher),
+            "default",
             MailboxRequest(user_id=user.id, request_id="storm429", include_spam_trash=True),
             "e-429",
         )
@@ -331,6 +316,7 @@ def test_metadata_under_the_2026_quota_waits_for_gmails_stated_times(
         started = time.monotonic()
         read_mailbox(
             Services(get_settings(), firestore_client=firestore_client, publisher=publisher),
+            "default",
             MailboxRequest(
                 user_id=user.id, request_id="q2026", include_spam_trash=True, format="metadata"
             ),

@@ -105,7 +105,7 @@ def test_results_topic_is_required_only_when_used():
     settings = config.load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p1"})
 
     with pytest.raises(ConfigError, match=r"^RESULTS_TOPIC is required"):
-        settings.results_topic_path()
+        settings.results_topic_path("default")
 
 
 @pytest.mark.parametrize(
@@ -120,21 +120,21 @@ def test_results_topic_accepts_an_id_or_a_full_name(topic, project, expected):
     if project:
         environ["GOOGLE_CLOUD_PROJECT"] = project
 
-    assert config.load_settings(environ).results_topic_path() == expected
+    assert config.load_settings(environ).results_topic_path("default") == expected
 
 
 def test_a_bare_topic_id_without_project_names_the_project_variable():
     settings = config.load_settings({**BASE, "RESULTS_TOPIC": "results"})
 
     with pytest.raises(ConfigError, match=r"^GOOGLE_CLOUD_PROJECT is required"):
-        settings.results_topic_path()
+        settings.results_topic_path("default")
 
 
 def test_the_authorize_url_is_found_beside_a_cloud_functions_callback():
     settings = config.load_settings(BASE)
 
     assert settings.authorize_url == "https://auth.example.com/authorize"
-    assert settings.reauth_topic_path() is None
+    assert settings.reauth_topic_path("default") is None
 
 
 def test_re_auth_events_need_an_authorize_url_to_link_to():
@@ -150,7 +150,7 @@ def test_re_auth_events_need_an_authorize_url_to_link_to():
             "GOOGLE_CLOUD_PROJECT": "p1",
         }
     )
-    assert settings.reauth_topic_path() == "projects/p1/topics/reauth"
+    assert settings.reauth_topic_path("default") == "projects/p1/topics/reauth"
 
 
 def test_the_log_level_is_named_in_any_case():
