@@ -213,13 +213,15 @@ class Settings:
     region: str
     topics: Mapping[str, str] = field(
         default_factory=lambda: {
-            "requests": "mailbox-requests",
-            "results": "mailbox-results",
-            "reauth": "reauth-required",
+            "requests": "mailbox-requests-{pipeline}",
+            "results": "mailbox-results-{pipeline}",
+            "reauth": "reauth-required-{pipeline}",
             "gmail_push": "gmail-push",
             "dead_letter": "mailbox-dead-letter",
         }
     )
+    """Topic IDs by key; the pipeline kinds (:data:`PIPELINE_TOPICS`) are templates."""
+    pipelines: Sequence[str] = ("default",)
     credentials_collection: str = "gmail_credentials"
     events_collection: str = "processed_events"
     auth_sessions_collection: str = "oauth_sessions"
@@ -241,8 +243,19 @@ class Settings:
         return f"https://{self.region}-{self.project}.cloudfunctions.net"
 
     def topic_path(self, key: str) -> str:
-        """``projects/P/topics/T`` of the topic ``key``."""
+        """``projects/P/topics/T`` of the topic ``key`` (a template for the pipeline kinds)."""
         return f"projects/{self.project}/topics/{self.topics[key]}"
+
+    def topic_ids(self, key: str) -> dict[str, str]:
+        """The topics ``key`` stands for, by pipeline (``""`` for a shared topic)."""
+        if key not in PIPELINE_TOPICS:
+            return {"": self.topics[key]}
+        template = self.topics[key]
+        return {p: template.replace("{pipeline}", p) for p in sorted(self.pipelines)}
+
+
+PIPELINE_TOPICS = ("requests", "results", "reauth")
+"""The topic kinds each pipeline has its own of (infra/locals.tf ``pipeline_topic_templates``)."""
 
 
 def sizing_of(function: Function, settings: Settings) -> Sizing:
@@ -273,6 +286,7 @@ def environment(
         "CREDENTIALS_COLLECTION": settings.credentials_collection,
         "EVENTS_COLLECTION": settings.events_collection,
         "AUTH_SESSIONS_COLLECTION": settings.auth_sessions_collection,
+        "PIPELINES": ",".join(sorted(settings.pipelines)),
         # Cloud Run functions sets this itself; stating it keeps plans free of a permanent diff.
         "LOG_EXECUTION_ID": "true",
     }
@@ -372,11 +386,18 @@ def shell_assignments(function: Function, definition: Definition, settings: Sett
         "NAME": function.name,
         "TRIGGER": function.trigger,
         "SIGNATURE_TYPE": function.signature_type,
-        "TOPIC": settings.topics[function.topic] if function.topic else "",
+        # NAME=TOPIC per push subscription: one per pipeline on a pipeline topic (as Terraform's
+        # local.push_subscriptions names them).
+        "SUBSCRIPTIONS": " ".join(
+            f"{function.name}{f'-{p}' if p else ''}-push={topic}"
+            for p, topic in (settings.topic_ids(function.topic) if function.topic else {}).items()
+        ),
         "ACCESS": function.access,
         "SCHEDULE": "1" if function.schedule else "0",
         "FIRESTORE": "1" if function.firestore else "0",
-        "PUBLISHES": " ".join(settings.topics[key] for key in function.publishes),
+        "PUBLISHES": " ".join(
+            topic for key in function.publishes for topic in settings.topic_ids(key).values()
+        ),
         "SECRET_IDS": " ".join(
             settings.secret_id(definition.secrets[key]) for key in function.secrets
         ),
@@ -399,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("--topic", action="append", default=[], metavar="KEY=ID")
+    parser.add_argument("--pipeline", action="append", default=[], metavar="NAME")
     parser.add_argument("--secret", action="append", default=[], metavar="KEY=ID")
     parser.add_argument("--collection", action="append", default=[], metavar="KIND=NAME")
     parser.add_argument("--scopes", default="")
@@ -422,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = replace(
             defaults,
             topics=topics,
+            pipelines=tuple(dict.fromkeys(args.pipeline)) or defaults.pipelines,
             credentials_collection=collections.get("credentials", defaults.credentials_collection),
             events_collection=collections.get("events", defaults.events_collection),
             auth_sessions_collection=collections.get(

@@ -118,10 +118,11 @@ resource "google_cloud_run_service_iam_member" "invoker" {
 # The trigger of each event function: a push subscription with an explicit retry policy and a
 # dead-letter policy, delivering to the function as its invoker identity. functions-framework
 # turns the push request into the messagePublished CloudEvent the entry point takes.
+# list_messages has one per pipeline (local.push_subscriptions), on that pipeline's requests topic.
 resource "google_pubsub_subscription" "push" {
-  for_each = local.event_functions
+  for_each = local.push_subscriptions
 
-  name  = "${each.value.name}-push"
+  name  = each.value.name
   topic = google_pubsub_topic.topic[each.value.topic].id
 
   ack_deadline_seconds       = 600
@@ -143,13 +144,15 @@ resource "google_pubsub_subscription" "push" {
 
   # The endpoint's path names the topic: functions-framework reads it into the CloudEvent's
   # source, so the function knows which topic (and so which pipeline) a message came through
-  # and keys its exactly-once ledger per topic. The audience stays the service URL.
+  # and keys its exactly-once ledger per topic. A pipeline cannot forge this: only the push
+  # account may invoke the function (invoker IAM), and only Pub/Sub acts as that account. The
+  # audience stays the service URL.
   push_config {
-    push_endpoint = "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}/${local.topic_paths[each.value.topic]}"
+    push_endpoint = "${google_cloudfunctions2_function.function[each.value.function].service_config[0].uri}/${local.topic_paths[each.value.topic]}"
 
     oidc_token {
       service_account_email = google_service_account.pubsub_push.email
-      audience              = google_cloudfunctions2_function.function[each.key].service_config[0].uri
+      audience              = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
     }
   }
 

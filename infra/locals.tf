@@ -43,17 +43,88 @@ locals {
   event_functions    = { for key, fn in local.deployed_functions : key => fn if fn.trigger == "pubsub" }
   public_functions   = { for key, fn in local.deployed_functions : key => fn if fn.public }
 
-  topics = {
-    requests    = var.requests_topic
-    results     = var.results_topic
-    reauth      = var.reauth_topic
+  # Pipelines: each has its own requests, results and re-auth topics, named by the templates
+  # ({pipeline} is the pipeline's name) and keyed "KIND/PIPELINE"; the Gmail push and dead-letter
+  # topics are shared. A function that publishes a pipeline topic kind publishes to that kind of
+  # topic of every pipeline, and its variable holds the template.
+  pipeline_names = sort(keys(var.pipelines))
+  pipeline_topic_templates = {
+    requests = var.requests_topic
+    results  = var.results_topic
+    reauth   = var.reauth_topic
+  }
+  shared_topics = {
     gmail_push  = var.gmail_push_topic
     dead_letter = var.dead_letter_topic
   }
+  topics = merge(
+    {
+      for pair in setproduct(keys(local.pipeline_topic_templates), local.pipeline_names) :
+      "${pair[0]}/${pair[1]}" => replace(local.pipeline_topic_templates[pair[0]], "{pipeline}", pair[1])
+    },
+    local.shared_topics,
+  )
   topic_paths = { for key, id in local.topics : key => "projects/${var.project_id}/topics/${id}" }
+  # What a function's variable says of each topic kind: a template for the pipeline kinds.
+  topic_env_values = {
+    for key, id in merge(local.pipeline_topic_templates, local.shared_topics) :
+    key => "projects/${var.project_id}/topics/${id}"
+  }
+  # The topic keys a function's topic key stands for: one per pipeline for the pipeline kinds.
+  topic_instances = merge(
+    { for kind in keys(local.pipeline_topic_templates) : kind => [for p in local.pipeline_names : "${kind}/${p}"] },
+    { for kind in keys(local.shared_topics) : kind => [kind] },
+  )
 
   # The variable through which a function learns a topic it publishes to or names.
   topic_env_vars = local.definition.topic_variables
+
+  # Each event function's push subscriptions: one per topic its topic key stands for, so
+  # list_messages has one per pipeline and knows the pipeline by the topic it delivers from.
+  push_subscriptions = merge([
+    for key, fn in local.event_functions : {
+      for topic in local.topic_instances[fn.topic] : (topic == fn.topic ? key : "${key}/${split("/", topic)[1]}") => {
+        function = key
+        topic    = topic
+        name     = topic == fn.topic ? "${fn.name}-push" : "${fn.name}-${split("/", topic)[1]}-push"
+      }
+    }
+  ]...)
+
+  # Who may publish where: each function's account on the topics its function writes (every
+  # pipeline's, for a pipeline kind), Gmail on the push topic, Pub/Sub's agent on the dead
+  # letters, and each pipeline's publishers on that pipeline's requests topic only. Keyed by
+  # static labels (service account e-mails are known only at apply).
+  function_publish_grants = merge([
+    for key, fn in local.deployed_functions : {
+      for topic in flatten([for kind in fn.publishes : local.topic_instances[kind]]) :
+      "${key}/${topic}" => { function = key, topic = topic }
+    }
+  ]...)
+  pipeline_publish_grants = merge([
+    for p in local.pipeline_names : {
+      for member in var.pipelines[p].publishers : "requests/${p}/${member}" => {
+        topic = "requests/${p}", member = member
+      }
+    }
+  ]...)
+  # Each pipeline's consumers read its results and re-auth events: roles/pubsub.subscriber on
+  # those two topics (to attach subscriptions of their own) and on the pull subscriptions created
+  # for them (to pull and acknowledge), and nothing of any other pipeline.
+  pipeline_subscriptions = {
+    for pair in setproduct(["results", "reauth"], local.pipeline_names) : "${pair[0]}/${pair[1]}" => {
+      topic = "${pair[0]}/${pair[1]}"
+      name  = "${local.topics["${pair[0]}/${pair[1]}"]}-pull"
+    }
+  }
+  pipeline_consume_grants = merge([
+    for key, subscription in local.pipeline_subscriptions : {
+      for member in var.pipelines[split("/", key)[1]].consumers : "${key}/${member}" => {
+        topic = subscription.topic, subscription = key, member = member
+      }
+    }
+  ]...)
+  pipelines_env = join(",", local.pipeline_names)
 
   # Each secret reaches its functions as a file: Cloud Run mounts it at mount_path/file and
   # fetches the version from Secret Manager when the file is read (the code reads it once per
@@ -97,6 +168,7 @@ locals {
     CREDENTIALS_COLLECTION   = var.credentials_collection
     EVENTS_COLLECTION        = var.events_collection
     AUTH_SESSIONS_COLLECTION = var.auth_sessions_collection
+    PIPELINES                = local.pipelines_env
     # Cloud Functions sets this itself; stating it avoids a permanent diff on every plan.
     LOG_EXECUTION_ID = "true"
   }
@@ -117,7 +189,7 @@ locals {
       local.optional_env,
       try(fn.pages, false) ? local.page_env : {},
       { for secret in fn.secrets : local.secrets[secret].variable => "${local.secrets[secret].mount_path}/${local.secrets[secret].file}" },
-      { for topic in concat(fn.publishes, fn.names_topics) : local.topic_env_vars[topic] => local.topic_paths[topic] },
+      { for topic in concat(fn.publishes, fn.names_topics) : local.topic_env_vars[topic] => local.topic_env_values[topic] },
     )
   }
 

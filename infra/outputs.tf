@@ -13,19 +13,18 @@ output "function_urls" {
   value       = { for key, fn in google_cloudfunctions2_function.function : key => fn.url }
 }
 
-output "requests_topic" {
-  description = "Publish mailbox requests here."
-  value       = google_pubsub_topic.topic["requests"].name
-}
-
-output "results_topic" {
-  description = "Listing results arrive here: subscribe to it."
-  value       = google_pubsub_topic.topic["results"].name
-}
-
-output "reauth_topic" {
-  description = "Told when a user must consent again: subscribe to it."
-  value       = google_pubsub_topic.topic["reauth"].name
+output "pipelines" {
+  description = "Each pipeline's topics and subscriptions: publish mailbox requests to requests_topic; read results and re-auth events from the pull subscriptions. Send its users to authorize_url."
+  value = {
+    for p in local.pipeline_names : p => {
+      requests_topic       = google_pubsub_topic.topic["requests/${p}"].name
+      results_topic        = google_pubsub_topic.topic["results/${p}"].name
+      reauth_topic         = google_pubsub_topic.topic["reauth/${p}"].name
+      results_subscription = google_pubsub_subscription.pipeline["results/${p}"].name
+      reauth_subscription  = google_pubsub_subscription.pipeline["reauth/${p}"].name
+      authorize_url        = "${local.authorize_url}?pipeline=${p}"
+    }
+  }
 }
 
 output "gmail_push_topic" {

@@ -145,22 +145,41 @@ variable "auth_sessions_collection" {
 
 # --- Pub/Sub. ---
 
+variable "pipelines" {
+  description = "The pipelines (consumers of mailbox data) this deployment serves, by name (a lowercase letter, then up to 29 lowercase letters, digits or hyphens). Each gets its own requests, results and re-auth topics, and IAM on those topics only: publishers (IAM members, e.g. serviceAccount:crm@P.iam.gserviceaccount.com) may publish its mailbox requests; consumers may read its results and re-auth events (through the pull subscriptions created for them). No project-level Pub/Sub role is needed by anyone. A user's mailbox is readable only by the pipelines they consented for (authorize?pipeline=NAME)."
+  type = map(object({
+    publishers = optional(list(string), [])
+    consumers  = optional(list(string), [])
+  }))
+  default = { default = {} }
+
+  validation {
+    condition     = length(var.pipelines) > 0 && alltrue([for name in keys(var.pipelines) : can(regex("^[a-z][a-z0-9-]{0,29}$", name))])
+    error_message = "pipelines needs at least one pipeline, each named by a lowercase letter and then up to 29 lowercase letters, digits or hyphens."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for p in values(var.pipelines) : [for m in concat(p.publishers, p.consumers) : !contains(["allUsers", "allAuthenticatedUsers"], m)]]))
+    error_message = "pipelines' publishers and consumers must name principals, never allUsers or allAuthenticatedUsers."
+  }
+}
+
 variable "requests_topic" {
-  description = "Topic pipelines publish mailbox requests to; list_messages is subscribed to it."
+  description = "REQUESTS_TOPIC: template of each pipeline's requests topic ({pipeline} is its name); the pipeline publishes mailbox requests there and list_messages knows the pipeline by it."
   type        = string
-  default     = "mailbox-requests"
+  default     = "mailbox-requests-{pipeline}"
 }
 
 variable "results_topic" {
-  description = "RESULTS_TOPIC: topic that receives listing results."
+  description = "RESULTS_TOPIC: template of each pipeline's results topic ({pipeline} is its name)."
   type        = string
-  default     = "mailbox-results"
+  default     = "mailbox-results-{pipeline}"
 }
 
 variable "reauth_topic" {
-  description = "REAUTH_TOPIC: topic told when a user must consent again."
+  description = "REAUTH_TOPIC: template of each pipeline's re-auth topic ({pipeline} is its name), told when a user who granted the pipeline must consent again."
   type        = string
-  default     = "reauth-required"
+  default     = "reauth-required-{pipeline}"
 }
 
 variable "gmail_push_topic" {

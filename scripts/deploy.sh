@@ -4,7 +4,16 @@
 # privilege. Safe to run again: it creates what is missing and redeploys the functions.
 #
 #   scripts/deploy.sh --project PROJECT --region REGION [--runtime RUNTIME]
+#                     [--pipeline NAME ...] [--pipeline-publisher NAME=MEMBER ...]
+#                     [--pipeline-consumer NAME=MEMBER ...]
 #                     [--sizing FUNCTION.FIELD=VALUE ...] [--dry-run]
+#
+# --pipeline declares a pipeline (a consumer of mailbox data; default: one named "default"), each
+# with its own requests, results and re-auth topics (REQUESTS_TOPIC, RESULTS_TOPIC and
+# REAUTH_TOPIC are templates: {pipeline} is the name). --pipeline-publisher grants MEMBER (e.g.
+# serviceAccount:crm@P.iam.gserviceaccount.com) roles/pubsub.publisher on NAME's requests topic;
+# --pipeline-consumer grants roles/pubsub.subscriber on NAME's results and re-auth topics and on
+# their pull subscriptions (TOPIC-pull), as infra/ does. No Pub/Sub role is granted on the project.
 #
 # Only the entry points main.py declares are deployed, as infra/functions.json describes them
 # (the definition Terraform follows too), on the Cloud Functions runtime RUNTIME (default: that
@@ -26,8 +35,8 @@
 #   SUPPORT_URL, PRIVACY_POLICY_URL  https links in the pages' footer (default: none)
 #   FIRESTORE_LOCATION       location of a new Firestore database (default: the region)
 #   OAUTH_CLIENT_SECRET_ID   oauth-client          TOKEN_KEYS_SECRET_ID   token-keys
-#   REQUESTS_TOPIC           mailbox-requests      RESULTS_TOPIC          mailbox-results
-#   REAUTH_TOPIC             reauth-required       GMAIL_PUSH_TOPIC       gmail-push
+#   REQUESTS_TOPIC           mailbox-requests-{pipeline}  RESULTS_TOPIC   mailbox-results-{pipeline}
+#   REAUTH_TOPIC             reauth-required-{pipeline}   GMAIL_PUSH_TOPIC       gmail-push
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
 #   RENEW_WATCHES_SCHEDULE   "17 3 * * *"          SCHEDULER_TIME_ZONE    Etc/UTC
 #   FUNCTIONS_DEFINITION     the definition to deploy (default: infra/functions.json)
@@ -51,6 +60,9 @@ PROJECT="${PROJECT:-}"
 REGION="${REGION:-}"
 
 SIZING=()
+PIPELINES=()
+PIPELINE_PUBLISHERS=()
+PIPELINE_CONSUMERS=()
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
@@ -60,6 +72,12 @@ while [[ $# -gt 0 ]]; do
     --project=*) PROJECT="${1#*=}"; shift ;;
     --region) REGION="$2"; shift 2 ;;
     --region=*) REGION="${1#*=}"; shift ;;
+    --pipeline) PIPELINES+=("$2"); shift 2 ;;
+    --pipeline=*) PIPELINES+=("${1#*=}"); shift ;;
+    --pipeline-publisher) PIPELINE_PUBLISHERS+=("$2"); shift 2 ;;
+    --pipeline-publisher=*) PIPELINE_PUBLISHERS+=("${1#*=}"); shift ;;
+    --pipeline-consumer) PIPELINE_CONSUMERS+=("$2"); shift 2 ;;
+    --pipeline-consumer=*) PIPELINE_CONSUMERS+=("${1#*=}"); shift ;;
     --sizing) SIZING+=("$2"); shift 2 ;;
     --sizing=*) SIZING+=("${1#*=}"); shift ;;
     --runtime) RUNTIME="$2"; shift 2 ;;
@@ -80,9 +98,10 @@ fi
 
 OAUTH_CLIENT_SECRET_ID="${OAUTH_CLIENT_SECRET_ID:-oauth-client}"
 TOKEN_KEYS_SECRET_ID="${TOKEN_KEYS_SECRET_ID:-token-keys}"
-REQUESTS_TOPIC="${REQUESTS_TOPIC:-mailbox-requests}"
-RESULTS_TOPIC="${RESULTS_TOPIC:-mailbox-results}"
-REAUTH_TOPIC="${REAUTH_TOPIC:-reauth-required}"
+REQUESTS_TOPIC="${REQUESTS_TOPIC:-mailbox-requests-{pipeline\}}"
+RESULTS_TOPIC="${RESULTS_TOPIC:-mailbox-results-{pipeline\}}"
+REAUTH_TOPIC="${REAUTH_TOPIC:-reauth-required-{pipeline\}}"
+[[ ${#PIPELINES[@]} -gt 0 ]] || PIPELINES=(default)
 GMAIL_PUSH_TOPIC="${GMAIL_PUSH_TOPIC:-gmail-push}"
 DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-mailbox-dead-letter}"
 MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-5}"
@@ -136,12 +155,34 @@ case "$INTERNAL_HTTP_INGRESS" in
   *) refuse "INTERNAL_HTTP_INGRESS must be internal-only, internal-and-gclb or all (or ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL), not '${INTERNAL_HTTP_INGRESS}'." ;;
 esac
 
+# Pipelines: a lowercase letter, then up to 29 lowercase letters, digits or hyphens.
+for pipeline in "${PIPELINES[@]}"; do
+  [[ "$pipeline" =~ ^[a-z][a-z0-9-]{0,29}$ ]] ||
+    refuse "--pipeline must be a lowercase letter and up to 29 lowercase letters, digits or hyphens, not '${pipeline}'."
+done
+# The topic of a pipeline: the template with {pipeline} replaced by its name.
+pipeline_topic() { local template="$1"; printf '%s' "${template//\{pipeline\}/$2}"; }
+for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC; do
+  [[ ${#PIPELINES[@]} -le 1 || "${!setting}" == *"{pipeline}"* ]] ||
+    refuse "${setting} must hold {pipeline} when there are several pipelines (each has its own topic), not '${!setting}'."
+done
 # Pub/Sub topic IDs: 3-255 characters, starting with a letter, never starting with "goog".
 for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC GMAIL_PUSH_TOPIC DEAD_LETTER_TOPIC; do
-  value="${!setting}"
+  value="$(pipeline_topic "${!setting}" "${PIPELINES[0]}")"
   if [[ ! "$value" =~ ^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$ || "$value" =~ ^[gG][oO][oO][gG] ]]; then
-    refuse "${setting} must be a Pub/Sub topic ID (3-255 letters, digits and - _ . ~ + %, starting with a letter, not with goog), not '${value}'."
+    refuse "${setting} must be a Pub/Sub topic ID (3-255 letters, digits and - _ . ~ + %, starting with a letter, not with goog; {pipeline} stands for a pipeline's name), not '${!setting}'."
   fi
+done
+# --pipeline-publisher and --pipeline-consumer: NAME=MEMBER, NAME a declared pipeline, MEMBER a
+# principal (never allUsers or allAuthenticatedUsers).
+for grant in ${PIPELINE_PUBLISHERS[@]+"${PIPELINE_PUBLISHERS[@]}"} ${PIPELINE_CONSUMERS[@]+"${PIPELINE_CONSUMERS[@]}"}; do
+  pipeline="${grant%%=*}" member="${grant#*=}"
+  [[ " ${PIPELINES[*]} " == *" ${pipeline} "* ]] ||
+    refuse "--pipeline-publisher and --pipeline-consumer take NAME=MEMBER with NAME a --pipeline, not '${grant}'."
+  [[ "$member" =~ ^(user|group|serviceAccount):[^@[:space:]]+@[^@[:space:]]+$ ||
+    "$member" =~ ^domain:[A-Za-z0-9.-]+\.[A-Za-z]+$ ||
+    "$member" =~ ^(principal|principalSet)://[^[:space:]]+$ ]] ||
+    refuse "--pipeline-publisher and --pipeline-consumer must name a principal (user:, group:, serviceAccount:, domain:, principal:, principalSet:), not '${member}'."
 done
 # Secret Manager secret IDs: at most 255 letters, digits, hyphens and underscores.
 for setting in OAUTH_CLIENT_SECRET_ID TOKEN_KEYS_SECRET_ID; do
@@ -197,7 +238,7 @@ REPOSITORY="projects/${PROJECT}/locations/${REGION}/repositories/functions"
 # --- How each entry point is deployed: the one definition, infra/functions.json. ---
 # devstack/deployment.py reads it (standard library only) with this deployment's settings and
 # prints one line of shell assignments per entry point of main.py: KEY NAME TRIGGER
-# SIGNATURE_TYPE TOPIC ACCESS SCHEDULE FIRESTORE PUBLISHES SECRET_IDS SECRET_MOUNTS ENV_VARS
+# SIGNATURE_TYPE SUBSCRIPTIONS ACCESS SCHEDULE FIRESTORE PUBLISHES SECRET_IDS SECRET_MOUNTS ENV_VARS
 # MEMORY CPU MIN_INSTANCES MAX_INSTANCES CONCURRENCY TIMEOUT. Terraform reads the same file.
 definition() {
   local args=(--project="$PROJECT" --region="$REGION"
@@ -211,6 +252,7 @@ definition() {
     --page-setting=SERVICE_NAME="$SERVICE_NAME" --page-setting=SUPPORT_URL="$SUPPORT_URL"
     --page-setting=PRIVACY_POLICY_URL="$PRIVACY_POLICY_URL")
   local item
+  for item in "${PIPELINES[@]}"; do args+=(--pipeline="$item"); done
   for item in ${SIZING[@]+"${SIZING[@]}"}; do args+=(--sizing="$item"); done
   [[ -z "$FUNCTIONS_DEFINITION" ]] || args+=(--definition="$FUNCTIONS_DEFINITION")
   (cd "$ROOT" && python3 -m devstack.deployment "${args[@]}")
@@ -422,10 +464,37 @@ else
   release_rules
 fi
 
-step "Topics"
-for topic in "$REQUESTS_TOPIC" "$RESULTS_TOPIC" "$REAUTH_TOPIC" "$GMAIL_PUSH_TOPIC" "$DEAD_LETTER_TOPIC"; do
+step "Topics: each pipeline's requests, results and re-auth topics; Gmail push; dead letters"
+for topic in "$GMAIL_PUSH_TOPIC" "$DEAD_LETTER_TOPIC"; do
   exists gcloud pubsub topics describe "$topic" "${G[@]}" ||
     run gcloud pubsub topics create "$topic" "${G[@]}"
+done
+for pipeline in "${PIPELINES[@]}"; do
+  requests="$(pipeline_topic "$REQUESTS_TOPIC" "$pipeline")"
+  for topic in "$requests" "$(pipeline_topic "$RESULTS_TOPIC" "$pipeline")" "$(pipeline_topic "$REAUTH_TOPIC" "$pipeline")"; do
+    exists gcloud pubsub topics describe "$topic" "${G[@]}" ||
+      run gcloud pubsub topics create "$topic" "${G[@]}"
+  done
+  # Its consumers read results and re-auth events from pull subscriptions made for them
+  # (creating one needs a project-level permission, which pipelines are not given).
+  for topic in "$(pipeline_topic "$RESULTS_TOPIC" "$pipeline")" "$(pipeline_topic "$REAUTH_TOPIC" "$pipeline")"; do
+    exists gcloud pubsub subscriptions describe "${topic}-pull" "${G[@]}" ||
+      run gcloud pubsub subscriptions create "${topic}-pull" --topic="$topic" \
+        --ack-deadline=60 --message-retention-duration=7d --expiration-period=never "${G[@]}"
+    for grant in ${PIPELINE_CONSUMERS[@]+"${PIPELINE_CONSUMERS[@]}"}; do
+      [[ "${grant%%=*}" == "$pipeline" ]] || continue
+      run gcloud pubsub topics add-iam-policy-binding "$topic" \
+        --member="${grant#*=}" --role=roles/pubsub.subscriber "${G[@]}"
+      run gcloud pubsub subscriptions add-iam-policy-binding "${topic}-pull" \
+        --member="${grant#*=}" --role=roles/pubsub.subscriber "${G[@]}"
+    done
+  done
+  # Its publishers may publish mailbox requests to its requests topic, and to nothing else.
+  for grant in ${PIPELINE_PUBLISHERS[@]+"${PIPELINE_PUBLISHERS[@]}"}; do
+    [[ "${grant%%=*}" == "$pipeline" ]] || continue
+    run gcloud pubsub topics add-iam-policy-binding "$requests" \
+      --member="${grant#*=}" --role=roles/pubsub.publisher "${G[@]}"
+  done
 done
 run gcloud pubsub topics add-iam-policy-binding "$GMAIL_PUSH_TOPIC" \
   --member=serviceAccount:gmail-api-push@system.gserviceaccount.com --role=roles/pubsub.publisher "${G[@]}"
@@ -540,21 +609,22 @@ for line in "${DEPLOYED[@]}"; do
       --member="$member" "${G[@]}"
   done
 
-  if [[ "$TRIGGER" == pubsub ]]; then
-    # The trigger: a push subscription with an explicit retry policy and a dead-letter policy.
-    subscription="${NAME}-push"
+  # The trigger: a push subscription per topic (one per pipeline for list_messages) with an
+  # explicit retry policy and a dead-letter policy; the endpoint's path names the topic.
+  for pair in $SUBSCRIPTIONS; do
+    subscription="${pair%%=*}" topic="${pair#*=}"
     verb=create
     exists gcloud pubsub subscriptions describe "$subscription" "${G[@]}" && verb=update
-    topic_flag=(--topic="$TOPIC")
+    topic_flag=(--topic="$topic")
     [[ "$verb" == update ]] && topic_flag=()
     run gcloud pubsub subscriptions "$verb" "$subscription" ${topic_flag[@]+"${topic_flag[@]}"} \
-      --push-endpoint="${uri}/projects/${PROJECT}/topics/${TOPIC}" --push-auth-service-account="$PUSH_SA" \
+      --push-endpoint="${uri}/projects/${PROJECT}/topics/${topic}" --push-auth-service-account="$PUSH_SA" \
       --push-auth-token-audience="$uri" --ack-deadline=600 --message-retention-duration=7d \
       --min-retry-delay=10s --max-retry-delay=600s --dead-letter-topic="$DEAD_LETTER_TOPIC" \
       --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" --expiration-period=never "${G[@]}"
     run gcloud pubsub subscriptions add-iam-policy-binding "$subscription" \
       --member="$PUBSUB_AGENT" --role=roles/pubsub.subscriber "${G[@]}"
-  fi
+  done
 
   if [[ "$SCHEDULE" == 1 ]]; then
     verb=create headers=--headers
@@ -572,7 +642,8 @@ cat >&2 <<EOF
 ==> Done.
     authorize:        ${FUNCTIONS_HOST}/authorize
     callback (register it on the OAuth client): ${FUNCTIONS_HOST}/oauth2callback
-    requests topic:   ${REQUESTS_TOPIC}    results topic: ${RESULTS_TOPIC}
-    re-auth topic:    ${REAUTH_TOPIC}      Gmail push topic: ${GMAIL_PUSH_TOPIC}
+    pipelines:        ${PIPELINES[*]} (send each one's users to authorize?pipeline=NAME)
+    requests topics:  ${REQUESTS_TOPIC}    results topics: ${RESULTS_TOPIC} (read from TOPIC-pull)
+    re-auth topics:   ${REAUTH_TOPIC} (read from TOPIC-pull)   Gmail push topic: ${GMAIL_PUSH_TOPIC}
     dead letters:     ${DEAD_LETTER_TOPIC} (held in ${DEAD_LETTER_TOPIC}-hold)
 EOF

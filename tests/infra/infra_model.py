@@ -76,6 +76,7 @@ _SAMPLE_VALUES = {
     "ALLOWED_RETURN_TO": "https://app.example.com/",
     "GOOGLE_CLOUD_PROJECT": "p-1",
     "LOG_LEVEL": "INFO",
+    "PIPELINES": "default",
 }
 
 
@@ -247,7 +248,10 @@ def contract_problems(
     functions = infra.locals.get("functions")
     if not isinstance(functions, dict):
         return ["infra/locals.tf has no map local.functions (one entry per entry point)."]
-    topics = _keys(infra.locals.get("topics"))
+    # Topic kinds: one topic each per pipeline (requests, results, re-auth), or shared.
+    topics = _keys(infra.locals.get("pipeline_topic_templates")) | _keys(
+        infra.locals.get("shared_topics")
+    )
     topic_env_vars = {
         str(k): str(unquote(v)) for k, v in (infra.locals.get("topic_env_vars") or {}).items()
     }
@@ -422,9 +426,12 @@ def _resource_problems(infra: Infra) -> list[str]:
     if push is None:
         problems.append("infra/ has no google_pubsub_subscription.push for the event functions.")
     else:
-        if expression(push.get("for_each")) != "local.event_functions":
-            problems.append("google_pubsub_subscription.push must cover local.event_functions.")
-        if "google_cloudfunctions2_function.function[each.key]" not in expression(
+        if expression(push.get("for_each")) != "local.push_subscriptions":
+            problems.append(
+                "google_pubsub_subscription.push must cover local.push_subscriptions (each event "
+                "function's topics, one per pipeline for list_messages)."
+            )
+        if "google_cloudfunctions2_function.function[each.value.function]" not in expression(
             block(push, "push_config").get("push_endpoint")
         ):
             problems.append("google_pubsub_subscription.push must push to its function's URL.")

@@ -53,10 +53,20 @@ def test_each_function_starts_with_the_environment_terraform_gives_it(
     assert settings.allowed_return_to == (ALLOWED_RETURN_TO,)
     for variable in REQUIRED_BY_ENTRY_POINT.get(entry_point, frozenset()):
         assert env.get(variable), f"{entry_point} needs {variable}"
-    if "RESULTS_TOPIC" in env:
-        assert settings.results_topic_path() == env["RESULTS_TOPIC"]
-    if "REAUTH_TOPIC" in env:
-        assert settings.reauth_topic_path() == env["REAUTH_TOPIC"]
+    for pipeline in settings.pipelines:
+        if "RESULTS_TOPIC" in env:
+            assert (
+                settings.results_topic_path(pipeline)
+                == evaluated["topic_paths"][f"results/{pipeline}"]
+            )
+        if "REAUTH_TOPIC" in env:
+            assert (
+                settings.reauth_topic_path(pipeline)
+                == evaluated["topic_paths"][f"reauth/{pipeline}"]
+            )
+        if "REQUESTS_TOPIC" in env:
+            requests = evaluated["topic_paths"][f"requests/{pipeline}"]
+            assert settings.pipeline_of_topic(requests) == pipeline
 
 
 def test_authorize_and_callback_share_one_host(evaluated: dict[str, Any]) -> None:

@@ -159,7 +159,8 @@ def test_an_unknown_user_is_acknowledged_and_reported(apps, subscriber, results)
     assert response.status_code == 200
     [error] = pull_until_closed(subscriber, results)
     assert error["type"] == "error"
-    assert error["error"] == "unknown_user"
+    # the answer for a user who did not grant this pipeline: it learns nothing of other users
+    assert error["error"] == "not_authorized"
     assert error["request_id"] == "r-unknown"
 
 

@@ -279,7 +279,7 @@ def test_declining_offers_to_try_again_with_the_address_and_return_to_kept(
     )
     assert html.unescape(again) == (
         "http://localhost:8081/?login_hint=ada%40example.com"
-        "&return_to=https%3A%2F%2Fapp.example.com%2Fdone"
+        "&return_to=https%3A%2F%2Fapp.example.com%2Fdone&pipeline=default"
     )
 
 
