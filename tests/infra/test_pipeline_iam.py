@@ -168,7 +168,8 @@ def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, An
                 for member, what, name, role in held
                 if role == PUBLISHER and name == two["topics"][f"{kind}/{pipeline}"]
             }
-            assert writers and all(member.startswith("fn:") for member in writers)
+            assert writers
+            assert all(member.startswith("fn:") for member in writers)
 
 
 def test_the_default_is_one_pipeline_named_default(evaluated: dict[str, Any]) -> None:
@@ -187,16 +188,16 @@ def test_deploy_sh_grants_what_terraform_grants(two: dict[str, Any], tmp_path: P
 
     # GIVEN the same two pipelines and members, given to deploy.sh
     arguments = [f"--pipeline={pipeline}" for pipeline in PIPELINES]
-    for pipeline, members in PIPELINES.items():
-        arguments += [f"--pipeline-publisher={pipeline}={m}" for m in members["publishers"]]
-        arguments += [f"--pipeline-consumer={pipeline}={m}" for m in members["consumers"]]
+    for pipeline, named in PIPELINES.items():
+        arguments += [f"--pipeline-publisher={pipeline}={m}" for m in named["publishers"]]
+        arguments += [f"--pipeline-consumer={pipeline}={m}" for m in named["consumers"]]
     result, called = dry_run(tmp_path, *arguments)
     assert result.returncode == 0, result.stderr
     assert not called.exists()
 
     # THEN it grants the pipelines' members exactly what Terraform grants them, per topic and
     # per subscription, and nothing on the project
-    granted = set()
+    granted: set[tuple[str, str, str, str]] = set()
     members = {m for p in PIPELINES.values() for m in (*p["publishers"], *p["consumers"])}
     for command in gcloud_commands(result.stdout):
         options = dict(
@@ -204,7 +205,8 @@ def test_deploy_sh_grants_what_terraform_grants(two: dict[str, Any], tmp_path: P
         )
         if options.get("member") not in members:
             continue
-        assert command[1:3] == ["pubsub", command[2]] and command[2] in ("topics", "subscriptions")
+        assert command[1] == "pubsub"
+        assert command[2] in ("topics", "subscriptions")
         what = "topic" if command[2] == "topics" else "subscription"
         granted.add((options["member"], what, command[4], options["role"]))
     expected = {grant for grant in grants(two) if grant[0] in members}
