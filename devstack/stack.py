@@ -106,6 +106,10 @@ class StackPorts:
 class Topology:
     """Pub/Sub names: requests are pushed to ``list_messages``, results pulled by the CLI.
 
+    The local stack serves one pipeline, ``default`` (``PIPELINES``' default): these are its
+    requests, results and re-auth topics (a topic template without ``{pipeline}`` names the one
+    pipeline's topic), and ``requests_push_subscription`` is its ``list_messages`` trigger.
+
     The push subscriptions deliver as ``infra/`` configures them (:class:`DeliveryPolicy`),
     dead-lettering to ``dead_letter_topic``, where ``dead_letter_pull_subscription`` holds them.
     """

@@ -59,6 +59,8 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "CREDENTIALS_COLLECTION": "gmail_credentials",
         "EVENTS_COLLECTION": "processed_events",
         "AUTH_SESSIONS_COLLECTION": "oauth_sessions",
+        "PIPELINES": "default",
+        "REQUESTS_TOPIC": "projects/demo-gmail-auth/topics/mailbox-requests",
         "RESULTS_TOPIC": "projects/demo-gmail-auth/topics/mailbox-results",
         "REAUTH_TOPIC": "projects/demo-gmail-auth/topics/reauth-events",
         "OIDC_USERINFO_URI": "http://127.0.0.1:8090/v1/userinfo",

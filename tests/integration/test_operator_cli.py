@@ -93,7 +93,7 @@ def test_replay_delivers_each_dead_letter_once_and_status_shows_it(stack, emulat
     assert "replayed 1, skipped 0" in run_cli(env, "dead-letters", "replay", *DEAD)
     outcomes += _errors_by_request(subscriber, results, expected=0)
 
-    # THEN each request was processed exactly once (unknown user: one error completion each)
+    # THEN each request was processed exactly once (unknown user: one not_authorized each)
     assert outcomes == Counter({"dl-1": 1, "dl-2": 1, "dl-3": 1})
     assert "no dead letters" in run_cli(env, "dead-letters", "list", *DEAD)
 
@@ -105,7 +105,7 @@ def test_replay_delivers_each_dead_letter_once_and_status_shows_it(stack, emulat
     assert "grants near expiry: none recorded" in status
     assert f"dead letters in {TOPOLOGY.dead_letter_pull_subscription}: 0" in status
     assert "last errors (events that failed for good, from the event ledger): 3" in status
-    assert status.count("unknown_user") == 3
+    assert status.count("not_authorized") == 3
 
 
 def _errors_by_request(subscriber: Any, subscription: str, *, expected: int) -> Counter[str]:
