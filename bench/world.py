@@ -206,6 +206,8 @@ def local_world(
                 "GMAIL_API_ROOT": f"{base_url}/",
                 "RISC_CONFIGURATION_URI": f"{base_url}/.well-known/risc-configuration",
                 "RESULTS_TOPIC": RESULTS_TOPIC,
+                # the one pipeline's requests topic, as bench.cold_start names it in its pushes
+                "REQUESTS_TOPIC": "projects/bench/topics/requests",
                 "GMAIL_PUSH_TOPIC": push_topic,
                 "OAUTHLIB_INSECURE_TRANSPORT": "1",
             }

@@ -25,7 +25,8 @@ locals {
   #   service account may read;
   # - firestore: whether its service account may use the database (authorize writes nothing);
   # - publishes: the topics it may publish to, each also setting that topic's variable;
-  #   names_topics: topics it only names (users.watch), which set the variable too;
+  #   names_topics: topics it only names (users.watch; list_messages knows a request's
+  #   pipeline by its requests topic), which set the variable too;
   # - sizing: the shipped default, overridden per function by var.function_sizing.
   definition = jsondecode(file("${path.module}/functions.json"))
   functions = {

@@ -202,3 +202,48 @@ def test_without_them_the_pages_say_the_service_and_link_google_account():
 def test_a_malformed_page_setting_is_named(variable, value):
     with pytest.raises(ConfigError, match=variable):
         config.load_settings({**BASE, variable: value})
+
+
+def test_one_pipeline_named_default_unless_told():
+    assert config.load_settings(BASE).pipelines == ("default",)
+    settings = config.load_settings({**BASE, "PIPELINES": " crm, archive-2 ,crm"})
+    assert settings.pipelines == ("crm", "archive-2")
+
+
+@pytest.mark.parametrize("name", ["CRM", "1st", "a_b", "a" * 31, "crm/x"])
+def test_a_pipeline_name_that_would_make_a_bad_topic_id_stops_the_start(name):
+    with pytest.raises(ConfigError, match=r"^PIPELINES holds"):
+        config.load_settings({**BASE, "PIPELINES": name})
+
+
+def test_each_pipeline_has_its_own_topics_from_the_templates():
+    settings = config.load_settings(
+        {
+            **BASE,
+            "GOOGLE_CLOUD_PROJECT": "p1",
+            "PIPELINES": "crm,archive",
+            "REQUESTS_TOPIC": "req-{pipeline}",
+            "RESULTS_TOPIC": "projects/p2/topics/res-{pipeline}",
+            "REAUTH_TOPIC": "reauth-{pipeline}",
+        }
+    )
+
+    assert settings.results_topic_path("crm") == "projects/p2/topics/res-crm"
+    assert settings.reauth_topic_path("archive") == "projects/p1/topics/reauth-archive"
+    assert settings.pipeline_of_topic("projects/p1/topics/req-archive") == "archive"
+    # a topic of no pipeline, or another project's topic of the same ID, is no pipeline's
+    assert settings.pipeline_of_topic("projects/p1/topics/req-other") is None
+    assert settings.pipeline_of_topic("projects/p9/topics/req-crm") is None
+
+
+def test_several_pipelines_need_templates():
+    environ = {**BASE, "GOOGLE_CLOUD_PROJECT": "p1", "PIPELINES": "crm,archive"}
+
+    with pytest.raises(ConfigError, match=r"^RESULTS_TOPIC must hold \{pipeline\}"):
+        config.load_settings({**environ, "RESULTS_TOPIC": "results"})
+
+
+def test_without_requests_topic_no_delivery_names_a_pipeline():
+    settings = config.load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p1"})
+
+    assert settings.pipeline_of_topic("projects/p1/topics/mailbox-requests") is None
