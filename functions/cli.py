@@ -667,7 +667,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STATE_DIR",
         help="check the local stack whose env file and logs are in STATE_DIR (make dev: .dev)",
     )
-    smoking.add_argument("--requests-topic", help="default: $REQUESTS_TOPIC, else mailbox-requests")
+    smoking.add_argument(
+        "--requests-topic",
+        help="default: $REQUESTS_TOPIC for $PIPELINE, else mailbox-requests-default",
+    )
     smoking.add_argument(
         "--dead-letter-subscription", help="default: ${DEAD_LETTER_TOPIC}-hold, as infra/ names it"
     )

@@ -188,9 +188,11 @@ class Settings:
         ``list_messages`` learns the topic from the delivery itself (the push subscription's
         endpoint path becomes the CloudEvent's ``source``), never from the request, so a
         pipeline cannot speak for another.
+
+        Raises:
+            ConfigError: ``REQUESTS_TOPIC`` is not configured (every delivery fails, and is
+                redelivered once it is, rather than being dropped).
         """
-        if not self.requests_topic:
-            return None
         for pipeline in self.pipelines:
             name = _for_pipeline(self.requests_topic, pipeline)
             if topic_path(name, self.project, REQUESTS_TOPIC) == topic:

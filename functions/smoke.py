@@ -401,7 +401,8 @@ def deployed_target(
 ) -> Target:
     """The deployment of ``project`` in ``region``, named as ``infra/`` and ``deploy.sh`` name it.
 
-    Settings are ``deploy.sh``'s environment variables with its defaults (``REQUESTS_TOPIC``,
+    Settings are ``deploy.sh``'s environment variables with its defaults (``REQUESTS_TOPIC``
+    with ``PIPELINE``, the pipeline whose requests topic is used,
     ``DEAD_LETTER_TOPIC``, ``INTERNAL_INVOKERS``, ``OAUTH_SCOPES``); the client JSON is compared
     when ``OAUTH_CLIENT_SECRETS`` names it (a file or a Secret Manager version).
     """
@@ -442,7 +443,10 @@ def deployed_target(
         auth_uri=auth_uri,
         client_id=client_id,
         scopes=_scopes(environ),
-        requests_topic=environ.get("REQUESTS_TOPIC") or settings.topics["requests"],
+        # the first pipeline's requests topic (deploy.sh's --pipeline, else "default")
+        requests_topic=(environ.get("REQUESTS_TOPIC") or settings.topics["requests"]).replace(
+            "{pipeline}", environ.get("PIPELINE") or settings.pipelines[0]
+        ),
         dead_letter_subscription=(
             f"{environ.get('DEAD_LETTER_TOPIC') or settings.topics['dead_letter']}-hold"
         ),

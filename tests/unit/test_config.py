@@ -243,7 +243,8 @@ def test_several_pipelines_need_templates():
         config.load_settings({**environ, "RESULTS_TOPIC": "results"})
 
 
-def test_without_requests_topic_no_delivery_names_a_pipeline():
+def test_without_requests_topic_a_delivery_fails_rather_than_being_dropped():
     settings = config.load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p1"})
 
-    assert settings.pipeline_of_topic("projects/p1/topics/mailbox-requests") is None
+    with pytest.raises(ConfigError, match=r"^REQUESTS_TOPIC is required"):
+        settings.pipeline_of_topic("projects/p1/topics/mailbox-requests")

@@ -24,7 +24,7 @@ def test_the_disconnect_row_lists_every_revocation_value(revocation):
 
 
 @pytest.mark.parametrize(
-    "code", ["invalid_request", "unknown_user", "reauth_required", "gmail_rejected"]
+    "code", ["invalid_request", "not_authorized", "reauth_required", "gmail_rejected"]
 )
 def test_the_pipeline_section_lists_every_error_completion(code):
     section = README.read_text().split("## Reading a mailbox from a pipeline")[1].split("\n## ")[0]

@@ -38,7 +38,8 @@ def test_names_are_derived_as_infra_derives_them():
 def test_defaults_are_deploy_sh_s():
     derived = target()
 
-    assert derived.requests_topic == "mailbox-requests"
+    assert derived.requests_topic == "mailbox-requests-default"
+    assert target(PIPELINE="crm").requests_topic == "mailbox-requests-crm"
     assert derived.dead_letter_subscription == "mailbox-dead-letter-hold"
 
 
