@@ -21,7 +21,7 @@ from typing import Any
 
 from functions.consent.identify import is_user_id
 from functions.errors import MalformedRequest
-from functions.sizes import is_text
+from functions.sizes import PUBSUB_ATTRIBUTE_BYTES, is_text, utf8_length
 
 MAX_QUERY_BYTES = 2048
 MAX_REQUEST_ID_BYTES = 256
@@ -113,9 +113,13 @@ def _validated(body: dict[str, Any], default_request_id: str | None) -> MailboxR
 
 
 def _named(body: dict[str, Any], key: str) -> str | None:
-    """What a refused request gave as ``key``, if it is a non-empty string (valid or not)."""
+    """What a refused request gave as ``key``, if it is a non-empty string (valid or not) that
+    could be an attribute: the error repeats it, JSON-escaped up to six times its size, and a
+    message over Pub/Sub's limit would fail to publish on every delivery."""
     value = body.get(key)
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, str) and value and utf8_length(value) <= PUBSUB_ATTRIBUTE_BYTES:
+        return value
+    return None
 
 
 def _format(value: Any) -> str:
