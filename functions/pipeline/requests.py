@@ -21,7 +21,7 @@ from typing import Any
 
 from functions.consent.identify import is_user_id
 from functions.errors import MalformedRequest
-from functions.sizes import PUBSUB_ATTRIBUTE_BYTES, is_text, utf8_length
+from functions.sizes import is_text, utf8_length
 
 MAX_QUERY_BYTES = 2048
 MAX_REQUEST_ID_BYTES = 256
@@ -29,6 +29,8 @@ MAX_REQUEST_ID_BYTES = 256
 within Pub/Sub's attribute limit."""
 MAX_LABEL_ID_BYTES = 256
 MAX_LABELS = 100
+_NAMED_BYTES = 64 * 1024
+"""The longest ID a refused request's error repeats."""
 MAX_MESSAGES_CAP = 1_000_000
 _KEYS = frozenset(
     {"user_id", "query", "label_ids", "max_messages", "include_spam_trash", "request_id", "format"}
@@ -113,11 +115,12 @@ def _validated(body: dict[str, Any], default_request_id: str | None) -> MailboxR
 
 
 def _named(body: dict[str, Any], key: str) -> str | None:
-    """What a refused request gave as ``key``, if it is a non-empty string (valid or not) that
-    could be an attribute: the error repeats it, JSON-escaped up to six times its size, and a
-    message over Pub/Sub's limit would fail to publish on every delivery."""
+    """What a refused request gave as ``key``, if it is a non-empty string (valid or not) of at
+    most :data:`_NAMED_BYTES`: the error repeats it, and a huge one (JSON escapes a character to
+    up to three times its UTF-8 size) could pass Pub/Sub's 10 MB message limit and fail to
+    publish on every delivery."""
     value = body.get(key)
-    if isinstance(value, str) and value and utf8_length(value) <= PUBSUB_ATTRIBUTE_BYTES:
+    if isinstance(value, str) and value and utf8_length(value) <= _NAMED_BYTES:
         return value
     return None
 

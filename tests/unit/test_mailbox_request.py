@@ -91,7 +91,7 @@ def test_malformed_envelopes_are_refused(data):
         ({"user_id": "a/b", "request_id": "r"}, "a/b", "r"),
         ({"request_id": "r", "query": 5}, None, "r"),
         ({"user_id": "1", "request_id": "x" * 300}, "1", "x" * 300),
-        # Too big to repeat in the error (JSON escapes it up to six times over): the message ID.
+        # Too big to repeat in the error (JSON escapes it up to three times over): the message ID.
         ({"user_id": "1", "request_id": "\u00e9" * 600_000}, "1", "m-1"),
         ({"user_id": "\u00e9" * 600_000, "request_id": "r"}, None, "r"),
     ],
