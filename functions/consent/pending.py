@@ -186,6 +186,8 @@ def open_flow(
             expired), a cookie that does not open or belongs to another state, or a link past
             its lifetime.
     """
+    if not is_well_formed(state):
+        raise InvalidState("state is not of the shape we issue")
     name = flow_cookie_name(state, secure=secure)
     sealed = cookies.get(name)
     if sealed is None:

@@ -28,6 +28,7 @@ from functions.grants.store import Status, StoredCredentials
 from functions.pipeline.ledger import EventLedger, exactly_once
 from functions.pipeline.results import ResultPublisher
 from functions.pipeline.watch import Watching, WatchState
+from functions.sizes import is_text
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
@@ -42,6 +43,13 @@ class ReadingChanges(Watching, Protocol):
     def event_ledger(self) -> EventLedger: ...
     @property
     def publisher(self) -> PublisherClient: ...
+
+
+_EMAIL_BYTES = 254
+"""RFC 5321 §4.5.3.1.3, in octets."""
+_HISTORY_ID_END = 2**64
+"""Gmail's ``historyId`` is an unsigned 64-bit integer."""
+_HISTORY_ID_DIGITS = len(str(_HISTORY_ID_END))
 
 
 @dataclass(frozen=True)
@@ -65,13 +73,17 @@ def parse_notification(event_data: Any) -> Notification:
         raise MalformedRequest("the event carries no Gmail notification") from None
     email = body.get("emailAddress") if isinstance(body, dict) else None
     history_id = body.get("historyId") if isinstance(body, dict) else None
-    if isinstance(history_id, str) and history_id.isdigit():
-        history_id = int(history_id)
-    if not isinstance(email, str) or "@" not in email or len(email) > 254:
+    if isinstance(history_id, str) and history_id.isascii() and history_id.isdigit():
+        history_id = int(history_id) if len(history_id) <= _HISTORY_ID_DIGITS else None
+    if not is_text(email, _EMAIL_BYTES) or "@" not in str(email):
         raise MalformedRequest("the notification has no emailAddress")
-    if not isinstance(history_id, int) or isinstance(history_id, bool) or history_id <= 0:
+    if (
+        not isinstance(history_id, int)
+        or isinstance(history_id, bool)
+        or not 0 < history_id < _HISTORY_ID_END
+    ):
         raise MalformedRequest("the notification has no historyId")
-    return Notification(email, history_id)
+    return Notification(str(email), history_id)
 
 
 def read_changes(services: ReadingChanges, notification: Notification, event_id: str) -> int:
