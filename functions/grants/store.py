@@ -337,15 +337,6 @@ class GrantStore(UserDocuments):
         """Record that the user was told their time-limited grant is ending."""
         self._document(user_id).update({"expiry_warned": True})
 
-    def find_by_email(self, email: str) -> StoredCredentials | None:
-        """The user whose account is ``email`` (Gmail push notifications name only that)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
-        for snapshot in query.stream():
-            return self._read_leniently(snapshot.id, snapshot.to_dict())
-        return None
-
     def users(self) -> Iterator[StoredCredentials]:
         """Every stored user."""
         for snapshot in self._collection_ref().stream():
