@@ -201,7 +201,15 @@ def test_renew_watches_renews_every_active_user_and_skips_the_others(
         "skipped": 2,
         "failed": 0,
         # the same run keeps grants alive: none of these is idle or time-limited
-        "grants": {"refreshed": 0, "warned": 0, "expired": 0, "lost": 0, "failed": 0},
+        "grants": {
+            "refreshed": 0,
+            "warned": 0,
+            "expired": 0,
+            "lost": 0,
+            "failed": 0,
+            "disconnected": 0,
+            "disconnect_pending": 0,
+        },
     }
     assert sandbox.state.call_counts().get("gmail.watch", 0) == 2
     for user in active:
