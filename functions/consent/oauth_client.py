@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from functions.config import OAUTH_CLIENT_SECRETS
+from functions.config import OAUTH_CLIENT_SECRETS, is_secure_endpoint
 from functions.errors import ConfigError
 
 _REQUIRED = ("client_id", "client_secret", "auth_uri", "token_uri")
@@ -70,8 +69,11 @@ def parse_client_json(raw: bytes) -> OAuthClient:
     if missing:
         raise ConfigError(f"{OAUTH_CLIENT_SECRETS} lacks {', '.join(missing)} under 'web'.")
     for key in ("auth_uri", "token_uri"):
-        if urlsplit(section[key]).scheme not in ("http", "https"):
-            raise ConfigError(f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an http(s) URL.")
+        if not is_secure_endpoint(section[key]):
+            raise ConfigError(
+                f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an https URL "
+                "(plain http only on localhost)."
+            )
     return OAuthClient(
         client_id=section["client_id"],
         client_secret=section["client_secret"],
