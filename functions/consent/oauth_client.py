@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from functions.config import OAUTH_CLIENT_SECRETS, is_secure_endpoint
 from functions.errors import ConfigError
@@ -25,6 +26,15 @@ class OAuthClient:
     client_secret: str
     auth_uri: str
     token_uri: str
+
+    @property
+    def issuer(self) -> str:
+        """The authorization server's issuer identifier, which RFC 9207 §2 has it send back as
+        ``iss`` with the authorization response: the origin of ``auth_uri``. For Google's
+        ``https://accounts.google.com/o/oauth2/auth`` that is ``https://accounts.google.com``,
+        Google's issuer; the sandbox's is its base URL, as its discovery document says."""
+        parts = urlsplit(self.auth_uri)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def __repr__(self) -> str:
         return f"OAuthClient(client_id={self.client_id!r}, token_uri={self.token_uri!r})"

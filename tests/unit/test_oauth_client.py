@@ -23,6 +23,7 @@ def test_the_console_download_is_accepted():
     assert client.token_uri == WEB["token_uri"]
     assert client.as_client_config() == {"web": WEB}
     assert "very-secret" not in repr(client)
+    assert client.issuer == "https://accounts.google.com"  # what Google sends back as iss
 
 
 @pytest.mark.parametrize(
