@@ -148,6 +148,7 @@ class MalformedRequest(AppError):
 class UnknownUser(AppError):
     """No stored credentials for the user of a mailbox request."""
 
+    status = 404  # the ``watch`` function's answer, as ``disconnect``'s
     code = "unknown_user"
 
 

@@ -129,7 +129,7 @@ def active_user(services: Reauthorizing, user_id: str) -> StoredCredentials:
             attempt failed before it could), or their time-limited grant has ended.
     """
     stored = services.token_store.get(user_id)
-    if stored is None:
+    if stored is None or stored.status is Status.DISCONNECTING:  # asked to be forgotten
         raise UnknownUser("no credentials are stored for this user")
     if stored.status is not Status.ACTIVE or stored.usable_refresh_token is None:
         reason = stored.status_reason or stored.status.value

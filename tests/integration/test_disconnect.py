@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from devstack.consent_browser import ConsentBrowser
 from devstack.ports import free_port
 from tests.integration.cli import run_cli
 from tests.integration.flow import connect
+from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +92,9 @@ def revocation_down(sandbox):
     sandbox.state.update_behaviour({"revoke_unavailable": False})
 
 
-def test_a_failed_revocation_keeps_a_tombstone_nothing_uses(apps, sandbox, user, revocation_down):
+def test_a_failed_revocation_keeps_a_tombstone_nothing_uses(
+    apps, sandbox, user, revocation_down, subscriber, emulator_env
+):
     token = stored_refresh_token(sandbox, user)
     assert apps.watch.post("/", json={"user_id": user.id}).status_code == 200
     before = user.reference.get().to_dict()
@@ -111,8 +116,12 @@ def test_a_failed_revocation_keeps_a_tombstone_nothing_uses(apps, sandbox, user,
     for gone in ("email", "scopes", "watch", "access_token", "created_at"):
         assert gone not in tombstone
     assert refresh_works(sandbox, token)  # the grant still lives at the provider
-    # AND nothing reads the mailbox with it
-    assert apps.watch.post("/", json={"user_id": user.id}).status_code != 200
+    # AND nothing reads the mailbox with it: to a pipeline, the user is gone
+    assert apps.watch.post("/", json={"user_id": user.id}).status_code == 404
+    results = results_subscription(emulator_env)
+    assert apps.list_messages.post(**cloud_event({"user_id": user.id})).status_code == 200
+    [outcome] = [body for body in pull_until_closed(subscriber, results) if body["type"] == "error"]
+    assert outcome["error"] == "unknown_user"
 
 
 def test_the_daily_job_retries_the_revocation_until_it_succeeds(
@@ -198,6 +207,25 @@ def test_bad_calls_get_a_json_4xx_and_touch_nothing(apps, user, method, kwargs, 
     assert response.status_code == status
     assert response.is_json
     assert user.reference.get().exists
+
+
+def test_the_cli_says_when_a_tombstone_waits_for_the_retry(
+    apps, sandbox, user, function_env, revocation_down
+):
+    completed = subprocess.run(
+        [sys.executable, "-m", "functions.cli", "disconnect", user.id],
+        cwd=REPO,
+        env={**os.environ, **function_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert '"deleted": false' in completed.stdout
+    assert "retried daily" in completed.stderr
+    assert user.reference.get().to_dict()["status"] == "disconnecting"
 
 
 def test_the_cli_disconnects_too(apps, sandbox, user, function_env):
