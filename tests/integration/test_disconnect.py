@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -212,19 +210,11 @@ def test_bad_calls_get_a_json_4xx_and_touch_nothing(apps, user, method, kwargs, 
 def test_the_cli_says_when_a_tombstone_waits_for_the_retry(
     apps, sandbox, user, function_env, revocation_down
 ):
-    completed = subprocess.run(
-        [sys.executable, "-m", "functions.cli", "disconnect", user.id],
-        cwd=REPO,
-        env={**os.environ, **function_env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {**os.environ, **function_env}
+    output = run_cli(env, "disconnect", user.id, stderr=True, status=1)
 
-    assert completed.returncode == 1
-    assert '"deleted": false' in completed.stdout
-    assert "retried daily" in completed.stderr
+    assert '"deleted": false' in output
+    assert "retried daily" in output
     assert user.reference.get().to_dict()["status"] == "disconnecting"
 
 

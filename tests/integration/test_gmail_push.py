@@ -36,6 +36,13 @@ def watched(apps, firestore_client, email):
     return user
 
 
+def message_ids(published):
+    """The IDs of the messages in what was published, in order."""
+    return [
+        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
+    ]
+
+
 def notify(apps, sandbox, email):
     history_id = sandbox.state.mailbox(email).history_id
     payload = {"emailAddress": email, "historyId": history_id}
@@ -84,9 +91,7 @@ def test_a_reassigned_address_still_reaches_the_watched_user(
 
     assert response.status_code == 200
     published = pull_until_closed(subscriber, results)
-    ids = [
-        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
-    ]
+    ids = message_ids(published)
     assert sorted(ids) == sorted(message.id for message in new)
     assert {body["user_id"] for body in published} == {user.id}
 
@@ -125,10 +130,7 @@ def test_a_watch_recorded_before_addresses_were_routes_by_the_stored_email_until
     response, _ = notify(apps, sandbox, EMAIL)
 
     assert response.status_code == 200
-    published = pull_until_closed(subscriber, results)
-    assert [
-        m["id"] for body in published if body["type"] == "messages" for m in body["messages"]
-    ] == [new[0].id]
+    assert message_ids(pull_until_closed(subscriber, results)) == [new[0].id]
     # AND the next renewal records the address
     assert apps.renew_watches.post("/").status_code == 200
     assert user.reference.get().to_dict()["watch"]["email_address"] == EMAIL
@@ -148,9 +150,7 @@ def test_a_notification_publishes_exactly_the_new_messages(
 
     assert response.status_code == 200
     published = pull_until_closed(subscriber, results)
-    ids = [
-        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
-    ]
+    ids = message_ids(published)
     assert sorted(ids) == sorted(message.id for message in new)
     assert {body["request_id"] for body in published} == {f"push:{history_id}"}
     assert user.reference.get().to_dict()["watch"]["history_id"] == str(history_id)
@@ -174,9 +174,7 @@ def test_a_stale_history_id_recovers_through_a_full_listing(
 
     assert response.status_code == 200
     published = pull_until_closed(subscriber, results, timeout=60)
-    ids = {
-        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
-    }
+    ids = set(message_ids(published))
     inbox = {m.id for m in sandbox.state.mailbox(EMAIL).messages if "INBOX" in m.label_ids}
     assert ids == inbox
     stored = user.reference.get().to_dict()["watch"]["history_id"]
