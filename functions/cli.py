@@ -252,6 +252,13 @@ def disconnect(args: argparse.Namespace, project: str) -> int:
         print(f"no user with user ID {args.user_id}: nothing to revoke or delete", file=sys.stderr)
         return 1
     print(json.dumps(result.as_json()))
+    if result.pending:
+        print(
+            "revocation failed: the grant is kept as an unusable tombstone, retried daily by "
+            "renew_watches and by running disconnect again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

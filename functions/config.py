@@ -244,13 +244,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{OAUTH_CLIENT_SECRETS} is required: set it to a Secret Manager version name "
             "(projects/P/secrets/S/versions/V) or the path of the OAuth client JSON file."
         )
-    redirect_uri = _url(OAUTH_REDIRECT_URI, get(OAUTH_REDIRECT_URI), required=True)
-    callback = urlsplit(redirect_uri)
-    if callback.scheme == "http" and callback.hostname not in _LOOPBACK_HOSTS:
-        raise ConfigError(
-            f"{OAUTH_REDIRECT_URI} must use https unless it points at localhost, "
-            f"got {redirect_uri!r}."
-        )
+    redirect_uri = endpoint_url(OAUTH_REDIRECT_URI, get(OAUTH_REDIRECT_URI), required=True)
     token_keys = get(TOKEN_ENCRYPTION_KEYS)
     if not token_keys:
         raise ConfigError(
@@ -288,9 +282,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         client_secrets=client_secrets,
         redirect_uri=redirect_uri,
         scopes=scopes,
-        userinfo_uri=_url(OIDC_USERINFO_URI, get(OIDC_USERINFO_URI, DEFAULT_USERINFO_URI)),
-        revoke_uri=_url(OAUTH_REVOKE_URI, get(OAUTH_REVOKE_URI, DEFAULT_REVOKE_URI)),
-        gmail_api_root=_url(GMAIL_API_ROOT, get(GMAIL_API_ROOT, DEFAULT_GMAIL_API_ROOT)),
+        userinfo_uri=endpoint_url(OIDC_USERINFO_URI, get(OIDC_USERINFO_URI, DEFAULT_USERINFO_URI)),
+        revoke_uri=endpoint_url(OAUTH_REVOKE_URI, get(OAUTH_REVOKE_URI, DEFAULT_REVOKE_URI)),
+        gmail_api_root=endpoint_url(GMAIL_API_ROOT, get(GMAIL_API_ROOT, DEFAULT_GMAIL_API_ROOT)),
         credentials_collection=_collection(
             CREDENTIALS_COLLECTION, get(CREDENTIALS_COLLECTION, DEFAULT_CREDENTIALS_COLLECTION)
         ),
@@ -324,7 +318,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             loopback_http=True,
         )
         or DEFAULT_ACCOUNT_PERMISSIONS_URL,
-        risc_configuration_uri=_url(
+        risc_configuration_uri=endpoint_url(
             RISC_CONFIGURATION_URI, get(RISC_CONFIGURATION_URI, DEFAULT_RISC_CONFIGURATION_URI)
         ),
         risc_audiences=tuple(
@@ -362,6 +356,30 @@ def _url(variable: str, value: str, *, required: bool = False) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}.")
+    return value
+
+
+def is_secure_endpoint(url: str) -> bool:
+    """Whether tokens may be sent to (or keys read from) ``url``: https, or plain http on a
+    loopback host only (the local sandbox), as RFC 6749 §3.1 and §3.2 require TLS of the
+    authorization and token endpoints."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+
+
+def endpoint_url(variable: str, value: str, *, required: bool = False) -> str:
+    """A provider endpoint (or our own callback): an absolute URL, https unless on localhost.
+
+    Raises:
+        ConfigError: naming ``variable``.
+    """
+    value = _url(variable, value, required=required)
+    if not is_secure_endpoint(value):
+        raise ConfigError(
+            f"{variable} must use https unless it points at localhost, got {value!r}."
+        )
     return value
 
 

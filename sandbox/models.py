@@ -106,6 +106,8 @@ class Behaviour:
     refresh_token_expires_in: int = 0
     #: days a refresh token may go unused before it stops working (Google: six months); 0: never.
     refresh_token_idle_days: int = 0
+    #: the revocation endpoint answers 503 (a provider that is down), revoking nothing.
+    revoke_unavailable: bool = False
 
     def update(self, knobs: Mapping[str, object]) -> None:
         """Set several knobs at once, all or nothing.

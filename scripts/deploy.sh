@@ -525,8 +525,12 @@ for member in ${OPERATORS[@]+"${OPERATORS[@]}"}; do
 done
 run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${BUILD_SA}" \
   --role=roles/logging.logWriter --condition=None --quiet
+# The build reads the source Cloud Functions copies into gcf-v2-sources-NUMBER-REGION, no other
+# bucket (infra/service_accounts.tf: the bucket appears on the first deployment, hence a condition).
+SOURCES="projects/_/buckets/gcf-v2-sources-${PROJECT_NUMBER}-${REGION}"
 run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${BUILD_SA}" \
-  --role=roles/storage.objectViewer --condition=None --quiet
+  --role=roles/storage.objectViewer --quiet \
+  --condition="expression=resource.name == \"${SOURCES}\" || resource.name.startsWith(\"${SOURCES}/\"),title=function-source-buckets-only"
 exists gcloud artifacts repositories describe functions --location="$REGION" "${G[@]}" ||
   run gcloud artifacts repositories create functions --repository-format=docker \
     --location="$REGION" --description="Images of the Cloud Functions, built by Cloud Build." "${G[@]}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from functions.config import OAUTH_CLIENT_SECRETS
+from functions.config import OAUTH_CLIENT_SECRETS, is_secure_endpoint
 from functions.errors import ConfigError
 
 _REQUIRED = ("client_id", "client_secret", "auth_uri", "token_uri")
@@ -26,6 +26,15 @@ class OAuthClient:
     client_secret: str
     auth_uri: str
     token_uri: str
+
+    @property
+    def issuer(self) -> str:
+        """The authorization server's issuer identifier, which RFC 9207 §2 has it send back as
+        ``iss`` with the authorization response: the origin of ``auth_uri``. For Google's
+        ``https://accounts.google.com/o/oauth2/auth`` that is ``https://accounts.google.com``,
+        Google's issuer; the sandbox's is its base URL, as its discovery document says."""
+        parts = urlsplit(self.auth_uri)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def __repr__(self) -> str:
         return f"OAuthClient(client_id={self.client_id!r}, token_uri={self.token_uri!r})"
@@ -70,8 +79,11 @@ def parse_client_json(raw: bytes) -> OAuthClient:
     if missing:
         raise ConfigError(f"{OAUTH_CLIENT_SECRETS} lacks {', '.join(missing)} under 'web'.")
     for key in ("auth_uri", "token_uri"):
-        if urlsplit(section[key]).scheme not in ("http", "https"):
-            raise ConfigError(f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an http(s) URL.")
+        if not is_secure_endpoint(section[key]):
+            raise ConfigError(
+                f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an https URL "
+                "(plain http only on localhost)."
+            )
     return OAuthClient(
         client_id=section["client_id"],
         client_secret=section["client_secret"],

@@ -143,6 +143,8 @@ def active_user(
             attempt failed before it could), or their time-limited grant has ended.
     """
     stored = services.token_store.get(user_id)
+    if stored is not None and stored.status is Status.DISCONNECTING:
+        stored = None  # the user asked to be forgotten: as if nothing were stored
     if pipeline is not None and (stored is None or not stored.granted(pipeline)):
         raise NotAuthorized("the user has not granted this pipeline access to their mailbox")
     if stored is None:

@@ -37,6 +37,10 @@ class Status(enum.StrEnum):
     ACTIVE = "active"
     REAUTH_REQUIRED = "reauth_required"
     REVOKED = "revoked"
+    DISCONNECTING = "disconnecting"
+    """The user asked to disconnect and the provider's revocation failed: the document is a
+    tombstone holding only the sealed refresh token, until a retry revokes it
+    (``grants.disconnect``). Nothing reads the mailbox with it."""
 
 
 DEAD_TOKEN_REASONS = frozenset(
@@ -309,8 +313,41 @@ class GrantStore(UserDocuments):
         """Forget the user entirely (every concern of the document)."""
         self._document(user_id).delete()
 
+    def keep_tombstone(self, user_id: str, now: datetime) -> bool:
+        """Reduce the document to a tombstone (:attr:`Status.DISCONNECTING`): the sealed refresh
+        token and its identifiers stay, to retry the revocation with; everything else goes.
+
+        Returns ``False`` when there is no document (nothing to retry).
+        """
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def keep(transaction: firestore.Transaction) -> bool:
+            snapshot = reference.get(transaction=transaction)
+            data = snapshot.to_dict() if snapshot.exists else None
+            if data is None or data.get(REFRESH_TOKEN) is None:
+                return False
+            kept = {key: data[key] for key in (REFRESH_TOKEN, TOKEN_HASH, TOKEN_PREFIX_HASH)}
+            transaction.set(
+                reference,
+                {
+                    **{key: value for key, value in kept.items() if value is not None},
+                    "status": Status.DISCONNECTING.value,
+                    "status_reason": "revocation_failed",
+                    "reauth_notified": True,  # nobody is asked to consent again
+                    "disconnect_requested_at": data.get("disconnect_requested_at") or now,
+                    "updated_at": now,
+                },
+            )
+            return True
+
+        return bool(keep(self._client.transaction()))
+
     def revoke(self, user_id: str, reason: str, now: datetime) -> bool:
-        """The grant was revoked at the provider: status ``revoked``, both tokens deleted.
+        """The grant was revoked at the provider: status ``revoked``, both tokens deleted; a
+        tombstone (:attr:`Status.DISCONNECTING`) is deleted, its revocation done.
 
         Returns ``True`` only on the transition (``reauth_notified`` false until notified).
         """
@@ -323,6 +360,9 @@ class GrantStore(UserDocuments):
             snapshot = reference.get(transaction=transaction)
             data = snapshot.to_dict() if snapshot.exists else None
             if data is None:
+                return False
+            if data.get("status") == Status.DISCONNECTING.value:
+                transaction.delete(reference)  # the revocation a disconnect waited for
                 return False
             changed = data.get("status") != Status.REVOKED.value
             transaction.update(
@@ -364,15 +404,6 @@ class GrantStore(UserDocuments):
     def mark_expiry_warned(self, user_id: str) -> None:
         """Record that the user was told their time-limited grant is ending."""
         self._document(user_id).update({"expiry_warned": True})
-
-    def find_by_email(self, email: str) -> StoredCredentials | None:
-        """The user whose account is ``email`` (Gmail push notifications name only that)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
-        for snapshot in query.stream():
-            return self._read_leniently(snapshot.id, snapshot.to_dict())
-        return None
 
     def users(self) -> Iterator[StoredCredentials]:
         """Every stored user."""

@@ -24,7 +24,7 @@ from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.session import GmailSession
 from functions.grants.reauth import marking_lost_grant
-from functions.grants.store import Status, StoredCredentials
+from functions.grants.store import StoredCredentials
 from functions.pipeline.ledger import EventLedger, exactly_once
 from functions.pipeline.results import ResultPublisher
 from functions.pipeline.watch import Watching, WatchState
@@ -93,14 +93,21 @@ def read_changes(services: ReadingChanges, notification: Notification, event_id:
         ReauthRequired: the grant is gone (the user is marked).
         TransientError: worth retrying (Pub/Sub redelivers the notification).
     """
-    found = services.watch_positions.find_by_email(notification.email)
-    user, watch = found if found else (None, None)
-    fields = {"history_id": notification.history_id}
-    if user is None or user.status is not Status.ACTIVE or watch is None:
-        logger.info(
-            "notification for no watched active user ignored", extra={"json_fields": fields}
+    matches = services.watch_positions.watched_by_address(notification.email)
+    fields = {"history_id": notification.history_id, "matches": len(matches)}
+    if len(matches) != 1:
+        # Nobody, or several documents claiming one address (a reassigned Workspace address):
+        # acknowledged, never guessed. The address itself is personal data and stays out.
+        message = (
+            "notification for no watched active user ignored"
+            if not matches
+            else "notification matches several watched users; ignored"
+        )
+        logger.log(
+            logging.WARNING if matches else logging.INFO, message, extra={"json_fields": fields}
         )
         return 0
+    [(user, watch)] = matches
     if notification.history_id <= int(watch.history_id):
         logger.info("notification already read", extra={"json_fields": fields})
         return 0

@@ -5,6 +5,12 @@ the watched labels change. It lapses after seven days, so Google recommends rene
 (``renew_watches``, triggered by Cloud Scheduler). The returned ``historyId`` is where reading
 changes starts; a renewal keeps the position already reached, so no change is skipped.
 See https://developers.google.com/workspace/gmail/api/guides/push.
+
+A notification names the mailbox only by its address, and an address is not an identity: a
+Workspace address can be reassigned, so two users' documents may hold it. Each watch therefore
+records the address Gmail itself gives the watched mailbox (``users.getProfile``), and a
+notification goes to the one active watched user with that address, or to nobody
+(:meth:`WatchPositions.watched_by_address`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 WATCH = "watch"
 """The field of the user's document that holds the watch and its read position."""
+EMAIL_ADDRESS = "email_address"
+"""The watch's field holding the watched mailbox's address, as Gmail's profile gives it."""
+ROUTING_LIMIT = 2
+"""Enough users read per address to tell one from several."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,9 @@ class WatchState:
     expiration: datetime
     topic: str
     label_ids: tuple[str, ...]
+    email_address: str | None = None
+    """The watched mailbox's address (Gmail's ``users.getProfile``); ``None`` on a watch
+    recorded before addresses were, until its next renewal."""
 
 
 class WatchPositions(UserDocuments):
@@ -54,16 +67,32 @@ class WatchPositions(UserDocuments):
         data = snapshot.to_dict() or {}
         return self._read_leniently(user_id, data), _watch_state(data.get(WATCH))
 
-    def find_by_email(self, email: str) -> tuple[StoredCredentials, WatchState | None] | None:
-        """The user whose account is ``email`` (a push notification names only that), and
-        their watch, read from one document."""
+    def watched_by_address(self, email: str) -> list[tuple[StoredCredentials, WatchState]]:
+        """The active watched users whose mailbox is ``email``, at most :data:`ROUTING_LIMIT`.
+
+        First by the address each watch recorded; a watch recorded before addresses were is
+        matched by the document's own ``email`` (what consent stored) until it is renewed.
+        """
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
-        for snapshot in query.stream():
-            data = snapshot.to_dict() or {}
-            return self._read_leniently(snapshot.id, data), _watch_state(data.get(WATCH))
-        return None
+        active = FieldFilter("status", "==", Status.ACTIVE.value)
+        recorded = self._collection_ref().where(
+            filter=FieldFilter(f"{WATCH}.{EMAIL_ADDRESS}", "==", email)
+        )
+        legacy = self._collection_ref().where(filter=FieldFilter("email", "==", email))
+        found: dict[str, tuple[StoredCredentials, WatchState]] = {}
+        for query, limit in ((recorded, ROUTING_LIMIT), (legacy, ROUTING_LIMIT + 1)):
+            for snapshot in query.where(filter=active).limit(limit).stream():
+                data = snapshot.to_dict() or {}
+                watch = _watch_state(data.get(WATCH))
+                if watch is None or watch.email_address not in (None, email):
+                    continue  # not watched, or the address recorded for it is another
+                user = self._read_leniently(snapshot.id, data)
+                if user.status is Status.ACTIVE:
+                    found[snapshot.id] = (user, watch)
+            if len(found) >= ROUTING_LIMIT:
+                break
+        return list(found.values())[:ROUTING_LIMIT]
 
     def save(self, user_id: str, watch: WatchState) -> None:
         """Record a (renewed) watch, keeping how far changes were already read."""
@@ -84,6 +113,7 @@ class WatchPositions(UserDocuments):
                         "expiration": watch.expiration,
                         "topic": watch.topic,
                         "label_ids": list(watch.label_ids),
+                        EMAIL_ADDRESS: watch.email_address,
                     }
                 },
             )
@@ -115,6 +145,7 @@ def _watch_state(data: object) -> WatchState | None:
         expiration=raw["expiration"],
         topic=str(raw.get("topic", "")),
         label_ids=tuple(raw.get("label_ids") or ()),
+        email_address=raw.get(EMAIL_ADDRESS) or None,
     )
 
 
@@ -197,11 +228,13 @@ def _watch(services: Watching, user: StoredCredentials) -> WatchState:
         "labelIds": list(settings.watch_label_ids),
         "labelFilterBehavior": "include",
     }
+    session = GmailSession(services, user)
+    with marking_lost_grant(services, user):
+        # The address notifications will name this mailbox by (see the module docstring).
+        profile = session.execute(lambda api: api.users.getProfile(userId="me"))
     try:
         with marking_lost_grant(services, user):
-            response = GmailSession(services, user).execute(
-                lambda api: api.users.watch(userId="me", body=body)
-            )
+            response = session.execute(lambda api: api.users.watch(userId="me", body=body))
     except GmailRequestRejected as refused:
         if refused.http_status not in (400, 403):
             raise
@@ -211,6 +244,7 @@ def _watch(services: Watching, user: StoredCredentials) -> WatchState:
         expiration=datetime.fromtimestamp(int(response["expiration"]) / 1000, UTC),
         topic=topic,
         label_ids=settings.watch_label_ids,
+        email_address=str(profile["emailAddress"]),
     )
     services.watch_positions.save(user.user_id, watch)
     logger.info(

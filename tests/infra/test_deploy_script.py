@@ -230,3 +230,18 @@ def test_each_service_account_gets_the_grants_terraform_gives_it(
     (project_grant,) = project_grants
     assert project_grant["role"] == "roles/datastore.user"
     assert f'"projects/{PROJECT}/databases/(default)"' in project_grant["condition"]
+
+
+def test_the_build_account_reads_only_the_function_source_bucket(
+    commands: list[list[str]],
+) -> None:
+    member = f"serviceAccount:functions-build@{PROJECT}.iam.gserviceaccount.com"
+    grants = {
+        flags(c)["role"]: flags(c)
+        for c in commands
+        if c[1:3] == ["projects", "add-iam-policy-binding"] and flags(c).get("member") == member
+    }
+    assert set(grants) == {"roles/logging.logWriter", "roles/storage.objectViewer"}
+    condition = grants["roles/storage.objectViewer"]["condition"]
+    assert f'"projects/_/buckets/gcf-v2-sources-PROJECT_NUMBER-{REGION}"' in condition
+    assert f'startsWith("projects/_/buckets/gcf-v2-sources-PROJECT_NUMBER-{REGION}/")' in condition

@@ -8,6 +8,7 @@ import hashlib
 import html
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -329,6 +330,36 @@ def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
     assert users(firestore_client) == {}
 
     assert callback(apps, victim, location).status_code == 303
+
+
+def test_the_callback_is_answered_by_the_issuer_we_asked(apps, firestore_client, sandbox):
+    # GIVEN the sandbox names itself in the answer, as Google does (RFC 9207)
+    consent = connect(apps, ConsentBrowser(), EMAIL)
+
+    assert query_of(consent.callback_url)["iss"] == sandbox.base_url
+    assert consent.final.status_code == 200
+    assert len(users(firestore_client)) == 1
+
+
+@pytest.mark.parametrize("issuer", ["https://accounts.example.com", "https://accounts.google.com"])
+def test_an_answer_from_another_issuer_is_refused_before_any_exchange(
+    apps, firestore_client, sandbox, issuer
+):
+    # GIVEN an answer naming another authorization server (a mix-up attack, RFC 9207 §2.4)
+    browser = ConsentBrowser()
+    page = browser.open_consent(start(apps, browser).headers["Location"])
+    location = browser.answer(page, email=EMAIL)
+    forged = location.replace(
+        f"iss={quote(sandbox.base_url, safe='')}", f"iss={quote(issuer, safe='')}"
+    )
+    assert forged != location
+    sandbox.state.reset_calls()
+
+    shown = follow(apps, browser, callback(apps, browser, forged))
+
+    assert shown.status_code == 400
+    assert sandbox.state.call_counts().get("token.authorization_code", 0) == 0
+    assert users(firestore_client) == {}
 
 
 def test_a_tampered_state_is_refused(apps, firestore_client):

@@ -115,6 +115,22 @@ def test_tokens_revoked_deletes_the_token_and_asks_for_consent(
     assert not [name for name in sandbox.state.call_counts() if name.startswith(("token", "gmail"))]
 
 
+def test_a_revocation_google_reports_ends_a_disconnect_that_waited_for_it(apps, sandbox, user):
+    # GIVEN a disconnect whose revocation failed: a tombstone waits for the retry
+    sandbox.state.update_behaviour({"revoke_unavailable": True})
+    try:
+        response = apps.disconnect.post("/", json={"user_id": user.id})
+    finally:
+        sandbox.state.update_behaviour({"revoke_unavailable": False})
+    assert response.status_code == 202
+
+    # WHEN Google reports the grant revoked after all
+    assert emit(sandbox, "tokens-revoked", email=EMAIL)["status"] == 202
+
+    # THEN the tombstone goes: nothing is left to retry
+    assert not user.get().exists
+
+
 @pytest.mark.parametrize("algorithm", ["hash_base64_sha512_sha512", "prefix"])
 def test_token_revoked_finds_the_user_by_the_token_identifier(
     apps, sandbox, subscriber, user, reauth, algorithm

@@ -60,6 +60,24 @@ def test_a_malformed_variable_is_named(variable, value):
         config.load_settings({**BASE, variable: value})
 
 
+ENDPOINTS = ("OIDC_USERINFO_URI", "OAUTH_REVOKE_URI", "GMAIL_API_ROOT", "RISC_CONFIGURATION_URI")
+
+
+@pytest.mark.parametrize("variable", ENDPOINTS)
+def test_a_provider_endpoint_must_use_https_off_loopback(variable):
+    # the access and refresh tokens travel to these endpoints
+    with pytest.raises(ConfigError, match=rf"^{variable} must use https unless"):
+        config.load_settings({**BASE, variable: "http://gmail.example.com/"})
+
+
+@pytest.mark.parametrize("variable", ENDPOINTS)
+@pytest.mark.parametrize("host", ["localhost:8090", "127.0.0.1:8090", "[::1]:8090"])
+def test_a_provider_endpoint_may_be_plain_http_on_loopback(variable, host):
+    settings = config.load_settings({**BASE, variable: f"http://{host}/x"})
+
+    assert f"http://{host}/x" in vars(settings).values()
+
+
 def test_plain_http_is_accepted_on_loopback_only_and_turns_secure_cookies_off():
     settings = config.load_settings({**BASE, "OAUTH_REDIRECT_URI": "http://localhost:8082/"})
 
