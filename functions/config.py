@@ -40,8 +40,13 @@ WORK_BUDGET_SECONDS = "WORK_BUDGET_SECONDS"
 AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
 """Firestore collection of used consent links (digest of the state), ten minutes each."""
 TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name, not a key
-"""File path (a mounted secret when deployed) or Secret Manager version name of the keys that seal
-tokens at rest."""
+"""File path (a mounted secret when deployed) or Secret Manager version name of the private keys
+that open tokens at rest; only the internal functions and the CLI have it."""
+TOKEN_PUBLIC_KEYS = "TOKEN_PUBLIC_KEYS"  # noqa: S105 - a variable name, not a key
+"""File path or Secret Manager version name of the public keys that seal tokens (the callback's);
+unset where ``TOKEN_ENCRYPTION_KEYS`` is, whose private keys give the public ones."""
+COOKIE_KEYS = "COOKIE_KEYS"
+"""File path or Secret Manager version name of the keys that seal the consent cookies."""
 REAUTH_TOPIC = "REAUTH_TOPIC"
 """Pub/Sub topic (ID or full name) told when a user must consent again; unset: not published."""
 AUTHORIZE_URL = "AUTHORIZE_URL"
@@ -123,7 +128,7 @@ class Settings:
     allowed_return_to: tuple[str, ...]
     project: str | None
     results_topic: str | None
-    token_keys: str
+    token_keys: str | None
     reauth_topic: str | None
     authorize_url: str | None
     gmail_push_topic: str | None = None
@@ -139,6 +144,8 @@ class Settings:
     security_events_collection: str = DEFAULT_SECURITY_EVENTS_COLLECTION
     keep_alive_days: int = DEFAULT_KEEP_ALIVE_DAYS
     grant_expiry_warning_days: int = DEFAULT_GRANT_EXPIRY_WARNING_DAYS
+    token_public_keys: str | None = None
+    cookie_keys: str | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -214,12 +221,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{OAUTH_REDIRECT_URI} must use https unless it points at localhost, "
             f"got {redirect_uri!r}."
         )
-    token_keys = get(TOKEN_ENCRYPTION_KEYS)
-    if not token_keys:
-        raise ConfigError(
-            f"{TOKEN_ENCRYPTION_KEYS} is required: set it to a Secret Manager version name or the "
-            'path of a file holding {"primary": "<key id>", "keys": {"<key id>": "<base64>"}}.'
-        )
     reauth_topic = get(REAUTH_TOPIC) or None
     authorize_url = get(AUTHORIZE_URL) or _authorize_url_beside(redirect_uri)
     if authorize_url:
@@ -266,7 +267,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_return_to=allowed,
         project=get(GOOGLE_CLOUD_PROJECT) or None,
         results_topic=get(RESULTS_TOPIC) or None,
-        token_keys=token_keys,
+        # Each function mounts only the keys it uses; the one that needs a missing key says so.
+        token_keys=get(TOKEN_ENCRYPTION_KEYS) or None,
+        token_public_keys=get(TOKEN_PUBLIC_KEYS) or None,
+        cookie_keys=get(COOKIE_KEYS) or None,
         reauth_topic=reauth_topic,
         authorize_url=authorize_url,
         gmail_push_topic=get(GMAIL_PUSH_TOPIC) or None,
