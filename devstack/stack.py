@@ -51,7 +51,7 @@ from devstack.pubsub_setup import (
     publisher_client,
     subscriber_client,
 )
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import ensure_cookie_keys, ensure_token_keys, write_public_keys
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +406,8 @@ class LocalStack:
         ensure_ports_free(self._ports_to_bind())
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_token_keys(self.token_keys_path)
+        write_public_keys(self.token_keys_path, self.secret_path("token_public_keys"))
+        ensure_cookie_keys(self.secret_path("cookie_keys"))
         self.client_json_path.parent.mkdir(parents=True, exist_ok=True)
         if self.real_google is not None and self._client_secret_version is None:
             # Mounted as in production: the function reads the file where the volume would be.

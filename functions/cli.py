@@ -606,7 +606,11 @@ def _parser() -> argparse.ArgumentParser:
         "print token keys: TOKEN_ENCRYPTION_KEYS with a new key added, or its public keys",
         "token-keys add --id tk-2 > new-keys.json",
     )
-    keys.add_argument("action", choices=("add", "public"))
+    keys.add_argument(
+        "action",
+        choices=("add", "public"),
+        help="add: TOKEN_ENCRYPTION_KEYS (or a new keyring) with a fresh key; public: its public keys",
+    )
     keys.add_argument("--id", default="tk-1", help="the new key's ID (add; default: %(default)s)")
     keys.add_argument(
         "--primary",

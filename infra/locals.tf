@@ -61,8 +61,10 @@ locals {
   # and values never reach Terraform state or the environment. `variable` is the configuration
   # variable that is given the file's path.
   secret_ids = {
-    oauth_client = { id = var.oauth_client_secret_id, version = var.oauth_client_secret_version }
-    token_keys   = { id = var.token_keys_secret_id, version = var.token_keys_secret_version }
+    oauth_client      = { id = var.oauth_client_secret_id, version = var.oauth_client_secret_version }
+    token_keys        = { id = var.token_keys_secret_id, version = var.token_keys_secret_version }
+    token_public_keys = { id = var.token_public_keys_secret_id, version = var.token_public_keys_secret_version }
+    cookie_keys       = { id = var.cookie_keys_secret_id, version = var.cookie_keys_secret_version }
   }
   secrets = {
     for key, secret in local.definition.secrets : key => merge(secret, local.secret_ids[key])

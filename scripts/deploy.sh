@@ -26,6 +26,7 @@
 #   SUPPORT_URL, PRIVACY_POLICY_URL  https links in the pages' footer (default: none)
 #   FIRESTORE_LOCATION       location of a new Firestore database (default: the region)
 #   OAUTH_CLIENT_SECRET_ID   oauth-client          TOKEN_KEYS_SECRET_ID   token-keys
+#   TOKEN_PUBLIC_KEYS_SECRET_ID token-public-keys  COOKIE_KEYS_SECRET_ID  cookie-keys
 #   REQUESTS_TOPIC           mailbox-requests      RESULTS_TOPIC          mailbox-results
 #   REAUTH_TOPIC             reauth-required       GMAIL_PUSH_TOPIC       gmail-push
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
@@ -80,6 +81,8 @@ fi
 
 OAUTH_CLIENT_SECRET_ID="${OAUTH_CLIENT_SECRET_ID:-oauth-client}"
 TOKEN_KEYS_SECRET_ID="${TOKEN_KEYS_SECRET_ID:-token-keys}"
+TOKEN_PUBLIC_KEYS_SECRET_ID="${TOKEN_PUBLIC_KEYS_SECRET_ID:-token-public-keys}"
+COOKIE_KEYS_SECRET_ID="${COOKIE_KEYS_SECRET_ID:-cookie-keys}"
 REQUESTS_TOPIC="${REQUESTS_TOPIC:-mailbox-requests}"
 RESULTS_TOPIC="${RESULTS_TOPIC:-mailbox-results}"
 REAUTH_TOPIC="${REAUTH_TOPIC:-reauth-required}"
@@ -144,7 +147,7 @@ for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC GMAIL_PUSH_TOPIC DEAD_L
   fi
 done
 # Secret Manager secret IDs: at most 255 letters, digits, hyphens and underscores.
-for setting in OAUTH_CLIENT_SECRET_ID TOKEN_KEYS_SECRET_ID; do
+for setting in OAUTH_CLIENT_SECRET_ID TOKEN_KEYS_SECRET_ID TOKEN_PUBLIC_KEYS_SECRET_ID COOKIE_KEYS_SECRET_ID; do
   [[ "${!setting}" =~ ^[A-Za-z0-9_-]{1,255}$ ]] ||
     refuse "${setting} must be a secret ID (letters, digits, - and _), not '${!setting}'."
 done
@@ -205,6 +208,8 @@ definition() {
     --topic=reauth="$REAUTH_TOPIC" --topic=gmail_push="$GMAIL_PUSH_TOPIC"
     --topic=dead_letter="$DEAD_LETTER_TOPIC"
     --secret=oauth_client="$OAUTH_CLIENT_SECRET_ID" --secret=token_keys="$TOKEN_KEYS_SECRET_ID"
+    --secret=token_public_keys="$TOKEN_PUBLIC_KEYS_SECRET_ID"
+    --secret=cookie_keys="$COOKIE_KEYS_SECRET_ID"
     --collection=credentials="$CREDENTIALS_COLLECTION" --collection=events="$EVENTS_COLLECTION"
     --collection=auth_sessions="$AUTH_SESSIONS_COLLECTION"
     --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO"
@@ -290,8 +295,14 @@ add_version_command() {
       echo "  gcloud secrets versions add $1 --data-file=client_secret_XXXX.json --project=$PROJECT"
       echo "    (the OAuth client's JSON, downloaded from the console)" ;;
     "$TOKEN_KEYS_SECRET_ID")
+      echo "  python -m functions.cli token-keys add --id tk-1 \\"
+      echo "    | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
+    "$TOKEN_PUBLIC_KEYS_SECRET_ID")
+      echo "  (after the token keys) TOKEN_ENCRYPTION_KEYS=projects/$PROJECT/secrets/$TOKEN_KEYS_SECRET_ID/versions/latest \\"
+      echo "    python -m functions.cli token-keys public | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
+    "$COOKIE_KEYS_SECRET_ID")
       # shellcheck disable=SC2016 # the Python is printed, not run
-      echo "  python3 -c 'import base64, json, os; print(json.dumps({\"primary\": \"k1\", \"keys\": {\"k1\": base64.b64encode(os.urandom(32)).decode()}}))' \\"
+      echo "  python3 -c 'import base64, json, os; print(json.dumps({\"primary\": \"c1\", \"keys\": {\"c1\": base64.b64encode(os.urandom(32)).decode()}}))' \\"
       echo "    | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
     *) echo "  gcloud secrets versions add $1 --data-file=FILE --project=$PROJECT" ;;
   esac

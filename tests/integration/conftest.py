@@ -22,7 +22,7 @@ from google.cloud import firestore, pubsub_v1
 from devstack import deployment
 from devstack.emulators import DEFAULT_PROJECT, reset_firestore
 from devstack.pubsub_setup import ensure_topic, publisher_client
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import ensure_cookie_keys, ensure_token_keys, write_public_keys
 from functions import config, services
 from sandbox.app import create_app as create_sandbox_app
 from sandbox.server import serve_in_thread
@@ -44,6 +44,8 @@ class Sandbox:
     client_json: Path
     client_id: str
     token_keys: Path
+    token_public_keys: Path
+    cookie_keys: Path
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +79,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(state.client_config(client, server.base_url)))
     keys = ensure_token_keys(root / secrets["token_keys"].path.lstrip("/"))
-    yield Sandbox(state, server.base_url, path, client.client_id, keys)
+    public = write_public_keys(keys, root / secrets["token_public_keys"].path.lstrip("/"))
+    cookies = ensure_cookie_keys(root / secrets["cookie_keys"].path.lstrip("/"))
+    yield Sandbox(state, server.base_url, path, client.client_id, keys, public, cookies)
     server.shutdown()
 
 
@@ -121,6 +125,8 @@ def function_env(
         "REAUTH_TOPIC": REAUTH_TOPIC,
         "AUTHORIZE_URL": "http://localhost:8081/",
         "TOKEN_ENCRYPTION_KEYS": str(sandbox.token_keys),
+        "TOKEN_PUBLIC_KEYS": str(sandbox.token_public_keys),
+        "COOKIE_KEYS": str(sandbox.cookie_keys),
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
         # Retries inside one invocation stop after this; longer waits are Pub/Sub's to make.
         "WORK_BUDGET_SECONDS": "5",
