@@ -609,7 +609,8 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument(
         "action",
         choices=("add", "public"),
-        help="add: TOKEN_ENCRYPTION_KEYS (or a new keyring) with a fresh key; public: its public keys",
+        help="add: TOKEN_ENCRYPTION_KEYS (or a new keyring) with a fresh key; "
+        "public: its public keys",
     )
     keys.add_argument("--id", default="tk-1", help="the new key's ID (add; default: %(default)s)")
     keys.add_argument(

@@ -12,11 +12,12 @@ no storage and its cold start pays for no database client.
 The cookies: each flow gets its own, named after a digest of its ``state``, so parallel flows in
 one browser (two tabs) never overwrite each other. The value is AES-256-GCM under ``COOKIE_KEYS``
 (a secret of its own: neither public function holds a key that opens a stored token), with the
-cookie's name as associated data: the browser can neither read the verifier nor move a sealed value to another flow's name,
-and a rotated key keeps open flows working. Auth.js keeps its PKCE verifier the same way; the
-cookie is HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET) and
-``__Host-`` on https, so it is pinned to this host. The success page's content travels the same
-way, for five minutes (:func:`seal_outcome`), and so does every other outcome's page.
+cookie's name as associated data: the browser can neither read the verifier nor move a sealed
+value to another flow's name, and a rotated key keeps open flows working while the old key is
+listed. Auth.js keeps its PKCE verifier the same way; the cookie is HttpOnly, SameSite=Lax (the
+provider's redirect back is a top-level GET) and ``__Host-`` on https, so it is pinned to this
+host. The success page's content travels the same way, for five minutes (:func:`seal_outcome`),
+and so does every other outcome's page.
 
 The used-state marker lives at ``{AUTH_SESSIONS_COLLECTION}/{sha256(state)}`` and is written with
 ``create()``, which fails when the document exists: an atomic test-and-set, no transaction. Its

@@ -35,10 +35,18 @@ PUBLIC = BROWSER_FACING | {"security_events"}
 
 # Variables one entry point needs beyond what every function needs at start-up (docs/design.md §3:
 # "RESULTS_TOPIC: required for list_messages"). Applied only to entry points main.py has.
+_OPENS_TOKENS = frozenset({"TOKEN_ENCRYPTION_KEYS"})
 REQUIRED_BY_ENTRY_POINT: Mapping[str, frozenset[str]] = {
-    "list_messages": frozenset({"RESULTS_TOPIC"}),
-    "gmail_push": frozenset({"RESULTS_TOPIC"}),
+    "authorize": frozenset({"COOKIE_KEYS"}),
+    "oauth2callback": frozenset({"COOKIE_KEYS", "TOKEN_PUBLIC_KEYS"}),
+    "list_messages": frozenset({"RESULTS_TOPIC"}) | _OPENS_TOKENS,
+    "gmail_push": frozenset({"RESULTS_TOPIC"}) | _OPENS_TOKENS,
+    "disconnect": _OPENS_TOKENS,
+    "watch": _OPENS_TOKENS,
+    "renew_watches": _OPENS_TOKENS,
 }
+"""What each function needs beyond what every one does: the keys it seals or opens with (the
+code asks for them on first use; ``functions.services``) and the topics it publishes to."""
 
 _FRAMEWORK_DECORATORS = {HTTP: HTTP, CLOUD_EVENT: CLOUD_EVENT}
 

@@ -50,14 +50,19 @@ def terraform_env(tmp: Path) -> dict[str, str]:
     }
 
 
-def evaluate_locals(terraform: str, workdir: Path, variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Evaluate infra/locals.tf with ``variables``; returns the locals named in _EVALUATED."""
+def evaluate_locals(
+    terraform: str, workdir: Path, variables: Mapping[str, Any], infra: Path = INFRA
+) -> dict[str, Any]:
+    """Evaluate infra/locals.tf with ``variables``; returns the locals named in _EVALUATED.
+
+    ``infra``: a (modified) copy of infra/ to evaluate instead.
+    """
     module = workdir / "infra"
     module.mkdir(parents=True)
     for name in ("main.py", ".gcloudignore"):
         shutil.copy(ROOT / name, workdir / name)
     for name in ("variables.tf", "locals.tf", "functions.json"):
-        shutil.copy(INFRA / name, module / name)
+        shutil.copy(infra / name, module / name)
     (module / "evaluate.tf").write_text(
         "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in _EVALUATED)
     )

@@ -170,16 +170,18 @@ def test_the_first_run_creates_every_secret_then_lists_those_without_a_version(
 ) -> None:
     # GIVEN a project with nothing in it
     run = deploy(tmp_path, describe="missing", versions=False)
-    # THEN both secrets are created, and the run stops before anything else
+    # THEN every secret is created, and the run stops before anything else
     assert run.result.returncode == 1
     created = [call[3] for call in run.called("secrets", "create")]
-    assert created == ["oauth-client", "token-keys"]
+    assert created == ["oauth-client", "cookie-keys", "token-public-keys", "token-keys"]
     assert not run.called("firestore")
     assert not run.called("functions")
-    # AND it names both secrets at once, each with the command that adds its version
-    assert "oauth-client token-keys" in run.result.stderr
+    # AND it names them all at once, each with the command that adds its version
+    assert "oauth-client cookie-keys token-public-keys token-keys" in run.result.stderr
     assert "gcloud secrets versions add oauth-client --data-file=" in run.result.stderr
     assert "| gcloud secrets versions add token-keys --data-file=-" in run.result.stderr
+    assert "token-keys public | gcloud secrets versions add token-public-keys" in run.result.stderr
+    assert "| gcloud secrets versions add cookie-keys --data-file=-" in run.result.stderr
 
 
 def test_the_second_run_deploys(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from devstack import deployment
 from tests.infra.infra_model import (
     MAIN_PY,
     ROOT,
@@ -213,7 +214,7 @@ def test_each_service_account_gets_the_grants_terraform_gives_it(
     spec: dict[str, Any] = SPECS[entry_point]
     member = f"serviceAccount:fn-{unquote(spec['name'])}@{PROJECT}.iam.gserviceaccount.com"
     mine = [c for c in commands if flags(c).get("member") == member]
-    secret_ids = {"oauth_client": "oauth-client", "token_keys": "token-keys"}
+    secret_ids = {key: secret.default_id for key, secret in deployment.load().secrets.items()}
     topic_ids = {"results": "mailbox-results", "reauth": "reauth-required"}
 
     read = sorted(c[3] for c in mine if c[1:3] == ["secrets", "add-iam-policy-binding"])
