@@ -46,6 +46,8 @@ class Sandbox:
     token_keys: Path
     token_public_keys: Path
     cookie_keys: Path
+    secrets_root: Path
+    """Stands for a deployed function's ``/``: each secret is a file at its mount path below."""
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +83,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     keys = ensure_token_keys(root / secrets["token_keys"].path.lstrip("/"))
     public = write_public_keys(keys, root / secrets["token_public_keys"].path.lstrip("/"))
     cookies = ensure_cookie_keys(root / secrets["cookie_keys"].path.lstrip("/"))
-    yield Sandbox(state, server.base_url, path, client.client_id, keys, public, cookies)
+    yield Sandbox(state, server.base_url, path, client.client_id, keys, public, cookies, root)
     server.shutdown()
 
 
