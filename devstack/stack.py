@@ -30,7 +30,7 @@ from devstack.emulators import (
     start_firestore,
     start_pubsub,
 )
-from devstack.function_env import RealGoogle, function_environments
+from devstack.function_env import SANDBOX_CLIENT_ID, RealGoogle, function_environments
 from devstack.functions import function_url, start_function
 from devstack.google_sandbox import (
     ADMIN_PATHS,
@@ -198,7 +198,10 @@ class LocalStack:
         self._functions: list[ManagedProcess] = []
         self._started = False
         self.settings = deployment.Settings(
-            project=self.project, region="local", topics=self.topology.topics
+            project=self.project,
+            region="local",
+            topics=self.topology.topics,
+            oauth_client_id=SANDBOX_CLIENT_ID if real_google is None else real_google.client_id,
         )
         """The deployment settings the local stack stands for (infra/'s defaults otherwise)."""
         self.function_envs = function_environments(
@@ -430,6 +433,7 @@ class LocalStack:
                 python=self.python,
                 pubsub_emulator_host=self.pubsub_host,
                 project=self.project,
+                client_id=SANDBOX_CLIENT_ID,
                 gmail_push_topics=tuple(
                     topic for topic in (self.function_env.get("GMAIL_PUSH_TOPIC"),) if topic
                 ),

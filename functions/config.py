@@ -21,6 +21,12 @@ from functions.scopes import unknown_to_google
 OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
 """File path (a mounted secret when deployed) or Secret Manager version name of the OAuth client
 JSON (``{"web": {...}}``)."""
+OAUTH_CLIENT_ID = "OAUTH_CLIENT_ID"
+"""The OAuth client's ID (not a secret): ``authorize`` sends browsers to consent with it and
+mounts no client secret; where the client JSON is mounted too, the two must name one client."""
+OAUTH_AUTH_URI = "OAUTH_AUTH_URI"
+"""The provider's authorization endpoint, used with ``OAUTH_CLIENT_ID`` (the client JSON's
+``auth_uri`` otherwise)."""
 OAUTH_REDIRECT_URI = "OAUTH_REDIRECT_URI"
 """The callback URL registered with the OAuth client."""
 OAUTH_SCOPES = "OAUTH_SCOPES"
@@ -88,6 +94,7 @@ RISC_API_ROOT = "RISC_API_ROOT"
 """Root URL of the RISC stream management API (the operator CLI's ``risc`` commands)."""
 
 DEFAULT_SCOPES = ("openid", "email", "https://www.googleapis.com/auth/gmail.readonly")
+DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
 DEFAULT_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
 DEFAULT_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 DEFAULT_GMAIL_API_ROOT = "https://gmail.googleapis.com/"
@@ -106,6 +113,7 @@ DEFAULT_RISC_API_ROOT = "https://risc.googleapis.com/"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 _COLLECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _TOPIC_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
 _TOPIC_NAME = re.compile(r"^projects/([^/]+)/topics/([A-Za-z][A-Za-z0-9._~+%-]{2,254})$")
@@ -115,7 +123,7 @@ _TOPIC_NAME = re.compile(r"^projects/([^/]+)/topics/([A-Za-z][A-Za-z0-9._~+%-]{2
 class Settings:
     """The validated configuration of one function instance."""
 
-    client_secrets: str
+    client_secrets: str | None
     redirect_uri: str
     scopes: tuple[str, ...]
     userinfo_uri: str
@@ -146,6 +154,8 @@ class Settings:
     grant_expiry_warning_days: int = DEFAULT_GRANT_EXPIRY_WARNING_DAYS
     token_public_keys: str | None = None
     cookie_keys: str | None = None
+    client_id: str | None = None
+    auth_uri: str = DEFAULT_AUTH_URI
 
     @property
     def secure_cookies(self) -> bool:
@@ -208,12 +218,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     def get(name: str, default: str = "") -> str:
         return env.get(name, "").strip() or default
 
-    client_secrets = get(OAUTH_CLIENT_SECRETS)
-    if not client_secrets:
+    client_secrets = get(OAUTH_CLIENT_SECRETS) or None
+    client_id = get(OAUTH_CLIENT_ID) or None
+    if not client_secrets and not client_id:
         raise ConfigError(
             f"{OAUTH_CLIENT_SECRETS} is required: set it to a Secret Manager version name "
-            "(projects/P/secrets/S/versions/V) or the path of the OAuth client JSON file."
+            "(projects/P/secrets/S/versions/V) or the path of the OAuth client JSON file "
+            f"(authorize needs only {OAUTH_CLIENT_ID})."
         )
+    if client_id is not None and not _CLIENT_ID.match(client_id):
+        raise ConfigError(f"{OAUTH_CLIENT_ID} must be an OAuth client ID, got {client_id[:80]!r}.")
     redirect_uri = _url(OAUTH_REDIRECT_URI, get(OAUTH_REDIRECT_URI), required=True)
     callback = urlsplit(redirect_uri)
     if callback.scheme == "http" and callback.hostname not in _LOOPBACK_HOSTS:
@@ -298,6 +312,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             get(SECURITY_EVENTS_COLLECTION, DEFAULT_SECURITY_EVENTS_COLLECTION),
         ),
         keep_alive_days=_days(KEEP_ALIVE_DAYS, get(KEEP_ALIVE_DAYS, str(DEFAULT_KEEP_ALIVE_DAYS))),
+        client_id=client_id,
+        auth_uri=_url(OAUTH_AUTH_URI, get(OAUTH_AUTH_URI, DEFAULT_AUTH_URI)),
         grant_expiry_warning_days=_days(
             GRANT_EXPIRY_WARNING_DAYS,
             get(GRANT_EXPIRY_WARNING_DAYS, str(DEFAULT_GRANT_EXPIRY_WARNING_DAYS)),

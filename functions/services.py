@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from functions import clock
 from functions.config import (
     COOKIE_KEYS,
+    OAUTH_CLIENT_ID,
     OAUTH_CLIENT_SECRETS,
     TOKEN_ENCRYPTION_KEYS,
     TOKEN_PUBLIC_KEYS,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from google.cloud.secretmanager import SecretManagerServiceClient
 
     from functions.consent.authorize import ConsentPage
-    from functions.consent.oauth_client import OAuthClient
+    from functions.consent.oauth_client import ClientID, OAuthClient
     from functions.consent.pending import UsedStates
     from functions.crypto import Keyring, TokenKeys, TokenSealer
     from functions.grants.access import AccessTokenCache
@@ -66,14 +67,30 @@ class Services:
 
     @functools.cached_property
     def oauth_client(self) -> OAuthClient:
-        """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once."""
-        from functions.consent.oauth_client import parse_client_json
-        from functions.secrets import read_secret
+        """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once.
 
-        raw = read_secret(
-            self.settings.client_secrets, variable=OAUTH_CLIENT_SECRETS, client=self._secret_client
-        )
-        return parse_client_json(raw)
+        Raises:
+            ConfigError: it is not set, or it names another client than ``OAUTH_CLIENT_ID``.
+        """
+        from functions.consent.oauth_client import parse_client_json
+
+        client = parse_client_json(self._secret(self.settings.client_secrets, OAUTH_CLIENT_SECRETS))
+        if self.settings.client_id and client.client_id != self.settings.client_id:
+            raise ConfigError(
+                f"{OAUTH_CLIENT_SECRETS} holds client {client.client_id!r}, but {OAUTH_CLIENT_ID} "
+                f"names {self.settings.client_id!r}: they must be the same client."
+            )
+        return client
+
+    @functools.cached_property
+    def client_id(self) -> ClientID:
+        """Who we are to the provider when sending a browser to consent: ``OAUTH_CLIENT_ID``
+        where the client secret is not mounted (``authorize``), else the client JSON's."""
+        from functions.consent.oauth_client import ClientID
+
+        if self.settings.client_id and not self.settings.client_secrets:
+            return ClientID(self.settings.client_id, self.settings.auth_uri)
+        return self.oauth_client.public
 
     @functools.cached_property
     def token_keys(self) -> TokenKeys:
@@ -136,7 +153,7 @@ class Services:
         from functions.consent.authorize import ConsentPage
 
         return ConsentPage(
-            self.oauth_client,
+            self.client_id,
             self.settings.redirect_uri,
             self.cookie_keys,
             secure=self.settings.secure_cookies,

@@ -107,8 +107,10 @@ locals {
     var.oauth_scopes == "" ? {} : { OAUTH_SCOPES = var.oauth_scopes },
     length(var.allowed_return_to) == 0 ? {} : { ALLOWED_RETURN_TO = join(",", var.allowed_return_to) },
   )
-  # What the pages show (the functions marked "pages" in functions.json), set only when given.
+  # What the pages show (the functions marked "pages" in functions.json), set only when given,
+  # and the client they send people to consent with (authorize mounts no client secret).
   page_env = merge(
+    { OAUTH_CLIENT_ID = var.oauth_client_id },
     var.service_name == "" ? {} : { SERVICE_NAME = var.service_name },
     var.support_url == "" ? {} : { SUPPORT_URL = var.support_url },
     var.privacy_policy_url == "" ? {} : { PRIVACY_POLICY_URL = var.privacy_policy_url },

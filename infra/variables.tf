@@ -109,6 +109,16 @@ variable "protect_secrets" {
 
 # --- Application settings (environment variables of the functions). ---
 
+variable "oauth_client_id" {
+  description = "OAUTH_CLIENT_ID: the OAuth client's ID (...apps.googleusercontent.com, not a secret). authorize sends people to consent with it and mounts no client secret; oauth2callback checks that the client JSON names the same client."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.oauth_client_id))
+    error_message = "oauth_client_id must be the OAuth client's ID, as the console shows it."
+  }
+}
+
 variable "oauth_scopes" {
   description = "OAUTH_SCOPES: space-separated scopes; empty keeps the code's default (openid email gmail.readonly)."
   type        = string

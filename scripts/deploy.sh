@@ -21,6 +21,8 @@
 #                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:)
 #   INTERNAL_HTTP_INGRESS    internal-only (default), internal-and-gclb or all, for those two
 #                            (or Terraform's ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL)
+#   OAUTH_CLIENT_ID          the OAuth client's ID (required; or --oauth-client-id): authorize
+#                            uses it and mounts no client secret
 #   OAUTH_SCOPES             space-separated scopes (default: the code's)
 #   SERVICE_NAME             the service's name on the consent pages (default: none)
 #   SUPPORT_URL, PRIVACY_POLICY_URL  https links in the pages' footer (default: none)
@@ -52,6 +54,7 @@ PROJECT="${PROJECT:-}"
 REGION="${REGION:-}"
 
 SIZING=()
+OAUTH_CLIENT_ID="${OAUTH_CLIENT_ID:-}"
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
@@ -63,6 +66,8 @@ while [[ $# -gt 0 ]]; do
     --region=*) REGION="${1#*=}"; shift ;;
     --sizing) SIZING+=("$2"); shift 2 ;;
     --sizing=*) SIZING+=("${1#*=}"); shift ;;
+    --oauth-client-id) OAUTH_CLIENT_ID="$2"; shift 2 ;;
+    --oauth-client-id=*) OAUTH_CLIENT_ID="${1#*=}"; shift ;;
     --runtime) RUNTIME="$2"; shift 2 ;;
     --runtime=*) RUNTIME="${1#*=}"; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
@@ -120,6 +125,8 @@ for setting in SUPPORT_URL PRIVACY_POLICY_URL; do
   [[ -z "${!setting}" || "${!setting}" =~ ^https://[^[:space:]]+$ ]] ||
     refuse "${setting} must be an https:// URL, or empty, not '${!setting}'."
 done
+[[ "$OAUTH_CLIENT_ID" =~ ^[A-Za-z0-9._-]{1,255}$ ]] ||
+  refuse "--oauth-client-id (or OAUTH_CLIENT_ID) must be the OAuth client's ID (…apps.googleusercontent.com, from the console), not '${OAUTH_CLIENT_ID}'."
 [[ "$SERVICE_NAME" != *"|"* ]] ||
   refuse "SERVICE_NAME must not contain |, not '${SERVICE_NAME}'."
 [[ "$SCHEDULER_REGION" =~ ^[a-z]+(-[a-z]+)+[0-9]+$ ]] ||
@@ -212,6 +219,7 @@ definition() {
     --secret=cookie_keys="$COOKIE_KEYS_SECRET_ID"
     --collection=credentials="$CREDENTIALS_COLLECTION" --collection=events="$EVENTS_COLLECTION"
     --collection=auth_sessions="$AUTH_SESSIONS_COLLECTION"
+    --oauth-client-id="$OAUTH_CLIENT_ID"
     --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO"
     --page-setting=SERVICE_NAME="$SERVICE_NAME" --page-setting=SUPPORT_URL="$SUPPORT_URL"
     --page-setting=PRIVACY_POLICY_URL="$PRIVACY_POLICY_URL")

@@ -19,6 +19,8 @@ from tests.infra.infra_model import INFRA, ROOT
 PROJECT = "p-1"
 REGION = "europe-west1"
 ALLOWED_RETURN_TO = "https://app.example.com/"
+OAUTH_CLIENT_ID = "123456789012-abc.apps.googleusercontent.com"
+"""The client ID every evaluation and deploy.sh run of the tests is given (it is required)."""
 
 _EVALUATED = (
     "entry_points",
@@ -66,7 +68,8 @@ def evaluate_locals(
     (module / "evaluate.tf").write_text(
         "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in _EVALUATED)
     )
-    (module / "terraform.tfvars.json").write_text(json.dumps(dict(variables)))
+    given = {"oauth_client_id": OAUTH_CLIENT_ID, **variables}
+    (module / "terraform.tfvars.json").write_text(json.dumps(given))
     env = terraform_env(workdir)
     for command in (["init", "-backend=false"], ["apply", "-auto-approve"]):
         subprocess.run(

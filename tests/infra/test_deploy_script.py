@@ -23,7 +23,7 @@ from tests.infra.infra_model import (
     load_infra,
     unquote,
 )
-from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, REGION
+from tests.infra.terraform_eval import ALLOWED_RETURN_TO, OAUTH_CLIENT_ID, PROJECT, REGION
 
 ENTRY_POINTS = declared_entry_points(MAIN_PY.read_text())
 SPECS = load_infra().locals["functions"]
@@ -54,6 +54,7 @@ def dry_run(
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(bin_dir),
         "ALLOWED_RETURN_TO": ALLOWED_RETURN_TO,
+        "OAUTH_CLIENT_ID": OAUTH_CLIENT_ID,
         "INTERNAL_INVOKERS": "serviceAccount:pipeline@p-1.iam.gserviceaccount.com",
         **(env or {}),
     }

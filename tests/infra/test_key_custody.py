@@ -1,4 +1,5 @@
-"""No public function holds a key that opens a stored token (issue 15, part 2).
+"""No public function holds a key that opens a stored token (issue 15, part 2), and
+``authorize`` holds no client secret either: it has ``OAUTH_CLIENT_ID``.
 
 The private token keys (the ``token_keys`` secret, ``TOKEN_ENCRYPTION_KEYS``) reach the internal
 functions only. Checked where each deployment path decides it: Terraform's evaluation of
@@ -20,7 +21,7 @@ import pytest
 from devstack import deployment
 from devstack.stack import LocalStack
 from tests.infra.infra_model import INFRA
-from tests.infra.terraform_eval import PROJECT, REGION, evaluate_locals
+from tests.infra.terraform_eval import OAUTH_CLIENT_ID, PROJECT, REGION, evaluate_locals
 from tests.infra.test_deploy_script import deploys, dry_run, flags, gcloud_commands
 
 DEFINITION = deployment.load()
@@ -104,3 +105,34 @@ def test_the_local_stack_points_no_public_function_at_the_token_keys(
     env = LocalStack(state_dir=tmp_path).function_envs[entry_point]
     assert OPENER.variable not in env
     assert not [value for value in env.values() if value.endswith(OPENER.path)]
+
+
+def test_authorize_gets_the_client_id_and_no_client_secret(
+    evaluated: dict[str, Any], tmp_path: Path
+) -> None:
+    client = DEFINITION.secrets["oauth_client"]
+    assert "oauth_client" not in DEFINITION.functions["authorize"].secrets
+    # Terraform
+    env = evaluated["function_env"]["authorize"]
+    assert env["OAUTH_CLIENT_ID"] == OAUTH_CLIENT_ID
+    assert client.variable not in env
+    assert not [
+        v for v in evaluated["secret_volumes"]["authorize"] if v["secret"] == client.default_id
+    ]
+    # deploy.sh
+    result, _ = dry_run(tmp_path)
+    [command] = [
+        c for c in deploys(gcloud_commands(result.stdout)) if flags(c)["entry-point"] == "authorize"
+    ]
+    assert f"OAUTH_CLIENT_ID={OAUTH_CLIENT_ID}" in flags(command)["set-env-vars"]
+    assert client.default_id not in flags(command).get("set-secrets", "")
+    # the local stack
+    local = LocalStack(state_dir=tmp_path / "stack").function_envs["authorize"]
+    assert local["OAUTH_CLIENT_ID"]
+    assert client.variable not in local
+
+
+def test_deploy_sh_refuses_to_deploy_without_a_client_id(tmp_path: Path) -> None:
+    result, _ = dry_run(tmp_path, env={"OAUTH_CLIENT_ID": ""})
+    assert result.returncode != 0
+    assert "OAUTH_CLIENT_ID" in result.stderr

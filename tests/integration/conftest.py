@@ -117,6 +117,7 @@ def function_env(
     sandbox.state.reset_calls()
     env = {
         "OAUTH_CLIENT_SECRETS": str(sandbox.client_json),
+        "OAUTH_CLIENT_ID": sandbox.client_id,
         "OAUTH_REDIRECT_URI": REDIRECT_URI,
         "OIDC_USERINFO_URI": f"{sandbox.base_url}/v1/userinfo",
         "OAUTH_REVOKE_URI": f"{sandbox.base_url}/revoke",

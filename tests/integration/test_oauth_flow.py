@@ -140,7 +140,7 @@ def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_cli
     assert user_id.isdigit()  # the OIDC sub, not the e-mail
     assert f"<code>{user_id}</code>" in page  # what a pipeline puts in a mailbox request
     assert document["email"] == EMAIL
-    assert set(document["refresh_token"]) == {"key_id", "ciphertext"}  # sealed, never readable
+    assert set(document["refresh_token"]) == {"alg", "key_id", "ciphertext"}  # sealed, unreadable
     assert "sbx-rt-" not in repr(document)
     assert GMAIL_READONLY in document["scopes"]
     assert document["status"] == "active"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
@@ -83,3 +84,56 @@ def test_a_function_without_a_key_it_needs_says_which(tmp_path):
         _ = services.token_keys
     with pytest.raises(ConfigError, match=r"^COOKIE_KEYS is required"):
         _ = services.cookie_keys
+
+
+def _client_json(tmp_path, client_id):
+    path = tmp_path / "client.json"
+    web = {
+        "client_id": client_id,
+        "client_secret": "s",
+        "auth_uri": "https://auth.example/o",
+        "token_uri": "https://auth.example/token",
+    }
+    path.write_text(json.dumps({"web": web}))
+    return str(path)
+
+
+def test_authorize_sends_people_to_consent_with_the_client_id_alone(tmp_path):
+    from devstack.token_keys import ensure_cookie_keys
+    from functions.consent.pending import start
+
+    # GIVEN authorize as deployed: the client ID and the cookie keys, no client secret
+    settings = load_settings(
+        {
+            "OAUTH_CLIENT_ID": "123-abc.apps.googleusercontent.com",
+            "OAUTH_REDIRECT_URI": "https://a.example/oauth2callback",
+            "COOKIE_KEYS": str(ensure_cookie_keys(tmp_path / "cookie-keys.json")),
+        }
+    )
+    page = Services(settings).consent_page
+    pending = start(scopes=settings.scopes, now=datetime.now(UTC))
+
+    # THEN the consent URL is Google's, for that client
+    url = page.url(pending)
+    assert url.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
+    assert "client_id=123-abc.apps.googleusercontent.com" in url
+
+
+def test_a_client_json_of_another_client_than_the_client_id_is_refused(tmp_path):
+    settings = load_settings(
+        {
+            "OAUTH_CLIENT_ID": "123-abc.apps.googleusercontent.com",
+            "OAUTH_CLIENT_SECRETS": _client_json(tmp_path, "999-other.apps.googleusercontent.com"),
+            "OAUTH_REDIRECT_URI": "https://a.example/oauth2callback",
+        }
+    )
+    with pytest.raises(ConfigError, match=r"^OAUTH_CLIENT_SECRETS holds client"):
+        _ = Services(settings).oauth_client
+    same = load_settings(
+        {
+            "OAUTH_CLIENT_ID": "123-abc.apps.googleusercontent.com",
+            "OAUTH_CLIENT_SECRETS": _client_json(tmp_path, "123-abc.apps.googleusercontent.com"),
+            "OAUTH_REDIRECT_URI": "https://a.example/oauth2callback",
+        }
+    )
+    assert Services(same).oauth_client.client_id == "123-abc.apps.googleusercontent.com"
