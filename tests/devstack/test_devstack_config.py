@@ -61,6 +61,7 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "AUTH_SESSIONS_COLLECTION": "oauth_sessions",
         "RESULTS_TOPIC": "projects/demo-gmail-auth/topics/mailbox-results",
         "REAUTH_TOPIC": "projects/demo-gmail-auth/topics/reauth-events",
+        "OAUTH_AUTH_URI": "http://127.0.0.1:8090/o/oauth2/v2/auth",
         "OIDC_USERINFO_URI": "http://127.0.0.1:8090/v1/userinfo",
         "OAUTH_REVOKE_URI": "http://127.0.0.1:8090/revoke",
         "GMAIL_API_ROOT": "http://127.0.0.1:8090/",
