@@ -35,6 +35,22 @@ REAUTH_TOPIC = "reauth-events"
 GMAIL_PUSH_TOPIC = "gmail-push"
 
 
+KEY_VARIABLES = frozenset(secret.variable for secret in deployment.load().secrets.values())
+"""Every variable that names a mounted secret (the client, the token and the cookie keys)."""
+
+
+def as_deployed(function_env: dict[str, str], sandbox: Sandbox, key: str) -> dict[str, str]:
+    """The test's environment with exactly the secrets the deployment mounts for ``key``
+    (infra/functions.json, as Terraform and deploy.sh give them), laid out as mounted."""
+    definition = deployment.load()
+    settings = deployment.Settings(project="demo", region="europe-west1")
+    deployed = deployment.environment(
+        definition.functions[key], definition, settings, secrets_root=str(sandbox.secrets_root)
+    )
+    mounted = {name: value for name, value in deployed.items() if name in KEY_VARIABLES}
+    return {**{k: v for k, v in function_env.items() if k not in KEY_VARIABLES}, **mounted}
+
+
 @dataclass
 class Sandbox:
     """The running sandbox: its world, its URL, and the client registered with it."""

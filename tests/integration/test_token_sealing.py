@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from devstack import deployment
 from devstack.consent_browser import ConsentBrowser
 from devstack.token_keys import write_public_keys
 from functions.config import load_settings
@@ -25,15 +24,13 @@ from functions.crypto import (
 from functions.errors import ConfigError
 from functions.services import Services
 from tests.integration.cli import run_cli
+from tests.integration.conftest import KEY_VARIABLES, as_deployed
 from tests.integration.flow import callback, connect, follow, start
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DEFINITION = deployment.load()
-KEY_VARIABLES = {secret.variable for secret in DEFINITION.secrets.values()}
-"""Every variable that names a mounted secret (the client, the token and the cookie keys)."""
 
 
 def connected(apps, firestore_client, email):
@@ -44,17 +41,6 @@ def connected(apps, firestore_client, email):
         if d.to_dict()["email"] == email
     ]
     return doc
-
-
-def as_deployed(function_env, sandbox, key):
-    """The test's environment with exactly the secrets the deployment mounts for ``key``
-    (infra/functions.json, as Terraform and deploy.sh give them), laid out as mounted."""
-    settings = deployment.Settings(project="demo", region="europe-west1")
-    deployed = deployment.environment(
-        DEFINITION.functions[key], DEFINITION, settings, secrets_root=str(sandbox.secrets_root)
-    )
-    mounted = {name: value for name, value in deployed.items() if name in KEY_VARIABLES}
-    return {**{k: v for k, v in function_env.items() if k not in KEY_VARIABLES}, **mounted}
 
 
 def test_no_document_holds_a_readable_token(apps, firestore_client, sandbox):
