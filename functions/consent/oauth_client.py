@@ -19,6 +19,15 @@ _REQUIRED = ("client_id", "client_secret", "auth_uri", "token_uri")
 
 
 @dataclass(frozen=True)
+class ClientID:
+    """The public half of the registration: enough to send a browser to consent (``authorize``,
+    which holds no client secret)."""
+
+    client_id: str
+    auth_uri: str
+
+
+@dataclass(frozen=True)
 class OAuthClient:
     """One OAuth client: who we are to the provider and where its endpoints live."""
 
@@ -38,6 +47,11 @@ class OAuthClient:
 
     def __repr__(self) -> str:
         return f"OAuthClient(client_id={self.client_id!r}, token_uri={self.token_uri!r})"
+
+    @property
+    def public(self) -> ClientID:
+        """The client ID and authorization endpoint, without the secret."""
+        return ClientID(self.client_id, self.auth_uri)
 
     def as_client_config(self) -> dict[str, dict[str, str]]:
         """The ``{"web": {...}}`` mapping google-auth-oauthlib's ``Flow`` expects."""

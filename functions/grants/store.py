@@ -2,7 +2,9 @@
 
 One document per user at ``{CREDENTIALS_COLLECTION}/{user_id}``, keyed by the stable OIDC ``sub``
 (Google's user ID, never the e-mail, which can change). The refresh token is sealed
-(``functions.crypto``) before it is written and opened only in memory. Every write goes
+(``functions.crypto``) to a public key before it is written and opened only in memory, where it
+is used: a store given only the public keys (the callback's) saves grants, deletes them, finds
+users by token identifier and reads every other field, but opens no token. Every write goes
 through a transaction and follows one rule from authlib: a refresh token is never replaced by
 nothing. A response without one keeps the stored token, and a token already known to be dead is
 never resurrected.
@@ -23,8 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.crypto import Keyring, TokenUnreadable
-from functions.errors import NeedsConsent
+from functions.config import TOKEN_ENCRYPTION_KEYS, TOKEN_PUBLIC_KEYS
+from functions.crypto import TokenKeys, TokenSealer, TokenUnreadable, is_sealed_token
+from functions.errors import ConfigError, NeedsConsent
 from functions.logging_setup import add_request_secret
 
 if TYPE_CHECKING:
@@ -98,6 +101,8 @@ class StoredCredentials:
     expiry_warned: bool = False
     last_security_event: dict[str, Any] | None = None
     """``{"type", "at", "jti", "reason"?}`` of the last Cross-Account Protection event."""
+    has_refresh_token: bool = False
+    """Whether a refresh token is stored, opened or not (see :meth:`GrantStore.describe`)."""
     pipelines: tuple[str, ...] = ()
     """The pipelines the user consented for: only they may read the mailbox, and only they
     hear of it (results, re-auth events). A document from before pipelines has none."""
@@ -121,7 +126,7 @@ class StoredCredentials:
             "status_reason": self.status_reason,
             "scopes": list(self.scopes),
             "pipelines": list(self.pipelines),
-            "refresh_token": "stored" if self.refresh_token else "none",
+            "refresh_token": "stored" if self.has_refresh_token else "none",
             "reauth_notified": self.reauth_notified,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
@@ -139,9 +144,13 @@ class UserDocuments:
     """The per-user documents of ``collection``, with the keys that seal their tokens.
 
     The base of every store of one concern on the user's document (see the module docstring).
+    With :class:`TokenKeys` it seals and opens; with a :class:`TokenSealer` it only seals; with
+    no keys it neither seals nor opens (deleting and reading other fields need none).
     """
 
-    def __init__(self, client: firestore.Client, collection: str, keyring: Keyring) -> None:
+    def __init__(
+        self, client: firestore.Client, collection: str, keyring: TokenKeys | TokenSealer | None
+    ) -> None:
         self._client = client
         self._collection = collection
         self._keyring = keyring
@@ -153,14 +162,26 @@ class UserDocuments:
         return self._client.collection(self._collection).document(user_id)
 
     def _seal(self, token: str, user_id: str, purpose: str = REFRESH_TOKEN) -> dict[str, Any]:
+        """Raises: ConfigError: this function holds no token key at all."""
+        if self._keyring is None:
+            raise ConfigError(f"{TOKEN_PUBLIC_KEYS} is not set: this function cannot seal tokens.")
         return self._keyring.seal(token, user_id=user_id, purpose=purpose)
 
     def _open(self, sealed: object, user_id: str, purpose: str = REFRESH_TOKEN) -> str:
-        """The token in the clear, from now on a secret of the request or event that read it."""
-        if isinstance(sealed, str):  # written before tokens were sealed; re-sealed on next write
-            token = sealed
-        else:
-            token = self._keyring.open(sealed, user_id=user_id, purpose=purpose)
+        """The token in the clear, from now on a secret of the request or event that read it.
+
+        Only a sealed token opens: one stored in plain text (or sealed before HPKE) is
+        :class:`TokenUnreadable` until ``reseal`` migrates it.
+
+        Raises:
+            ConfigError: this function holds only the public keys (it must never read a token).
+        """
+        if not isinstance(self._keyring, TokenKeys):
+            raise ConfigError(
+                f"{TOKEN_ENCRYPTION_KEYS} is not set: this function seals tokens but cannot "
+                "open them."
+            )
+        token = self._keyring.open(sealed, user_id=user_id, purpose=purpose)
         add_request_secret(token)
         return token
 
@@ -216,6 +237,15 @@ class GrantStore(UserDocuments):
         snapshot = self._document(user_id).get()
         return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
 
+    def describe(self, user_id: str) -> StoredCredentials | None:
+        """The user's document without opening its tokens (``None`` for an unknown user).
+
+        What a function that holds only the public keys may read: status, e-mail, scopes and
+        whether a refresh token is stored (``refresh_token`` is always ``None``).
+        """
+        snapshot = self._document(user_id).get()
+        return _credentials(user_id, snapshot.to_dict() or {}, None) if snapshot.exists else None
+
     def save_grant(
         self,
         *,
@@ -248,9 +278,11 @@ class GrantStore(UserDocuments):
         @firestore.transactional
         def save(transaction: firestore.Transaction) -> StoredCredentials:
             snapshot = reference.get(transaction=transaction)
-            stored = self._read_leniently(user_id, snapshot.to_dict()) if snapshot.exists else None
-            token = refresh_token or (stored.usable_refresh_token if stored else None)
-            if not token:
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            stored = _credentials(user_id, data, None) if snapshot.exists else None
+            # The stored token is kept sealed, never opened here: the callback cannot open it.
+            kept = data.get(REFRESH_TOKEN) if refresh_token is None else None
+            if refresh_token is None and not _usable_sealed(kept, stored):
                 raise NeedsConsent(
                     "no refresh token was returned and none is stored",
                     email=email or (stored.email if stored else None),
@@ -261,7 +293,7 @@ class GrantStore(UserDocuments):
                 grant_ends = grant_expires_at
             fields: dict[str, Any] = {
                 "email": email or (stored.email if stored else None),
-                **self._refresh_fields(token, user_id),
+                **(self._refresh_fields(refresh_token, user_id) if refresh_token else {}),
                 "scopes": list(scopes),
                 "status": Status.ACTIVE.value,
                 "status_reason": None,
@@ -282,7 +314,7 @@ class GrantStore(UserDocuments):
             return StoredCredentials(
                 user_id=user_id,
                 email=fields["email"],
-                refresh_token=token,
+                refresh_token=refresh_token,
                 scopes=scopes,
                 status=Status.ACTIVE,
                 status_reason=None,
@@ -293,6 +325,7 @@ class GrantStore(UserDocuments):
                 last_used_at=now,
                 grant_expires_at=grant_ends,
                 pipelines=pipelines,
+                has_refresh_token=True,
             )
 
         stored: StoredCredentials = save(self._client.transaction())
@@ -411,6 +444,16 @@ class GrantStore(UserDocuments):
             yield self._read_leniently(snapshot.id, snapshot.to_dict())
 
 
+def _usable_sealed(sealed: object, stored: StoredCredentials | None) -> bool:
+    """Whether a stored refresh token may go on with a consent that returned none: sealed to a
+    token key (a plain-text or legacy value is never used) and not known to be dead."""
+    return (
+        is_sealed_token(sealed)
+        and stored is not None
+        and stored.status_reason not in DEAD_TOKEN_REASONS
+    )
+
+
 def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> StoredCredentials:
     try:
         status = Status(data.get("status", Status.ACTIVE.value))
@@ -431,4 +474,5 @@ def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> Store
         expiry_warned=bool(data.get("expiry_warned", False)),
         last_security_event=data.get("last_security_event"),
         pipelines=tuple(name for name in data.get("pipelines") or () if isinstance(name, str)),
+        has_refresh_token=data.get(REFRESH_TOKEN) is not None,
     )

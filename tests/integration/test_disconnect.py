@@ -47,10 +47,10 @@ def refresh_works(sandbox, refresh_token_value):
 
 
 def stored_refresh_token(sandbox, user):
-    from functions.crypto import parse_keyring
+    from functions.crypto import parse_token_keys
 
-    keyring = parse_keyring(sandbox.token_keys.read_bytes())
-    return keyring.open(user.to_dict()["refresh_token"], user_id=user.id, purpose="refresh_token")
+    keys = parse_token_keys(sandbox.token_keys.read_bytes())
+    return keys.open(user.to_dict()["refresh_token"], user_id=user.id, purpose="refresh_token")
 
 
 def test_disconnect_revokes_once_then_deletes(apps, sandbox, user):

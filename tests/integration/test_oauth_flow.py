@@ -15,7 +15,7 @@ import pytest
 from devstack.consent_browser import ConsentBrowser, query_of
 from functions.clock import utcnow
 from functions.consent import pending as flow
-from functions.crypto import parse_keyring
+from functions.crypto import parse_keyring, parse_token_keys
 from functions.errors import InvalidState
 from tests.integration.flow import callback, connect, follow, start
 
@@ -33,8 +33,8 @@ def users(firestore_client):
 
 def refresh_token(sandbox, user_id, document):
     """Open the sealed refresh token with the test's key file."""
-    keyring = parse_keyring(sandbox.token_keys.read_bytes())
-    return keyring.open(document["refresh_token"], user_id=user_id, purpose="refresh_token")
+    keys = parse_token_keys(sandbox.token_keys.read_bytes())
+    return keys.open(document["refresh_token"], user_id=user_id, purpose="refresh_token")
 
 
 def used_states(firestore_client):
@@ -43,7 +43,7 @@ def used_states(firestore_client):
 
 
 def cookie_keys(sandbox):
-    return parse_keyring(sandbox.token_keys.read_bytes()).derive(flow.KEY_PURPOSE)
+    return parse_keyring(sandbox.cookie_keys.read_bytes())
 
 
 def flow_cookies_of(browser):
@@ -112,7 +112,7 @@ def test_a_flow_cookie_does_not_open_under_another_flows_name_or_when_altered(ap
         flow.open_flow(keys, {name_of[first]: flipped}, first, secure=False, now=now)
     other_keys = parse_keyring(
         b'{"primary": "k1", "keys": {"k1": "' + base64.b64encode(b"x" * 32) + b'"}}'
-    ).derive(flow.KEY_PURPOSE)
+    )
     with pytest.raises(InvalidState):
         flow.open_flow(other_keys, browser.cookies, first, secure=False, now=now)
 
@@ -141,7 +141,7 @@ def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_cli
     assert user_id.isdigit()  # the OIDC sub, not the e-mail
     assert f"<code>{user_id}</code>" in page  # what a pipeline puts in a mailbox request
     assert document["email"] == EMAIL
-    assert set(document["refresh_token"]) == {"key_id", "ciphertext"}  # sealed, never readable
+    assert set(document["refresh_token"]) == {"alg", "key_id", "ciphertext"}  # sealed, unreadable
     assert "sbx-rt-" not in repr(document)
     assert GMAIL_READONLY in document["scopes"]
     assert document["status"] == "active"

@@ -33,9 +33,7 @@ def test_defaults_follow_the_design():
     assert settings.log_level == logging.INFO
 
 
-@pytest.mark.parametrize(
-    "missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI", "TOKEN_ENCRYPTION_KEYS"]
-)
+@pytest.mark.parametrize("missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI"])
 def test_a_missing_required_variable_is_named(missing):
     environ = {k: v for k, v in BASE.items() if k != missing}
 
