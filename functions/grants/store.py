@@ -108,8 +108,9 @@ class StoredCredentials:
     hear of it (results, re-auth events). A document from before pipelines has none."""
 
     def granted(self, pipeline: str) -> bool:
-        """Whether ``pipeline`` may read this user's mailbox."""
-        return pipeline in self.pipelines
+        """Whether ``pipeline`` may read this user's mailbox (never once they asked to be
+        forgotten)."""
+        return self.status is not Status.DISCONNECTING and pipeline in self.pipelines
 
     def __repr__(self) -> str:
         return (
@@ -228,14 +229,23 @@ class UserDocuments:
 class GrantStore(UserDocuments):
     """The grant: who the user is, their sealed refresh token, scopes and status."""
 
-    def get(self, user_id: str) -> StoredCredentials | None:
+    def get(self, user_id: str, *, granted_to: str | None = None) -> StoredCredentials | None:
         """The user's credentials, or ``None`` for an unknown user.
+
+        With ``granted_to``, also ``None`` for a user who did not grant that pipeline, decided
+        from one read before any token is opened: a pipeline learns nothing of a user it may not
+        read, not even that their stored token is unreadable.
 
         Raises:
             TokenUnreadable: the stored token does not open with our keys.
         """
         snapshot = self._document(user_id).get()
-        return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
+        data = snapshot.to_dict() if snapshot.exists else None
+        if data is None:
+            return None
+        if granted_to is not None and not _credentials(user_id, data, None).granted(granted_to):
+            return None
+        return self._read(user_id, data)
 
     def describe(self, user_id: str) -> StoredCredentials | None:
         """The user's document without opening its tokens (``None`` for an unknown user).
