@@ -679,7 +679,7 @@ def _parser() -> argparse.ArgumentParser:
     dead = command(
         "dead-letters",
         "inspect and replay dead letters",
-        "dead-letters replay --topic mailbox-requests",
+        "dead-letters replay --subscription mailbox-dead-letter-hold",
     )
     dead_commands = dead.add_subparsers(required=True, metavar="ACTION")
     dead_list = dead_commands.add_parser("list", help="one line per dead letter (left in place)")
