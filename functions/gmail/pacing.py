@@ -13,7 +13,8 @@ refills at the limit less twice that per window. Such a bucket spends at most ``
 refill in any window, a :data:`BURST` short of the limit, whether Gmail counts a sliding minute,
 fixed minutes or a bucket of its own; the spare :data:`BURST` absorbs calls that reach Gmail later
 than they were paced, and a new invocation that starts with a full bucket right after another one
-spent at the same pace.
+spent at the same pace. Bursts larger than the bucket would break that bound, so a batch
+carries no more calls than the bucket holds units for (:meth:`Pacer.calls_at_once`).
 
 A call waits for its units before it is sent. A page of metadata is begun only if its units come
 within the invocation's budget (a redelivery resumes at a page, so what was read of a cut page
@@ -116,6 +117,11 @@ class Pacer:
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
             self._sleep(wait)
+
+    def calls_at_once(self, method_id: str) -> int:
+        """How many calls of ``method_id`` one batch may carry: a batch reaches Gmail as a burst,
+        which the bucket bounds only if it fits in it (7 ``messages.get`` at 2026 prices)."""
+        return max(1, int(self._capacity // self.quota.cost(method_id)))
 
     def check(self, units: int, seconds_left: float, budget: float) -> None:
         """Raise now if ``units`` could not all be spent within ``seconds_left`` (spending

@@ -88,6 +88,10 @@ class GmailSession:
         self._refreshing(attempt)
         return done
 
+    def calls_per_batch(self, method: str) -> int:
+        """How many calls of ``method`` one batch may carry without outrunning the pace."""
+        return self._pacer.calls_at_once(method)
+
     def expect(self, method: str, calls: int) -> None:
         """Raise at once if ``calls`` calls of ``method`` (``messages.get``) cannot all be paced
         within the budget left, so that work is cut between pages rather than in the middle of one.
