@@ -76,6 +76,7 @@ _SAMPLE_VALUES = {
     "ALLOWED_RETURN_TO": "https://app.example.com/",
     "GOOGLE_CLOUD_PROJECT": "p-1",
     "LOG_LEVEL": "INFO",
+    "GMAIL_QUOTA_PROFILE": "2026",
 }
 
 
