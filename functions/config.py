@@ -100,6 +100,9 @@ GRANT_EXPIRY_WARNING_DAYS = "GRANT_EXPIRY_WARNING_DAYS"
 """How many days before a time-limited grant ends its user is told (``reason: grant_expiring``)."""
 RISC_API_ROOT = "RISC_API_ROOT"
 """Root URL of the RISC stream management API (the operator CLI's ``risc`` commands)."""
+GMAIL_QUOTA_PROFILE = "GMAIL_QUOTA_PROFILE"
+"""The project's Gmail per-user quota: ``legacy`` (used the API before May 2026: 15,000 units per
+user per minute, ``messages.get`` 5) or ``2026`` (created since: 6,000, ``messages.get`` 20)."""
 
 DEFAULT_PIPELINES = ("default",)
 PIPELINE_PLACEHOLDER = "{pipeline}"
@@ -121,6 +124,8 @@ DEFAULT_KEEP_ALIVE_DAYS = 150
 DEFAULT_GRANT_EXPIRY_WARNING_DAYS = 3
 DEFAULT_RISC_API_ROOT = "https://risc.googleapis.com/"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+GMAIL_QUOTA_PROFILES = ("legacy", "2026")
+DEFAULT_GMAIL_QUOTA_PROFILE = "legacy"
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
@@ -170,6 +175,9 @@ class Settings:
     cookie_keys: str | None = None
     client_id: str | None = None
     auth_uri: str = DEFAULT_AUTH_URI
+    gmail_quota_profile: str = DEFAULT_GMAIL_QUOTA_PROFILE
+    gmail_quota_window_seconds: float = 60.0
+    """Gmail counts a minute; only the tests and the benchmark shorten it, with the sandbox's."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -327,6 +335,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             label.strip() for label in get(WATCH_LABEL_IDS, "INBOX").split(",") if label.strip()
         ),
         log_level=_log_level(get(LOG_LEVEL, DEFAULT_LOG_LEVEL)),
+        gmail_quota_profile=_quota_profile(get(GMAIL_QUOTA_PROFILE, DEFAULT_GMAIL_QUOTA_PROFILE)),
         service_name=_service_name(get(SERVICE_NAME)),
         support_url=_https_url(SUPPORT_URL, get(SUPPORT_URL)),
         privacy_policy_url=_https_url(PRIVACY_POLICY_URL, get(PRIVACY_POLICY_URL)),
@@ -446,6 +455,15 @@ def _days(variable: str, value: str) -> int:
             f"{variable} must be a whole number of days from 1 to 365, got {value!r}."
         )
     return int(value)
+
+
+def _quota_profile(value: str) -> str:
+    if value not in GMAIL_QUOTA_PROFILES:
+        raise ConfigError(
+            f"{GMAIL_QUOTA_PROFILE} must be legacy (a project that used the Gmail API before May"
+            f" 2026) or 2026 (a project created since), got {value!r}."
+        )
+    return value
 
 
 def _log_level(value: str) -> int:

@@ -87,6 +87,7 @@ _SAMPLE_VALUES = {
     "GOOGLE_CLOUD_PROJECT": "p-1",
     "LOG_LEVEL": "INFO",
     "PIPELINES": "default",
+    "GMAIL_QUOTA_PROFILE": "2026",
 }
 
 

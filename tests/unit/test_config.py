@@ -51,6 +51,7 @@ def test_a_missing_required_variable_is_named(missing):
         ("CREDENTIALS_COLLECTION", "a/b"),
         ("ALLOWED_RETURN_TO", "https://ok.example.com/,javascript:alert(1)"),
         ("LOG_LEVEL", "verbose"),
+        ("GMAIL_QUOTA_PROFILE", "2025"),
     ],
 )
 def test_a_malformed_variable_is_named(variable, value):
@@ -167,6 +168,12 @@ def test_re_auth_events_need_an_authorize_url_to_link_to():
         }
     )
     assert settings.reauth_topic_path("default") == "projects/p1/topics/reauth"
+
+
+def test_the_gmail_quota_profile_is_legacy_unless_the_project_is_from_2026():
+    assert config.load_settings(BASE).gmail_quota_profile == "legacy"
+    settings = config.load_settings({**BASE, "GMAIL_QUOTA_PROFILE": "2026"})
+    assert settings.gmail_quota_profile == "2026"
 
 
 def test_the_log_level_is_named_in_any_case():
