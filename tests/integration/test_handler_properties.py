@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import functions_framework
@@ -29,6 +31,7 @@ from functions.pipeline.ledger import REPLAY_OF
 from functions.sizes import COOKIE_BYTES as MAX_COOKIE_BYTES
 from tests.integration.conftest import MAIN
 from tests.integration.flow import callback, follow, start
+from tests.integration.results import pull_until_closed, results_subscription
 
 pytestmark = pytest.mark.integration
 
@@ -412,3 +415,63 @@ def test_event_functions_acknowledge_any_event_data(hostile_apps, firestore_clie
         response = deliver_event(client, data, event_id="1", source=PUBSUB_SOURCE)
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert snapshot(firestore_client) == before
+
+
+# --- Well-formed requests a pipeline may not have answered ---------------------------------------
+
+STRANGERS = {
+    # Granted another pipeline only; its token is not sealed, so opening it would be an error
+    # (token_unreadable) the requesting pipeline must never hear of.
+    "granted-elsewhere": {
+        "status": "active",
+        "pipelines": ["other"],
+        "email": "elsewhere@example.com",
+        "refresh_token": "1//plain-text",
+    },
+    # Asked to be forgotten (a disconnect whose revocation is being retried).
+    "disconnecting-user": {"status": "disconnecting", "refresh_token": "1//plain-text"},
+}
+printable_ascii = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
+well_formed_requests = st.fixed_dictionaries(
+    {"user_id": st.sampled_from([*STRANGERS, "never-stored"])},
+    optional={
+        "request_id": st.text(printable_ascii, min_size=1, max_size=64),
+        "query": st.text(printable_ascii, max_size=100),
+        "label_ids": st.lists(st.sampled_from(["INBOX", "UNREAD", "Label_1"]), max_size=3),
+        "max_messages": st.integers(1, 1000),
+        "include_spam_trash": st.booleans(),
+        "format": st.sampled_from(["minimal", "metadata"]),
+    },
+)
+
+
+@pytest.fixture
+def strangers(firestore_client: Any) -> Iterator[None]:
+    users = firestore_client.collection("gmail_credentials")
+    for user_id, document in STRANGERS.items():
+        users.document(user_id).set(document)
+    yield
+    for user_id in STRANGERS:
+        users.document(user_id).delete()
+
+
+@FEW
+@given(payload=well_formed_requests)
+def test_a_well_formed_request_for_a_user_who_did_not_grant_the_pipeline_reads_nothing(
+    hostile_apps, firestore_client, sandbox, subscriber, emulator_env, strangers, payload
+):
+    results = results_subscription(emulator_env)
+    users = firestore_client.collection("gmail_credentials")
+    before = {doc.id: doc.to_dict() for doc in users.stream()}
+    sandbox.state.reset_calls()
+
+    # a new event each time: hypothesis replays examples, which the ledger would take as duplicates
+    response = deliver(hostile_apps.list_messages, payload, event_id=uuid.uuid4().hex)
+
+    # THEN it is acknowledged with not_authorized, the one answer for all three, and nothing of
+    # the user was read, opened or changed; Gmail was not asked
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    [closing] = pull_until_closed(subscriber, results)
+    assert closing["error"] == "not_authorized", closing
+    assert {doc.id: doc.to_dict() for doc in users.stream()} == before
+    assert not any(call.startswith("gmail.") for call in sandbox.state.call_counts())
