@@ -7,7 +7,7 @@ Every Gmail call of a mailbox listing, a push notification or a watch goes throu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
@@ -17,11 +17,18 @@ from functions.gmail.limits import gmail_slot
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
 
+if TYPE_CHECKING:
+    import httplib2
+
 
 class GmailAccess(TokenMinting, Protocol):
-    """What a Gmail session uses: minting access tokens, and the Gmail settings."""
+    """What a Gmail session uses: minting access tokens, the Gmail settings, and this thread's
+    kept connection to Gmail."""
 
     settings: Settings
+
+    @property
+    def gmail_http(self) -> httplib2.Http: ...
 
 
 class GmailSession:
@@ -29,14 +36,18 @@ class GmailSession:
     new access token when Gmail refuses the current one (401, in or out of a batch: it may have
     been revoked, or expired early). Only the token endpoint refusing the refresh token
     (``invalid_grant``) means the user must consent again; a new token refused too is left to
-    Pub/Sub's redelivery."""
+    Pub/Sub's redelivery.
+
+    Its calls go over the Gmail connection of the thread that made it, kept by the services: a
+    session is used by one thread at a time (``paging`` lends it to its worker while the caller
+    waits), so a request's page fetcher reuses the connection instead of opening its own."""
 
     def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
         self._token = live_access_token(services, user)
-        self._service = gmail.build_gmail(self._token, services.settings.gmail_api_root)
+        self._service = self._build()
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         """Build the call on the service and execute it, as the rules above say."""
@@ -84,11 +95,15 @@ class GmailSession:
         except AccessTokenRefused:
             pass  # expired early or revoked on its own: the refresh token decides
         self._token = live_access_token(self._services, self._user, refused=self._token)
-        self._service = gmail.build_gmail(self._token, self._services.settings.gmail_api_root)
+        self._service = self._build()
         try:
             return retry.call(action, budget=self._budget, now=self._services.now)
         except AccessTokenRefused:
             raise TransientError("Gmail refused a newly minted access token too") from None
+
+    def _build(self) -> gmail.GmailApi:
+        settings = self._services.settings
+        return gmail.build_gmail(self._token, settings.gmail_api_root, self._services.gmail_http)
 
     def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         with gmail_slot(self._user.user_id):
