@@ -33,6 +33,7 @@ from functions.errors import ConfigError
 if TYPE_CHECKING:
     import httplib2
     import requests
+    from google.auth.transport import Request
     from google.cloud import firestore
     from google.cloud.pubsub_v1 import PublisherClient
     from google.cloud.secretmanager import SecretManagerServiceClient
@@ -254,6 +255,13 @@ class Services:
         return self._thread_client("http", _new_session)
 
     @property
+    def token_transport(self) -> Request:
+        """This thread's google-auth transport over :attr:`http`, for refreshing tokens. Kept as
+        long as the session: google-auth's ``Request`` closes its session when it is collected,
+        so one made per refresh would drop the kept connection every time."""
+        return self._thread_client("token_transport", lambda: _google_auth_transport(self.http))
+
+    @property
     def gmail_http(self) -> httplib2.Http:
         """This thread's connection to the Gmail API, kept alive across requests and users (each
         request authorizes it with its own access token)."""
@@ -272,6 +280,12 @@ def _new_session() -> requests.Session:
     import requests
 
     return requests.Session()
+
+
+def _google_auth_transport(session: requests.Session) -> Request:
+    from google.auth.transport.requests import Request
+
+    return Request(session)
 
 
 def _new_gmail_http() -> httplib2.Http:

@@ -38,15 +38,17 @@ class GmailSession:
     (``invalid_grant``) means the user must consent again; a new token refused too is left to
     Pub/Sub's redelivery.
 
-    Its calls go over the Gmail connection of the thread that made it, kept by the services: a
-    session is used by one thread at a time (``paging`` lends it to its worker while the caller
-    waits), so a request's page fetcher reuses the connection instead of opening its own."""
+    Its calls, and its refreshes, go over the connections of the thread that made it, kept by the
+    services: a session is used by one thread at a time (``paging`` lends it to its worker while
+    the caller waits), so a request's page fetcher reuses them instead of opening its own."""
 
     def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
-        self._token = live_access_token(services, user)
+        self._token_transport = services.token_transport
+        self._gmail_http = services.gmail_http
+        self._token = live_access_token(services, user, transport=self._token_transport)
         self._service = self._build()
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
@@ -94,7 +96,9 @@ class GmailSession:
             return retry.call(action, budget=self._budget, now=self._services.now)
         except AccessTokenRefused:
             pass  # expired early or revoked on its own: the refresh token decides
-        self._token = live_access_token(self._services, self._user, refused=self._token)
+        self._token = live_access_token(
+            self._services, self._user, refused=self._token, transport=self._token_transport
+        )
         self._service = self._build()
         try:
             return retry.call(action, budget=self._budget, now=self._services.now)
@@ -102,8 +106,8 @@ class GmailSession:
             raise TransientError("Gmail refused a newly minted access token too") from None
 
     def _build(self) -> gmail.GmailApi:
-        settings = self._services.settings
-        return gmail.build_gmail(self._token, settings.gmail_api_root, self._services.gmail_http)
+        api_root = self._services.settings.gmail_api_root
+        return gmail.build_gmail(self._token, api_root, self._gmail_http)
 
     def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         with gmail_slot(self._user.user_id):
