@@ -12,7 +12,8 @@ Cold starts are measured against the emulators as they are.
 
 ``python -m bench --only sizing`` runs only the cold starts at CPU shares and prints them;
 ``--only cold`` adds the unthrottled cold starts; ``--only trips`` runs only the round trips, the
-storm and the callback. Only a whole run writes the report.
+storm and the callback; ``--only connections`` only the connections per request. Only a whole
+run writes the report.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, round_trips, sizing
+from bench import cold_start, connections, round_trips, sizing
 from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -35,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every measurement (or ``--only`` some); exit 1 if a goal of the issue is missed."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "--only", choices=("cold", "sizing", "trips"), help="measure only these parts"
+        "--only",
+        choices=("cold", "sizing", "trips", "connections"),
+        help="measure only these parts",
     )
     parser.add_argument(
         "--firestore-ms",
@@ -52,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with local_world(args.firestore_ms, args.pubsub_ms) as world:
         user_id = world.connect(EMAIL)
+        if args.only == "connections":
+            return _finish(*connections.report(connections.measure(world, user_id, EMAIL)))
         if args.only == "trips":
             trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
             storm = round_trips.refresh_storm(world, user_id)
@@ -70,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
+        kept = connections.measure(world, user_id, EMAIL)
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
+    kept_lines, kept_goals = connections.report(kept)
+    lines += ["", *kept_lines]
+    goals.update(kept_goals)
     text = "\n".join(_with_goals(lines, goals))
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmark.md").write_text(
