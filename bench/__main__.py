@@ -13,7 +13,8 @@ Cold starts are measured against the emulators as they are.
 ``python -m bench --only sizing`` runs only the cold starts at CPU shares and prints them;
 ``--only cold`` adds the unthrottled cold starts; ``--only trips`` runs only the round trips, the
 storm and the callback; ``--only quota`` only the metadata read paced to Gmail's per-user quota
-(``bench.quota_pacing``). Only a whole run writes the report.
+(``bench.quota_pacing``); ``--only connections`` only the connections per request. Only a whole
+run writes the report.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, quota_pacing, round_trips, sizing
+from bench import cold_start, connections, quota_pacing, round_trips, sizing
 from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -36,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every measurement (or ``--only`` some); exit 1 if a goal of the issue is missed."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "--only", choices=("cold", "sizing", "trips", "quota"), help="measure only these parts"
+        "--only",
+        choices=("cold", "sizing", "trips", "quota", "connections"),
+        help="measure only these parts",
     )
     parser.add_argument(
         "--firestore-ms",
@@ -55,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         user_id = world.connect(EMAIL)
         if args.only == "quota":
             return _finish(*quota_pacing.report(quota_pacing.measure(world, user_id, EMAIL)))
+        if args.only == "connections":
+            return _finish(*connections.report(connections.measure(world, user_id, EMAIL)))
         if args.only == "trips":
             trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
             storm = round_trips.refresh_storm(world, user_id)
@@ -74,10 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
         paced = quota_pacing.measure(world, user_id, EMAIL)
+        kept = connections.measure(world, user_id, EMAIL)
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
-    paced_lines, paced_goals = quota_pacing.report(paced)
-    lines += ["", *paced_lines]
-    goals.update(paced_goals)
+    for part_lines, part_goals in (quota_pacing.report(paced), connections.report(kept)):
+        lines += ["", *part_lines]
+        goals.update(part_goals)
     text = "\n".join(_with_goals(lines, goals))
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmark.md").write_text(

@@ -243,7 +243,11 @@ def _callback_steps(world: World, runs: int) -> dict[str, float]:
             services.state_store.spend(pending.state, pending.expires_at)
             t0 = time.perf_counter()
             tokens = exchange_code(
-                services.oauth_client, pending, params["code"], settings.redirect_uri
+                services.oauth_client,
+                pending,
+                params["code"],
+                settings.redirect_uri,
+                services.http,
             )
             t1 = time.perf_counter()
             # As the callback does: the ID token names the user; userinfo only without one.

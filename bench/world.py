@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -70,6 +71,12 @@ class RemoteSandbox:
     def call_counts(self) -> dict[str, int]:
         """Calls per endpoint since the last reset."""
         response = self._http.get(f"{self.base_url}/_sandbox/calls", timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def connections(self) -> dict[str, Any]:
+        """Requests and the connections they came on, per view, since the last reset."""
+        response = self._http.get(f"{self.base_url}/_sandbox/connections", timeout=10)
         response.raise_for_status()
         return dict(response.json())
 

@@ -19,7 +19,11 @@ from devstack.processes import ManagedProcess
 HEALTH_PATH = "/_sandbox/health"
 CONSENT_PATH = "/o/oauth2/v2/auth"
 """Google's authorization endpoint, where the sandbox shows its consent page."""
-ADMIN_PATHS = {"admin knobs": "/_sandbox/behaviour", "admin call counts": "/_sandbox/calls"}
+ADMIN_PATHS = {
+    "admin knobs": "/_sandbox/behaviour",
+    "admin call counts": "/_sandbox/calls",
+    "admin connections": "/_sandbox/connections",
+}
 """The sandbox's admin hooks that answer a GET (JSON); the others (``sandbox/admin_views.py``)
 take a POST: ``mailboxes/<email>``, ``users/<email>/revoke``, ..."""
 DEFAULT_TIMEOUT = 30.0

@@ -1,7 +1,11 @@
 """The clients the handlers use, built lazily, once per instance, and injectable.
 
 Cloud Functions reuses an instance for many requests, so clients are built on first use and kept
-(the "lazy globals" pattern of Google's samples). Nothing is built that a function does not use:
+(the "lazy globals" pattern of Google's samples). The HTTP clients to Google's token, userinfo,
+revoke and Gmail endpoints are kept per thread as well, since neither requests' ``Session`` nor
+httplib2's ``Http`` is safe to share between threads: each thread opens its connection once and
+keeps it alive across requests, instead of a TCP and TLS handshake per request. Nothing is built
+that a function does not use:
 ``authorize`` never imports the Pub/Sub client, ``list_messages`` never the OAuth flow. Tests build
 a :class:`Services` of their own with emulator- or sandbox-backed clients.
 """
@@ -10,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from functions import clock
 from functions.config import (
@@ -25,7 +31,9 @@ from functions.config import (
 from functions.errors import ConfigError
 
 if TYPE_CHECKING:
+    import httplib2
     import requests
+    from google.auth.transport import Request
     from google.cloud import firestore
     from google.cloud.pubsub_v1 import PublisherClient
     from google.cloud.secretmanager import SecretManagerServiceClient
@@ -43,6 +51,8 @@ if TYPE_CHECKING:
     from functions.pipeline.watch import WatchPositions
 
 logger = logging.getLogger(__name__)
+
+_Client = TypeVar("_Client")
 
 
 class Services:
@@ -64,6 +74,7 @@ class Services:
         self._secret_client = secret_client
         self._publisher = publisher
         self._http = http
+        self._per_thread = threading.local()
 
     @functools.cached_property
     def oauth_client(self) -> OAuthClient:
@@ -235,14 +246,52 @@ class Services:
             self._publisher = make_publisher()
         return self._publisher
 
-    @functools.cached_property
+    @property
     def http(self) -> requests.Session:
-        """A pooled HTTP session for the userinfo and revocation endpoints."""
-        if self._http is None:
-            import requests
+        """This thread's HTTP session to Google's token, userinfo, revocation and RISC endpoints,
+        kept alive across requests (the one given to the constructor, in every thread)."""
+        if self._http is not None:
+            return self._http
+        return self._thread_client("http", _new_session)
 
-            self._http = requests.Session()
-        return self._http
+    @property
+    def token_transport(self) -> Request:
+        """This thread's google-auth transport over :attr:`http`, for refreshing tokens. Kept as
+        long as the session: google-auth's ``Request`` closes its session when it is collected,
+        so one made per refresh would drop the kept connection every time."""
+        return self._thread_client("token_transport", lambda: _google_auth_transport(self.http))
+
+    @property
+    def gmail_http(self) -> httplib2.Http:
+        """This thread's connection to the Gmail API, kept alive across requests and users (each
+        request authorizes it with its own access token)."""
+        return self._thread_client("gmail_http", _new_gmail_http)
+
+    def _thread_client(self, name: str, build: Callable[[], _Client]) -> _Client:
+        """The client ``name`` of the calling thread, built on its first use there."""
+        client: _Client | None = getattr(self._per_thread, name, None)
+        if client is None:
+            client = build()
+            setattr(self._per_thread, name, client)
+        return client
+
+
+def _new_session() -> requests.Session:
+    import requests
+
+    return requests.Session()
+
+
+def _google_auth_transport(session: requests.Session) -> Request:
+    from google.auth.transport.requests import Request
+
+    return Request(session)
+
+
+def _new_gmail_http() -> httplib2.Http:
+    from functions.gmail.api import new_transport
+
+    return new_transport()
 
 
 def make_publisher() -> PublisherClient:

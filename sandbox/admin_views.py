@@ -39,9 +39,15 @@ def calls() -> flask.Response:
     return flask.jsonify(current_state().call_counts())
 
 
+@bp.get("/connections")
+def connections() -> flask.Response:
+    """New connections and requests, per view, since the last reset (see sandbox.connections)."""
+    return flask.jsonify(current_state().connections.snapshot())
+
+
 @bp.post("/calls/reset")
 def reset_calls() -> flask.Response:
-    """Zero the counters."""
+    """Zero the counters (calls and connections)."""
     current_state().reset_calls()
     return flask.jsonify({})
 

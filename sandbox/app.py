@@ -25,6 +25,7 @@ from sandbox import (
 )
 from sandbox.context import STATE_KEY, current_state
 from sandbox.errors import register_handlers
+from sandbox.server import CONNECTION_KEY, FIRST_ON_CONNECTION_KEY
 from sandbox.state import SandboxState
 
 __all__ = ["STATE_KEY", "create_app"]
@@ -48,6 +49,7 @@ def create_app(state: SandboxState | None = None) -> flask.Flask:
     ):
         app.register_blueprint(blueprint)
     app.before_request(_start_clock)
+    app.before_request(_note_connection)
     app.after_request(_simulate_latency)
     app.teardown_request(gmail_request.end_call)  # after the latency: a slow call stays in flight
     return app
@@ -55,6 +57,23 @@ def create_app(state: SandboxState | None = None) -> flask.Flask:
 
 def _start_clock() -> None:
     flask.g.sandbox_started = time.perf_counter()
+
+
+def _note_connection() -> None:
+    """Count the request on the connection it came on (served over a socket, test hooks and the
+    calls inside a batch aside), so tests and the benchmark see whether clients keep theirs."""
+    environ = flask.request.environ
+    connection = environ.get(CONNECTION_KEY)
+    if (
+        connection is None
+        or flask.request.path.startswith("/_sandbox/")
+        or environ.get(batch_views.PART_ENVIRON_KEY)
+    ):
+        return
+    view = flask.request.endpoint or "unrouted"
+    current_state().connections.record(
+        view, connection, first=bool(environ.get(FIRST_ON_CONNECTION_KEY))
+    )
 
 
 def _simulate_latency(response: flask.Response) -> flask.Response:

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from sandbox import delivery, gmail_watch, mailbox, pubsub_push
+from sandbox.connections import ConnectionLog
 from sandbox.gmail_watch import Watch
 from sandbox.ledger import OAuthLedger
 from sandbox.mailbox import Mailbox, Message
@@ -42,6 +43,8 @@ class SandboxState:
         self.behaviour = behaviour or Behaviour()
         #: Calls per endpoint name ("token.refresh_token", "gmail.messages.list", …).
         self.calls: Counter[str] = Counter()
+        #: Requests and the connections they came on, per view (see sandbox.connections).
+        self.connections = ConnectionLog()
         self._lock = threading.Lock()
         self._oauth = OAuthLedger(self.clock, self.behaviour)
         self._mailboxes: dict[str, Mailbox] = {}
@@ -379,6 +382,8 @@ class SandboxState:
             return dict(self.calls)
 
     def reset_calls(self) -> None:
-        """Zero the call counters (in place, so references to `calls` stay valid)."""
+        """Zero the call and connection counters (in place, so references to `calls` stay
+        valid)."""
         with self._lock:
             self.calls.clear()
+        self.connections.reset()

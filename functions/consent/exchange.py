@@ -1,7 +1,8 @@
 """Step 2 of the guide: trade the one-time code for tokens (the seed's ``exchange_code``).
 
 The code goes to the client JSON's ``token_uri`` with the client secret and the PKCE verifier
-kept by ``authorize`` (RFC 6749 §4.1.3, RFC 7636 §4.5), through google-auth-oauthlib.
+kept by ``authorize`` (RFC 6749 §4.1.3, RFC 7636 §4.5), through google-auth-oauthlib, over the
+caller's kept connection to the token endpoint.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.config import OAUTH_REDIRECT_URI
 from functions.consent.oauth_client import OAuthClient
 from functions.consent.pending import PendingAuthorization
 from functions.errors import ConfigError, ExchangeFailed, UpstreamError
 from functions.logging_setup import add_request_secret
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +47,17 @@ class TokenResponse:
 
 
 def exchange_code(
-    client: OAuthClient, pending: PendingAuthorization, code: str, redirect_uri: str
+    client: OAuthClient,
+    pending: PendingAuthorization,
+    code: str,
+    redirect_uri: str,
+    http: requests.Session,
 ) -> TokenResponse:
-    """Exchange ``code`` for tokens.
+    """Exchange ``code`` for tokens, over ``http``'s connections.
+
+    requests-oauthlib makes its own session for the flow; ``http``'s transport adapters (which
+    hold its connection pools) are mounted on it, so the exchange reuses the connection the
+    instance keeps to the token endpoint instead of opening one per sign-in.
 
     Raises:
         ExchangeFailed: the provider refused the code (``invalid_grant``): a stale or replayed
@@ -66,6 +78,8 @@ def exchange_code(
         code_verifier=pending.code_verifier,
         autogenerate_code_verifier=False,
     )
+    for prefix, adapter in http.adapters.items():
+        flow.oauth2session.mount(prefix, adapter)
     try:
         token: dict[str, Any] = flow.fetch_token(code=code, timeout=TIMEOUT_SECONDS)
     except oauth_errors.InvalidGrantError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
@@ -19,11 +19,18 @@ from functions.gmail.limits import gmail_slot
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
 
+if TYPE_CHECKING:
+    import httplib2
+
 
 class GmailAccess(TokenMinting, Protocol):
-    """What a Gmail session uses: minting access tokens, and the Gmail settings."""
+    """What a Gmail session uses: minting access tokens, the Gmail settings, and this thread's
+    kept connection to Gmail."""
 
     settings: Settings
+
+    @property
+    def gmail_http(self) -> httplib2.Http: ...
 
 
 class GmailSession:
@@ -31,14 +38,20 @@ class GmailSession:
     new access token when Gmail refuses the current one (401, in or out of a batch: it may have
     been revoked, or expired early). Only the token endpoint refusing the refresh token
     (``invalid_grant``) means the user must consent again; a new token refused too is left to
-    Pub/Sub's redelivery."""
+    Pub/Sub's redelivery.
+
+    Its calls, and its refreshes, go over the connections of the thread that made it, kept by the
+    services: a session is used by one thread at a time (``paging`` lends it to its worker while
+    the caller waits), so a request's page fetcher reuses them instead of opening its own."""
 
     def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
-        self._token = live_access_token(services, user)
-        self._service = gmail.build_gmail(self._token, services.settings.gmail_api_root)
+        self._token_transport = services.token_transport
+        self._gmail_http = services.gmail_http
+        self._token = live_access_token(services, user, transport=self._token_transport)
+        self._service = self._build()
         self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
@@ -107,12 +120,18 @@ class GmailSession:
             return retry.call(action, budget=self._budget, now=self._services.now)
         except AccessTokenRefused:
             pass  # expired early or revoked on its own: the refresh token decides
-        self._token = live_access_token(self._services, self._user, refused=self._token)
-        self._service = gmail.build_gmail(self._token, self._services.settings.gmail_api_root)
+        self._token = live_access_token(
+            self._services, self._user, refused=self._token, transport=self._token_transport
+        )
+        self._service = self._build()
         try:
             return retry.call(action, budget=self._budget, now=self._services.now)
         except AccessTokenRefused:
             raise TransientError("Gmail refused a newly minted access token too") from None
+
+    def _build(self) -> gmail.GmailApi:
+        api_root = self._services.settings.gmail_api_root
+        return gmail.build_gmail(self._token, api_root, self._gmail_http)
 
     def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         request = make_call(self._service)

@@ -28,7 +28,7 @@ from functions.grants.store import (
 from functions.logging_setup import add_request_secret
 
 if TYPE_CHECKING:
-    import requests
+    from google.auth.transport import Request
     from google.oauth2.credentials import Credentials
 
     from functions.grants.lease import RefreshLease
@@ -81,7 +81,9 @@ class TokenMinting(Protocol):
     @property
     def oauth_client(self) -> OAuthClient: ...
     @property
-    def http(self) -> requests.Session: ...
+    def token_transport(self) -> Request:
+        """google-auth's transport to the token endpoint, kept with its connection. It must
+        outlive the call: google-auth's requests transport closes its session when collected."""
 
 
 def live_access_token(
@@ -90,6 +92,7 @@ def live_access_token(
     *,
     refused: str | None = None,
     force: bool = False,
+    transport: Request | None = None,
 ) -> str:
     """An access token for ``user`` with at least ``REFRESH_MARGIN`` to live.
 
@@ -98,6 +101,8 @@ def live_access_token(
         user: the user's stored credentials (with their cached access token, if any).
         refused: a token Gmail just refused; it is never handed out again.
         force: refresh even when the cached token is fresh (the keep-alive of idle grants).
+        transport: how to reach the token endpoint (default: ``services.token_transport``,
+            the calling thread's); a helper thread passes the one of the request it works for.
 
     Raises:
         ReauthRequired: the refresh token was refused (``invalid_grant``).
@@ -116,7 +121,8 @@ def live_access_token(
             try:
                 current = services.token_store.get(current.user_id) or current
                 fresh = None if force else _fresh(current, services.now(), refused)
-                return fresh or _refresh(services, current, refused)
+                transport = transport or services.token_transport
+                return fresh or _refresh(services, current, refused, transport)
             finally:
                 services.refresh_lease.release(current.user_id, owner)
         if time.monotonic() > deadline:
@@ -132,19 +138,19 @@ def _fresh(user: StoredCredentials, now: datetime, refused: str | None) -> str |
     return None
 
 
-def _refresh(services: TokenMinting, user: StoredCredentials, refused: str | None) -> str:
+def _refresh(
+    services: TokenMinting, user: StoredCredentials, refused: str | None, transport: Request
+) -> str:
     """Call the token endpoint once and cache what it returns (holding the user's lease).
 
     When that fails, a cached token Gmail has refused is dropped, so that no instance uses it.
     """
-    from google.auth.transport.requests import Request
-
     if user.refresh_token is None:
         raise TransientError("no refresh token to refresh with")
     credentials = credentials_for(user.refresh_token, services.oauth_client)
     try:
         with google_errors.mapped():
-            credentials.refresh(Request(services.http))  # type: ignore[no-untyped-call]
+            credentials.refresh(transport)  # type: ignore[no-untyped-call]
     except Exception:
         if refused is not None and user.access_token == refused:
             services.access_tokens.clear(user.user_id)

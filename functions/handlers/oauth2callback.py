@@ -131,7 +131,9 @@ def _complete(
     services: Services, pending: PendingAuthorization, code: str, cookies: Mapping[str, str]
 ) -> flask.Response:
     settings = services.settings
-    tokens = exchange_code(services.oauth_client, pending, code, settings.redirect_uri)
+    tokens = exchange_code(
+        services.oauth_client, pending, code, settings.redirect_uri, services.http
+    )
     missing = missing_scopes(settings.scopes, tokens.granted_scopes)
     if missing:
         logger.warning(

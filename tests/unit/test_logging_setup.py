@@ -16,6 +16,7 @@ from typing import Any
 import flask
 import functions_framework
 import pytest
+import requests
 from cloudevents.http import CloudEvent
 from functions_framework import execution_id
 
@@ -175,7 +176,7 @@ def test_the_tokens_of_a_code_exchange_are_secrets_for_the_rest_of_the_request(
     pending = start(scopes=("openid", "email"), now=utcnow())
 
     with flask.Flask(__name__).test_request_context("/"), request_context(flask.request, "p"):
-        exchange_code(client, pending, "opaque-code", "http://localhost/cb")
+        exchange_code(client, pending, "opaque-code", "http://localhost/cb", requests.Session())
         line = redact("opaque-access-value opaque-refresh-value opaque-id-token-value")
 
     assert line == f"{REDACTED} {REDACTED} {REDACTED}"
