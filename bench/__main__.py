@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, round_trips, sizing
+from bench import cold_start, daily, round_trips, sizing
 from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every measurement (or ``--only`` some); exit 1 if a goal of the issue is missed."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "--only", choices=("cold", "sizing", "trips"), help="measure only these parts"
+        "--only", choices=("cold", "sizing", "trips", "daily"), help="measure only these parts"
     )
     parser.add_argument(
         "--firestore-ms",
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     with local_world(args.firestore_ms, args.pubsub_ms) as world:
+        if args.only == "daily":
+            return _finish(*daily.report(daily.measure()))
         user_id = world.connect(EMAIL)
         if args.only == "trips":
             trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
@@ -70,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
+        daily_row = daily.measure()
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
+    daily_lines, daily_goals = daily.report(daily_row)
+    lines, goals = [*lines, "", *daily_lines], {**goals, **daily_goals}
     text = "\n".join(_with_goals(lines, goals))
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmark.md").write_text(
