@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cold_start, daily, round_trips, sizing
-from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
+from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, STORAGE_LABELS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 EMAIL = "bench@example.com"
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with local_world(args.firestore_ms, args.pubsub_ms) as world:
         if args.only == "daily":
-            return _finish(*daily.report(daily.measure()))
+            return _finish(*daily.report(daily.measure(world)))
         user_id = world.connect(EMAIL)
         if args.only == "trips":
             trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
-        daily_row = daily.measure()
+        daily_row = daily.measure(world)
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
     daily_lines, daily_goals = daily.report(daily_row)
     lines, goals = [*lines, "", *daily_lines], {**goals, **daily_goals}
@@ -117,9 +117,6 @@ def _report(
     lines += ["", *trip_lines]
     goals.update(trip_goals)
     return lines, goals
-
-
-STORAGE_LABELS = {"emulators": "emulators as they are", "production": "with production latency"}
 
 
 def _trip_lines(

@@ -134,7 +134,10 @@ class Platform:
         """A Pub/Sub push delivery as the deployed subscription sends it (topic in the path)."""
         topic = deployment.load().functions[target].topic
         delivery = cloud_event(
-            payload, topic={"gmail_push": "gmail-push", "upkeep": "daily-upkeep"}.get(topic or "", "mailbox-requests")
+            payload,
+            topic={"gmail_push": "gmail-push", "upkeep": "daily-upkeep"}.get(
+                topic or "", "mailbox-requests"
+            ),
         )
         headers = {**delivery["headers"], **self._trace()}
         url = self.urls[target].rstrip("/") + delivery["path"]
