@@ -21,8 +21,6 @@ subscription's attempts; one that cannot is logged and acknowledged (``handlers.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from functions.errors import AppError, MalformedRequest, TransientError
 from functions.grants.store import Status
 from functions.grants.upkeep import GrantUpkeep, keep_grant_alive
 from functions.pipeline.ledger import EventLedger, exactly_once
+from functions.pipeline.push import json_message
 from functions.pipeline.watch import Watching, renew_watch
 
 if TYPE_CHECKING:
@@ -128,13 +127,8 @@ def parse_unit(event_data: Any) -> UnitOfWork:
     Raises:
         MalformedRequest: anything else.
     """
-    message = event_data.get("message") if isinstance(event_data, dict) else None
-    try:
-        body = json.loads(base64.b64decode(message["data"], validate=True))  # type: ignore[index]
-    except (TypeError, KeyError, binascii.Error, ValueError):
-        raise MalformedRequest("the event carries no daily unit of work") from None
-    user_id = body.get("user_id") if isinstance(body, dict) else None
-    run_id = body.get("run_id") if isinstance(body, dict) else None
+    body = json_message(event_data, "the event carries no daily unit of work")
+    user_id, run_id = body.get("user_id"), body.get("run_id")
     if not is_user_id(user_id):
         raise MalformedRequest("the daily unit has no valid user_id")
     if (
