@@ -69,10 +69,18 @@ def watch(request: flask.Request) -> flask.Response:
 
 @functions_framework.http
 def renew_watches(request: flask.Request) -> flask.Response:
-    """POST (Cloud Scheduler, daily): renew every active user's watch."""
+    """POST (Cloud Scheduler, daily): dispatch one unit of work per user to UPKEEP_TOPIC."""
     from functions.handlers.watch import handle_renew_watches
 
     return handle_renew_watches(request)
+
+
+@functions_framework.cloud_event
+def upkeep_user(event: CloudEvent) -> None:
+    """Pub/Sub (from renew_watches): keep one user's grant alive and renew their watch."""
+    from functions.handlers.upkeep import handle_upkeep_user
+
+    handle_upkeep_user(event)
 
 
 @functions_framework.cloud_event

@@ -13,7 +13,8 @@ Cold starts are measured against the emulators as they are.
 ``python -m bench --only sizing`` runs only the cold starts at CPU shares and prints them;
 ``--only cold`` adds the unthrottled cold starts; ``--only trips`` runs only the round trips, the
 storm and the callback; ``--only quota`` only the metadata read paced to Gmail's per-user quota
-(``bench.quota_pacing``); ``--only connections`` only the connections per request. Only a whole
+(``bench.quota_pacing``); ``--only connections`` only the connections per request; ``--only daily`` only the daily job
+at 10,000 users (``bench.daily``). Only a whole
 run writes the report.
 """
 
@@ -26,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, connections, quota_pacing, round_trips, sizing
-from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
+from bench import cold_start, connections, daily, quota_pacing, round_trips, sizing
+from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, STORAGE_LABELS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 EMAIL = "bench@example.com"
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
         "--only",
-        choices=("cold", "sizing", "trips", "quota", "connections"),
+        choices=("cold", "sizing", "trips", "quota", "connections", "daily"),
         help="measure only these parts",
     )
     parser.add_argument(
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     with local_world(args.firestore_ms, args.pubsub_ms) as world:
+        if args.only == "daily":
+            return _finish(*daily.report(daily.measure(world)))
         user_id = world.connect(EMAIL)
         if args.only == "quota":
             return _finish(*quota_pacing.report(quota_pacing.measure(world, user_id, EMAIL)))
@@ -80,8 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         callback = round_trips.callback_breakdown(world)
         paced = quota_pacing.measure(world, user_id, EMAIL)
         kept = connections.measure(world, user_id, EMAIL)
+        daily_row = daily.measure(world)
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
-    for part_lines, part_goals in (quota_pacing.report(paced), connections.report(kept)):
+    for part_lines, part_goals in (
+        quota_pacing.report(paced),
+        connections.report(kept),
+        daily.report(daily_row),
+    ):
         lines += ["", *part_lines]
         goals.update(part_goals)
     text = "\n".join(_with_goals(lines, goals))
@@ -125,9 +133,6 @@ def _report(
     lines += ["", *trip_lines]
     goals.update(trip_goals)
     return lines, goals
-
-
-STORAGE_LABELS = {"emulators": "emulators as they are", "production": "with production latency"}
 
 
 def _trip_lines(

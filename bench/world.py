@@ -37,6 +37,8 @@ PUBSUB_ROUND_TRIP_MS = 25.0
 """A publish: Google's Pub/Sub team puts it between 10 and 100 ms, synchronous replication across
 zones making it over 10 (googleapis/nodejs-pubsub#93, 2018-12-06); 20-30 ms observed from GKE
 (googleapis/google-cloud-go#1961, 2020-04-29)."""
+STORAGE_LABELS = {"emulators": "emulators as they are", "production": "with production latency"}
+"""How a figure names the world it was measured in."""
 
 
 class RemoteSandbox:

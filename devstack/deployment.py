@@ -217,6 +217,7 @@ class Settings:
             "results": "mailbox-results-{pipeline}",
             "reauth": "reauth-required-{pipeline}",
             "gmail_push": "gmail-push",
+            "upkeep": "daily-upkeep",
             "dead_letter": "mailbox-dead-letter",
         }
     )

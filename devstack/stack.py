@@ -75,6 +75,7 @@ class StackPorts:
     renew_watches: int = 8088
     gmail_push: int = 8089
     security_events: int = 8091
+    upkeep_user: int = 8092
     pubsub: int = 8085
     firestore: int = 8086
     sandbox: int = 8090
@@ -122,6 +123,8 @@ class Topology:
     results_pull_subscription: str = "mailbox-results-cli"
     reauth_pull_subscription: str = "reauth-events-cli"
     gmail_push_subscription: str = "gmail-push-push"
+    upkeep_topic: str = "daily-upkeep"
+    upkeep_push_subscription: str = "upkeep-user-push"
     dead_letter_topic: str = "mailbox-dead-letter"
     dead_letter_pull_subscription: str = "mailbox-dead-letter-hold"
 
@@ -133,6 +136,7 @@ class Topology:
             "results": self.results_topic,
             "reauth": self.reauth_topic,
             "gmail_push": self.gmail_push_topic,
+            "upkeep": self.upkeep_topic,
             "dead_letter": self.dead_letter_topic,
         }
 
@@ -141,6 +145,7 @@ class Topology:
         return {
             "requests": self.requests_push_subscription,
             "gmail_push": self.gmail_push_subscription,
+            "upkeep": self.upkeep_push_subscription,
         }[topic_key]
 
 
@@ -536,6 +541,7 @@ class LocalStack:
             "renew_watches function": self.ports.renew_watches,
             "gmail_push function": self.ports.gmail_push,
             "security_events function": self.ports.security_events,
+            "upkeep_user function": self.ports.upkeep_user,
         }
         if self._external is None:
             wanted["Firestore emulator"] = self.ports.firestore

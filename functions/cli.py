@@ -326,17 +326,30 @@ def watch(args: argparse.Namespace, project: str) -> int:
 
 
 def renew_watches(args: argparse.Namespace, project: str) -> int:
-    """Keep grants alive, then renew every active user's watch, as the daily ``renew_watches``
-    function does."""
-    from functions.grants.upkeep import keep_grants_alive
-    from functions.pipeline.watch import renew_watches as renew
+    """Do the day's upkeep of every user here, one unit after another, as ``upkeep_user`` does
+    each unit ``renew_watches`` dispatches (a unit already done today is not done again)."""
+    from collections import Counter
+
+    from functions.errors import AppError
+    from functions.pipeline.daily import UnitOfWork, run_id_of_today, upkeep_user
     from functions.services import get_services
 
     services = get_services()
-    upkeep = keep_grants_alive(services)
-    report = renew(services)
-    print(json.dumps({**report.as_json(), "grants": upkeep.as_json()}))
-    return 1 if report.failed or upkeep.failed else 0
+    run_id = run_id_of_today(services)
+    counts: Counter[str] = Counter()
+    for page in services.token_store.user_ids():
+        for user_id in page:
+            try:
+                outcome = upkeep_user(services, UnitOfWork(user_id, run_id))
+            except AppError:
+                counts["failed"] += 1
+                continue
+            if outcome is None:
+                counts["already_done"] += 1
+                continue
+            counts.update(value for value in outcome.values() if value)
+    print(json.dumps({"run_id": run_id, **counts}))
+    return 1 if counts["failed"] else 0
 
 
 def smoke(args: argparse.Namespace, project: str) -> int:
@@ -662,7 +675,7 @@ def _parser() -> argparse.ArgumentParser:
 
     renewing = command(
         "renew-watches",
-        "keep idle and time-limited grants in hand, then renew every active user's watch",
+        "do the daily job here: keep every grant in hand, renew every active user's watch",
         "renew-watches",
     )
     renewing.set_defaults(run=renew_watches)

@@ -60,6 +60,9 @@ AUTHORIZE_URL = "AUTHORIZE_URL"
 """Public URL of the ``authorize`` function, sent to people who must consent again."""
 GMAIL_PUSH_TOPIC = "GMAIL_PUSH_TOPIC"
 """Full name of the topic Gmail publishes change notifications to (``users.watch``)."""
+UPKEEP_TOPIC = "UPKEEP_TOPIC"
+"""Pub/Sub topic (ID or full name) of the daily job's units of work: ``renew_watches`` publishes
+one message per user to it and ``upkeep_user`` does that user's upkeep."""
 WATCH_LABEL_IDS = "WATCH_LABEL_IDS"
 """Comma-separated label IDs whose changes Gmail reports; the default is the inbox."""
 RESULTS_TOPIC = "RESULTS_TOPIC"
@@ -157,6 +160,7 @@ class Settings:
     reauth_topic: str | None
     authorize_url: str | None
     gmail_push_topic: str | None = None
+    upkeep_topic: str | None = None
     watch_label_ids: tuple[str, ...] = ("INBOX",)
     log_level: int = logging.INFO
     service_name: str | None = None
@@ -199,6 +203,14 @@ class Settings:
             ConfigError: it is not configured.
         """
         return topic_path(self.gmail_push_topic, self.project, GMAIL_PUSH_TOPIC)
+
+    def upkeep_topic_path(self) -> str:
+        """The full name of ``UPKEEP_TOPIC``.
+
+        Raises:
+            ConfigError: it is not configured.
+        """
+        return topic_path(self.upkeep_topic, self.project, UPKEEP_TOPIC)
 
     def reauth_topic_path(self, pipeline: str) -> str | None:
         """The full name of ``pipeline``'s re-auth topic, or ``None`` when re-auth events are
@@ -331,6 +343,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reauth_topic=topics[REAUTH_TOPIC],
         authorize_url=authorize_url,
         gmail_push_topic=get(GMAIL_PUSH_TOPIC) or None,
+        upkeep_topic=get(UPKEEP_TOPIC) or None,
         watch_label_ids=tuple(
             label.strip() for label in get(WATCH_LABEL_IDS, "INBOX").split(",") if label.strip()
         ),

@@ -45,8 +45,8 @@ locals {
   public_functions   = { for key, fn in local.deployed_functions : key => fn if fn.public }
 
   # Pipelines: each has its own requests, results and re-auth topics, named by the templates
-  # ({pipeline} is the pipeline's name) and keyed "KIND/PIPELINE"; the Gmail push and dead-letter
-  # topics are shared. A function that publishes a pipeline topic kind publishes to that kind of
+  # ({pipeline} is the pipeline's name) and keyed "KIND/PIPELINE"; the Gmail push, daily upkeep and
+  # dead-letter topics are shared. A function that publishes a pipeline topic kind publishes to that kind of
   # topic of every pipeline, and its variable holds the template.
   pipeline_names = sort(keys(var.pipelines))
   pipeline_topic_templates = {
@@ -56,6 +56,7 @@ locals {
   }
   shared_topics = {
     gmail_push  = var.gmail_push_topic
+    upkeep      = var.upkeep_topic
     dead_letter = var.dead_letter_topic
   }
   topics = merge(

@@ -1,5 +1,5 @@
-# Topics: per pipeline, requests (it publishes), results and re-auth events (it reads); shared,
-# Gmail push (only Gmail publishes) and the dead letters. Every grant is per topic (see below).
+# Topics: per pipeline, requests (it publishes), results and re-auth events (it reads); shared:
+# Gmail push (Gmail publishes), daily upkeep (renew_watches does), dead letters. Grants: per topic.
 
 resource "google_pubsub_topic" "topic" {
   # checkov:skip=CKV_GCP_83:Encrypted at rest with Google-managed keys. Messages carry user IDs, e-mail addresses and Gmail message IDs, never tokens or mail content; CMEK needs a key ring and service-agent grants this configuration does not presume.

@@ -222,6 +222,12 @@ variable "gmail_push_topic" {
   default     = "gmail-push"
 }
 
+variable "upkeep_topic" {
+  description = "UPKEEP_TOPIC: the daily job's units of work, one message per user; only renew_watches publishes, upkeep_user receives."
+  type        = string
+  default     = "daily-upkeep"
+}
+
 variable "dead_letter_topic" {
   description = "Topic that receives the messages a function could not process after max_delivery_attempts."
   type        = string

@@ -40,6 +40,7 @@
 #   TOKEN_PUBLIC_KEYS_SECRET_ID token-public-keys  COOKIE_KEYS_SECRET_ID  cookie-keys
 #   REQUESTS_TOPIC           mailbox-requests-{pipeline}  RESULTS_TOPIC   mailbox-results-{pipeline}
 #   REAUTH_TOPIC             reauth-required-{pipeline}   GMAIL_PUSH_TOPIC       gmail-push
+#   UPKEEP_TOPIC             daily-upkeep
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
 #   RENEW_WATCHES_SCHEDULE   "17 3 * * *"          SCHEDULER_TIME_ZONE    Etc/UTC
 #   FUNCTIONS_DEFINITION     the definition to deploy (default: infra/functions.json)
@@ -111,6 +112,7 @@ RESULTS_TOPIC="${RESULTS_TOPIC:-mailbox-results-{pipeline\}}"
 REAUTH_TOPIC="${REAUTH_TOPIC:-reauth-required-{pipeline\}}"
 [[ ${#PIPELINES[@]} -gt 0 ]] || PIPELINES=(default)
 GMAIL_PUSH_TOPIC="${GMAIL_PUSH_TOPIC:-gmail-push}"
+UPKEEP_TOPIC="${UPKEEP_TOPIC:-daily-upkeep}"
 DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-mailbox-dead-letter}"
 MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-5}"
 RENEW_WATCHES_SCHEDULE="${RENEW_WATCHES_SCHEDULE:-17 3 * * *}"
@@ -177,7 +179,7 @@ for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC; do
     refuse "${setting} must hold {pipeline} when there are several pipelines (each has its own topic), not '${!setting}'."
 done
 # Pub/Sub topic IDs: 3-255 characters, starting with a letter, never starting with "goog".
-for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC GMAIL_PUSH_TOPIC DEAD_LETTER_TOPIC; do
+for setting in REQUESTS_TOPIC RESULTS_TOPIC REAUTH_TOPIC GMAIL_PUSH_TOPIC UPKEEP_TOPIC DEAD_LETTER_TOPIC; do
   value="$(pipeline_topic "${!setting}" "${PIPELINES[0]}")"
   if [[ ! "$value" =~ ^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$ || "$value" =~ ^[gG][oO][oO][gG] ]]; then
     refuse "${setting} must be a Pub/Sub topic ID (3-255 letters, digits and - _ . ~ + %, starting with a letter, not with goog; {pipeline} stands for a pipeline's name), not '${!setting}'."
@@ -254,7 +256,7 @@ definition() {
   local args=(--project="$PROJECT" --region="$REGION"
     --topic=requests="$REQUESTS_TOPIC" --topic=results="$RESULTS_TOPIC"
     --topic=reauth="$REAUTH_TOPIC" --topic=gmail_push="$GMAIL_PUSH_TOPIC"
-    --topic=dead_letter="$DEAD_LETTER_TOPIC"
+    --topic=upkeep="$UPKEEP_TOPIC" --topic=dead_letter="$DEAD_LETTER_TOPIC"
     --secret=oauth_client="$OAUTH_CLIENT_SECRET_ID" --secret=token_keys="$TOKEN_KEYS_SECRET_ID"
     --secret=token_public_keys="$TOKEN_PUBLIC_KEYS_SECRET_ID"
     --secret=cookie_keys="$COOKIE_KEYS_SECRET_ID"
@@ -483,8 +485,8 @@ else
   release_rules
 fi
 
-step "Topics: each pipeline's requests, results and re-auth topics; Gmail push; dead letters"
-for topic in "$GMAIL_PUSH_TOPIC" "$DEAD_LETTER_TOPIC"; do
+step "Topics: each pipeline's requests, results and re-auth topics; Gmail push; daily upkeep; dead letters"
+for topic in "$GMAIL_PUSH_TOPIC" "$UPKEEP_TOPIC" "$DEAD_LETTER_TOPIC"; do
   exists gcloud pubsub topics describe "$topic" "${G[@]}" ||
     run gcloud pubsub topics create "$topic" "${G[@]}"
 done
@@ -657,7 +659,7 @@ for line in "${DEPLOYED[@]}"; do
       --schedule="$RENEW_WATCHES_SCHEDULE" --time-zone="$SCHEDULER_TIME_ZONE" --uri="$uri" \
       --http-method=POST --message-body='{}' "${headers}=Content-Type=application/json" \
       --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$uri" \
-      --attempt-deadline=1800s --max-retry-attempts=3 --min-backoff=60s --max-backoff=600s "${G[@]}"
+      --attempt-deadline="$((TIMEOUT < 1800 ? TIMEOUT : 1800))s" --max-retry-attempts=3 --min-backoff=60s --max-backoff=600s "${G[@]}"
   fi
 done
 
@@ -668,5 +670,6 @@ cat >&2 <<EOF
     pipelines:        ${PIPELINES[*]} (send each one's users to authorize?pipeline=NAME)
     requests topics:  ${REQUESTS_TOPIC}    results topics: ${RESULTS_TOPIC} (read from TOPIC-pull)
     re-auth topics:   ${REAUTH_TOPIC} (read from TOPIC-pull)   Gmail push topic: ${GMAIL_PUSH_TOPIC}
+    daily upkeep:     ${UPKEEP_TOPIC} (renew_watches publishes one message per user)
     dead letters:     ${DEAD_LETTER_TOPIC} (held in ${DEAD_LETTER_TOPIC}-hold)
 EOF

@@ -66,6 +66,8 @@ TOKEN_PREFIX_HASH = "refresh_token_prefix_sha256"  # noqa: S105 - a field name
 """SHA-256 (hex) of the token's first 16 characters, Google's ``prefix`` identifier: the prefix
 itself is part of the secret, so only its digest is stored."""
 PREFIX_LENGTH = 16
+USER_ID_PAGE = 1000
+"""Users read per page by :meth:`GrantStore.user_ids` (one query round trip each)."""
 
 
 def token_hash(token: str) -> str:
@@ -452,6 +454,24 @@ class GrantStore(UserDocuments):
         """Every stored user."""
         for snapshot in self._collection_ref().stream():
             yield self._read_leniently(snapshot.id, snapshot.to_dict())
+
+    def user_ids(self, page_size: int = USER_ID_PAGE) -> Iterator[list[str]]:
+        """Every stored user's ID, a page at a time, in document-ID order.
+
+        Only the IDs are read (an empty projection: no token, no field crosses the wire), each
+        page a query resuming after the last ID of the one before, so no stream stays open
+        for the whole collection and a page costs one read per document.
+        """
+        query = self._collection_ref().select([]).order_by("__name__")
+        after: Any = None
+        while True:
+            page = (query if after is None else query.start_after(after)).limit(page_size)
+            snapshots = list(page.stream())
+            if snapshots:
+                yield [snapshot.id for snapshot in snapshots]
+            if len(snapshots) < page_size:
+                return
+            after = snapshots[-1]
 
 
 def _usable_sealed(sealed: object, stored: StoredCredentials | None) -> bool:

@@ -17,11 +17,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from functions.errors import AppError, ReauthRequired
+from functions.errors import ReauthRequired
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.disconnect import Disconnecting, revoke_and_forget
 from functions.grants.reauth import (
@@ -35,71 +34,45 @@ from functions.grants.store import Status, StoredCredentials
 logger = logging.getLogger(__name__)
 
 GRANT_EXPIRING = "grant_expiring"
-__all__ = ["GRANT_EXPIRED", "GRANT_EXPIRING", "GrantUpkeep", "UpkeepReport", "keep_grants_alive"]
+__all__ = ["GRANT_EXPIRED", "GRANT_EXPIRING", "OUTCOMES", "GrantUpkeep", "keep_grant_alive"]
+
+OUTCOMES = (
+    "refreshed",
+    "warned",
+    "expired",
+    "lost",
+    "disconnected",
+    "disconnect_pending",
+)
+"""What the upkeep of one grant may have done; ``disconnected``: a tombstone whose revocation
+went through this time, deleted; ``disconnect_pending``: one whose revocation failed again, kept
+for tomorrow."""
 
 
 class GrantUpkeep(TokenMinting, Reauthorizing, Disconnecting, Protocol):
     """What the daily upkeep of grants uses (the composition root provides it)."""
 
 
-@dataclass(frozen=True)
-class UpkeepReport:
-    """What the daily upkeep of grants did."""
+def keep_grant_alive(services: GrantUpkeep, user: StoredCredentials) -> str | None:
+    """Warn of an ending grant, mark an ended one, refresh an idle one, retry a failed
+    revocation: one user's share of the daily job (``pipeline.daily``).
 
-    refreshed: int = 0
-    warned: int = 0
-    expired: int = 0
-    lost: int = 0
-    failed: int = 0
-    disconnected: int = 0
-    """Tombstones whose revocation went through this time, deleted."""
-    disconnect_pending: int = 0
-    """Tombstones whose revocation failed again, kept for tomorrow."""
+    Returns:
+        One of :data:`OUTCOMES`, or ``None`` when the grant needed nothing.
 
-    def as_json(self) -> dict[str, int]:
-        """The JSON the ``renew_watches`` function and CLI report under ``grants``."""
-        return {
-            "refreshed": self.refreshed,
-            "warned": self.warned,
-            "expired": self.expired,
-            "lost": self.lost,
-            "failed": self.failed,
-            "disconnected": self.disconnected,
-            "disconnect_pending": self.disconnect_pending,
-        }
-
-
-def keep_grants_alive(services: GrantUpkeep) -> UpkeepReport:
-    """Warn of ending grants, mark ended ones, refresh idle ones, retry failed revocations; one
-    user's failure is counted."""
-    counts = dict.fromkeys(
-        ("refreshed", "warned", "expired", "lost", "failed", "disconnected", "disconnect_pending"),
-        0,
-    )
-    for user in services.token_store.users():
-        if user.status is Status.DISCONNECTING:
-            result = revoke_and_forget(services, user.user_id, user.refresh_token)
-            counts["disconnect_pending" if result.pending else "disconnected"] += 1
-            continue
-        if user.status is not Status.ACTIVE:
-            continue
-        try:
-            outcome = _upkeep(services, user)
-        except ReauthRequired as lost:
-            mark_reauth_required(services, user, lost.reason)
-            counts["lost"] += 1
-        except AppError as error:
-            counts["failed"] += 1
-            logger.warning(
-                "grant upkeep failed",
-                extra={"json_fields": {"user_id": user.user_id, "error": error.code}},
-            )
-        else:
-            if outcome:
-                counts[outcome] += 1
-    report = UpkeepReport(**counts)
-    logger.info("grants kept", extra={"json_fields": report.as_json()})
-    return report
+    Raises:
+        AppError: the upkeep failed (the daily job redelivers the user's unit if it may pass).
+    """
+    if user.status is Status.DISCONNECTING:
+        result = revoke_and_forget(services, user.user_id, user.refresh_token)
+        return "disconnect_pending" if result.pending else "disconnected"
+    if user.status is not Status.ACTIVE:
+        return None
+    try:
+        return _upkeep(services, user)
+    except ReauthRequired as lost:
+        mark_reauth_required(services, user, lost.reason)
+        return "lost"
 
 
 def _upkeep(services: GrantUpkeep, user: StoredCredentials) -> str | None:

@@ -60,19 +60,31 @@ class Notification:
     history_id: int
 
 
+def json_message(event_data: Any, missing: str) -> dict[str, Any]:
+    """The JSON object a Pub/Sub ``messagePublished`` CloudEvent carries.
+
+    Raises:
+        MalformedRequest: (``missing``) there is none.
+    """
+    message = event_data.get("message") if isinstance(event_data, dict) else None
+    try:
+        body = json.loads(base64.b64decode(message["data"], validate=True))  # type: ignore[index]
+    except (TypeError, KeyError, binascii.Error, ValueError):
+        raise MalformedRequest(missing) from None
+    if not isinstance(body, dict):
+        raise MalformedRequest(missing)
+    return body
+
+
 def parse_notification(event_data: Any) -> Notification:
     """Read ``{"emailAddress", "historyId"}`` out of a Pub/Sub CloudEvent's data.
 
     Raises:
         MalformedRequest: anything else.
     """
-    message = event_data.get("message") if isinstance(event_data, dict) else None
-    try:
-        body = json.loads(base64.b64decode(message["data"], validate=True))  # type: ignore[index]
-    except (TypeError, KeyError, binascii.Error, ValueError):
-        raise MalformedRequest("the event carries no Gmail notification") from None
-    email = body.get("emailAddress") if isinstance(body, dict) else None
-    history_id = body.get("historyId") if isinstance(body, dict) else None
+    body = json_message(event_data, "the event carries no Gmail notification")
+    email = body.get("emailAddress")
+    history_id = body.get("historyId")
     if isinstance(history_id, str) and history_id.isascii() and history_id.isdigit():
         history_id = int(history_id) if len(history_id) <= _HISTORY_ID_DIGITS else None
     if not is_text(email, _EMAIL_BYTES) or "@" not in str(email):

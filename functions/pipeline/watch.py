@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from functions.config import GMAIL_PUSH_TOPIC
-from functions.errors import AppError, ConfigError, GmailRequestRejected
+from functions.errors import ConfigError, GmailRequestRejected
 from functions.gmail.session import GmailAccess, GmailSession
 from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
 from functions.grants.store import Status, StoredCredentials, UserDocuments
@@ -156,19 +156,6 @@ class Watching(GmailAccess, Reauthorizing, Protocol):
     def watch_positions(self) -> WatchPositions: ...
 
 
-@dataclass(frozen=True)
-class RenewReport:
-    """What ``renew_watches`` did."""
-
-    renewed: int = 0
-    skipped: int = 0
-    failed: int = 0
-
-    def as_json(self) -> dict[str, int]:
-        """The JSON the ``renew_watches`` function and CLI report."""
-        return {"renewed": self.renewed, "skipped": self.skipped, "failed": self.failed}
-
-
 def start_watch(services: Watching, user_id: str) -> WatchState:
     """Ask Gmail to push the user's changes to ``GMAIL_PUSH_TOPIC``, and record the watch.
 
@@ -181,26 +168,15 @@ def start_watch(services: Watching, user_id: str) -> WatchState:
     return _watch(services, user)
 
 
-def renew_watches(services: Watching) -> RenewReport:
-    """Renew the watch of every active user who has one; skip everyone else."""
-    renewed = skipped = failed = 0
-    for user, watch in services.watch_positions.users():
-        if watch is None or user.status is not Status.ACTIVE:
-            skipped += 1
-            continue
-        try:
-            _watch(services, user)
-        except AppError as error:
-            failed += 1
-            logger.warning(
-                "watch renewal failed",
-                extra={"json_fields": {"user_id": user.user_id, "error": error.code}},
-            )
-        else:
-            renewed += 1
-    report = RenewReport(renewed, skipped, failed)
-    logger.info("watches renewed", extra={"json_fields": report.as_json()})
-    return report
+def renew_watch(services: Watching, user: StoredCredentials) -> WatchState:
+    """Renew the watch of ``user``, already read (the daily job's unit, ``pipeline.daily``),
+    keeping the read position it reached.
+
+    Raises:
+        ReauthRequired: the grant is gone (the user is marked).
+        ConfigError, TransientError: as :func:`start_watch`.
+    """
+    return _watch(services, user)
 
 
 def _topic_refused(topic: str, http_status: int) -> ConfigError:

@@ -32,6 +32,7 @@ def test_zero_ports_become_distinct_free_ports() -> None:
     ports = StackPorts.any_free().resolved()
     values = [ports.authorize, ports.oauth2callback, ports.list_messages, ports.disconnect]
     values += [ports.watch, ports.renew_watches, ports.gmail_push, ports.security_events]
+    values += [ports.upkeep_user]
     values += [ports.pubsub, ports.firestore, ports.sandbox]
     assert all(values)
     assert len(set(values)) == len(values)

@@ -79,6 +79,11 @@ def gmail_push(event):
     return None
 
 
+@functions_framework.cloud_event
+def upkeep_user(event):
+    return None
+
+
 @functions_framework.http
 def security_events(request):
     return "", 202

@@ -44,7 +44,8 @@ REQUIRED_BY_ENTRY_POINT: Mapping[str, frozenset[str]] = {
     "gmail_push": frozenset({"RESULTS_TOPIC"}) | _USES_TOKENS,
     "disconnect": _USES_TOKENS,
     "watch": _USES_TOKENS,
-    "renew_watches": _USES_TOKENS,
+    "renew_watches": frozenset({"UPKEEP_TOPIC"}) | _USES_TOKENS,
+    "upkeep_user": _USES_TOKENS,
 }
 """What each function needs beyond what every one does: the client and keys it uses (the code
 asks for them on first use; ``functions.services``) and the topics it publishes to."""

@@ -219,7 +219,11 @@ def test_each_service_account_gets_the_grants_terraform_gives_it(
     member = f"serviceAccount:fn-{unquote(spec['name'])}@{PROJECT}.iam.gserviceaccount.com"
     mine = [c for c in commands if flags(c).get("member") == member]
     secret_ids = {key: secret.default_id for key, secret in deployment.load().secrets.items()}
-    topic_ids = {"results": "mailbox-results-default", "reauth": "reauth-required-default"}
+    topic_ids = {
+        "results": "mailbox-results-default",
+        "reauth": "reauth-required-default",
+        "upkeep": "daily-upkeep",
+    }
 
     read = sorted(c[3] for c in mine if c[1:3] == ["secrets", "add-iam-policy-binding"])
     assert read == sorted(secret_ids[unquote(secret)] for secret in spec["secrets"])

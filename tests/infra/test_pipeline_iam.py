@@ -173,7 +173,11 @@ def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, An
 
 
 def test_the_default_is_one_pipeline_named_default(evaluated: dict[str, Any]) -> None:
-    assert set(evaluated["push_subscriptions"]) == {"list_messages/default", "gmail_push"}
+    assert set(evaluated["push_subscriptions"]) == {
+        "list_messages/default",
+        "gmail_push",
+        "upkeep_user",
+    }
     assert evaluated["function_env"]["authorize"]["PIPELINES"] == "default"
 
 

@@ -27,6 +27,7 @@ from functions import config, services
 from sandbox.app import create_app as create_sandbox_app
 from sandbox.server import serve_in_thread
 from sandbox.state import SandboxState
+from tests.integration.daily import UPKEEP_TOPIC
 from tests.integration.flow import REDIRECT_URI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def function_env(
     """The functions' configuration for the local stack, and an empty Firestore."""
     reset_firestore(emulator_env.firestore_host, emulator_env.project)
     publisher = publisher_client(emulator_env.pubsub_host)
-    for topic in ("mailbox-results", REAUTH_TOPIC):
+    for topic in ("mailbox-results", REAUTH_TOPIC, UPKEEP_TOPIC):
         ensure_topic(publisher, emulator_env.project, topic)
     sandbox.state.reset_calls()
     env = {
@@ -152,6 +153,7 @@ def function_env(
         # Retries inside one invocation stop after this; longer waits are Pub/Sub's to make.
         "WORK_BUDGET_SECONDS": "5",
         "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
+        "UPKEEP_TOPIC": UPKEEP_TOPIC,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -176,6 +178,7 @@ def apps(function_env: dict[str, str]) -> Any:
     class Apps:
         watch: Any
         renew_watches: Any
+        upkeep_user: Any
         gmail_push: Any
         disconnect: Any
         authorize: Any
@@ -185,6 +188,7 @@ def apps(function_env: dict[str, str]) -> Any:
     return Apps(
         watch=functions_framework.create_app("watch", MAIN, "http").test_client(),
         renew_watches=functions_framework.create_app("renew_watches", MAIN, "http").test_client(),
+        upkeep_user=functions_framework.create_app("upkeep_user", MAIN, "cloudevent").test_client(),
         gmail_push=functions_framework.create_app("gmail_push", MAIN, "cloudevent").test_client(),
         disconnect=functions_framework.create_app("disconnect", MAIN, "http").test_client(),
         authorize=functions_framework.create_app("authorize", MAIN, "http").test_client(

@@ -11,6 +11,7 @@ import requests
 from devstack.consent_browser import ConsentBrowser
 from devstack.ports import free_port
 from tests.integration.cli import run_cli
+from tests.integration.daily import run_daily_job
 from tests.integration.flow import connect
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
@@ -123,34 +124,33 @@ def test_a_failed_revocation_keeps_a_tombstone_nothing_uses(
 
 
 def test_the_daily_job_retries_the_revocation_until_it_succeeds(
-    apps, sandbox, user, revocation_down
+    apps, sandbox, user, revocation_down, subscriber, emulator_env
 ):
     token = stored_refresh_token(sandbox, user)
     assert apps.disconnect.post("/", json={"user_id": user.id}).status_code == 202
 
     # WHEN the daily job runs while the provider is still down, the tombstone stays
-    response = apps.renew_watches.post("/")
-    assert response.status_code == 200
-    assert response.get_json()["grants"]["disconnect_pending"] == 1
+    dispatched, units = run_daily_job(apps, subscriber, emulator_env, run_id="day-1")
+    assert dispatched["dispatched"] == 1
+    assert [unit["_status"] for unit in units] == [200]
     assert user.reference.get().exists
 
-    # AND once the provider answers, it revokes, then deletes
+    # AND once the provider answers, the next day's run revokes, then deletes
     revocation_down()
-    response = apps.renew_watches.post("/")
-    assert response.get_json()["grants"]["disconnected"] == 1
-    assert response.get_json()["grants"]["disconnect_pending"] == 0
+    run_daily_job(apps, subscriber, emulator_env, run_id="day-2")
     assert not user.reference.get().exists
     assert not refresh_works(sandbox, token)
 
 
-def test_a_grant_already_invalid_at_the_retry_is_deleted(apps, sandbox, user, revocation_down):
+def test_a_grant_already_invalid_at_the_retry_is_deleted(
+    apps, sandbox, user, revocation_down, subscriber, emulator_env
+):
     assert apps.disconnect.post("/", json={"user_id": user.id}).status_code == 202
     revocation_down()
     sandbox.state.revoke_user(EMAIL)  # the user removed it in their Google Account meanwhile
 
-    response = apps.renew_watches.post("/")
+    run_daily_job(apps, subscriber, emulator_env)
 
-    assert response.get_json()["grants"]["disconnected"] == 1
     assert not user.reference.get().exists
 
 

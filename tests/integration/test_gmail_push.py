@@ -6,6 +6,12 @@ from __future__ import annotations
 import pytest
 
 from devstack.consent_browser import ConsentBrowser
+from tests.integration.daily import (
+    UPKEEP_TOPIC,
+    deliver_units,
+    run_daily_job,
+    upkeep_subscription,
+)
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,
@@ -132,7 +138,7 @@ def test_a_watch_recorded_before_addresses_were_routes_by_the_stored_email_until
     assert response.status_code == 200
     assert message_ids(pull_until_closed(subscriber, results)) == [new[0].id]
     # AND the next renewal records the address
-    assert apps.renew_watches.post("/").status_code == 200
+    run_daily_job(apps, subscriber, emulator_env)
     assert user.reference.get().to_dict()["watch"]["email_address"] == EMAIL
 
 
@@ -181,39 +187,75 @@ def test_a_stale_history_id_recovers_through_a_full_listing(
     assert stored == str(sandbox.state.mailbox(EMAIL).history_id)
 
 
-def test_renew_watches_renews_every_active_user_and_skips_the_others(
-    apps, firestore_client, sandbox
+def test_the_daily_job_reaches_every_user_once_and_renews_the_active_watched_ones(
+    apps, firestore_client, sandbox, subscriber, emulator_env
 ):
     active = [watched(apps, firestore_client, f"active{n}@example.com") for n in range(2)]
     lapsed = watched(apps, firestore_client, "lapsed@example.com")
     lapsed.reference.update({"status": "reauth_required", "status_reason": "invalid_grant"})
-    connected(apps, firestore_client, "unwatched@example.com")
+    unwatched = connected(apps, firestore_client, "unwatched@example.com")
     before = {user.id: user.reference.get().to_dict()["watch"] for user in active}
     sandbox.state.reset_calls()
 
-    response = apps.renew_watches.post("/")
+    dispatched, units = run_daily_job(apps, subscriber, emulator_env)
 
-    assert response.status_code == 200
-    assert response.get_json() == {
-        "renewed": 2,
-        "skipped": 2,
-        "failed": 0,
-        # the same run keeps grants alive: none of these is idle or time-limited
-        "grants": {
-            "refreshed": 0,
-            "warned": 0,
-            "expired": 0,
-            "lost": 0,
-            "failed": 0,
-            "disconnected": 0,
-            "disconnect_pending": 0,
-        },
-    }
+    # THEN every user got exactly one unit of work, and each was done
+    everyone = sorted(user.id for user in (*active, lapsed, unwatched))
+    assert dispatched["dispatched"] == 4
+    assert sorted(unit["user_id"] for unit in units) == everyone
+    assert {unit["run_id"] for unit in units} == {dispatched["run_id"]}
+    assert [unit["_status"] for unit in units] == [200] * 4
+    # AND only the active watched users' watches were renewed, keeping their positions
     assert sandbox.state.call_counts().get("gmail.watch", 0) == 2
     for user in active:
         after = user.reference.get().to_dict()["watch"]
         assert after["expiration"] >= before[user.id]["expiration"]
-        assert after["history_id"] == before[user.id]["history_id"]  # position kept
+        assert after["history_id"] == before[user.id]["history_id"]
+
+    # AND a redelivery, or a second dispatch the same day, does no unit twice
+    sandbox.state.reset_calls()
+    _, again = run_daily_job(apps, subscriber, emulator_env)
+    assert [unit["_status"] for unit in again] == [200] * 4
+    assert sandbox.state.call_counts().get("gmail.watch", 0) == 0
+
+
+def test_a_failing_unit_is_redelivered_for_its_user_alone(
+    apps, firestore_client, sandbox, subscriber, emulator_env
+):
+    users = [watched(apps, firestore_client, f"user{n}@example.com") for n in range(2)]
+    sandbox.state.reset_calls()
+    subscription = upkeep_subscription(emulator_env)
+    assert apps.renew_watches.post("/").status_code == 200
+
+    # WHEN Gmail refuses every call for a while (rate limit: worth retrying)
+    sandbox.state.update_behaviour({"quota_units_per_minute": 0, "quota_refusal_status": 429})
+    try:
+        units = deliver_units(
+            subscriber, subscription, lambda d: apps.upkeep_user.post(**d).status_code
+        )
+    finally:
+        sandbox.state.update_behaviour(
+            {"quota_units_per_minute": 15000, "quota_refusal_status": 403}
+        )
+    # THEN each user's unit fails on its own and Pub/Sub would redeliver it (5xx: not acked)
+    assert sorted(unit["user_id"] for unit in units) == sorted(user.id for user in users)
+    assert [unit["_status"] for unit in units] == [500, 500]
+
+    # AND the redeliveries, once Gmail answers, renew each watch once
+    sandbox.state.reset_calls()
+    for unit in units:
+        body = {"user_id": unit["user_id"], "run_id": unit["run_id"]}
+        delivery = cloud_event(body, topic=UPKEEP_TOPIC)
+        assert apps.upkeep_user.post(**delivery).status_code == 200
+    assert sandbox.state.call_counts().get("gmail.watch", 0) == 2
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"user_id": "u"}, {"user_id": "a/b", "run_id": "r"}, {"run_id": "r"}, b"not json"],
+)
+def test_a_malformed_unit_is_acknowledged(apps, payload):
+    assert apps.upkeep_user.post(**cloud_event(payload, topic=UPKEEP_TOPIC)).status_code == 200
 
 
 @pytest.mark.parametrize(

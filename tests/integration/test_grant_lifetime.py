@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import flask
 import pytest
 from cloudevents.http import CloudEvent
+from google.cloud import pubsub_v1
 
 from devstack.consent_browser import ConsentBrowser
 from functions.clock import utcnow
 from functions.config import get_settings
 from functions.handlers.list_messages import handle_list_messages
 from functions.handlers.watch import handle_renew_watches
+from functions.pipeline.daily import UnitOfWork, upkeep_user
 from functions.services import Services
+from tests.integration.daily import upkeep_subscription
 from tests.integration.flow import connect
 from tests.integration.results import (
     pull_all,
@@ -73,12 +79,22 @@ def connected(apps, firestore_client) -> Any:
 
 
 def daily_job(services: Services) -> dict[str, Any]:
-    """What Cloud Scheduler's daily POST to ``renew_watches`` does, at ``services.now``."""
+    """What Cloud Scheduler's daily POST to ``renew_watches`` does, at ``services.now``: the
+    dispatch, then each dispatched unit done as ``upkeep_user`` does it; what the units did,
+    counted (``grants``: the grants' upkeep outcomes)."""
+    emulators = SimpleNamespace(
+        pubsub_host=os.environ["PUBSUB_EMULATOR_HOST"], project=services.settings.project
+    )
+    subscription = upkeep_subscription(emulators)
     with flask.Flask(__name__).test_request_context("/", method="POST"):
         response = handle_renew_watches(flask.request, services)
     assert response.status_code == 200, response.get_data(as_text=True)
-    body: dict[str, Any] = json.loads(response.get_data())
-    return body
+    grants: Counter[str] = Counter()
+    for unit in pull_all(pubsub_v1.SubscriberClient(), subscription, wait=1.5):
+        outcome = upkeep_user(services, UnitOfWork(unit["user_id"], unit["run_id"]))
+        if outcome is not None and outcome["grant"]:
+            grants[outcome["grant"]] += 1
+    return {**json.loads(response.get_data()), "grants": grants}
 
 
 def list_mailbox(services: Services, subscriber, results, user_id: str) -> dict[str, Any]:

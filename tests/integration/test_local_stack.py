@@ -146,6 +146,32 @@ def test_consent_then_a_published_request_lists_the_whole_mailbox(stack, emulato
     assert new_ids == {message["id"] for message in arrived}
     assert pushed[-1]["request_id"].startswith("push:")
 
+    # WHEN Cloud Scheduler's daily POST comes, the push subscription takes each unit to
+    # upkeep_user, which renews the watch
+    daily = requests.post(stack.function_urls["renew_watches"], json={}, timeout=60)
+    assert daily.status_code == 200, daily.text
+    assert daily.json()["dispatched"] == 1
+    _wait_until_done(emulator_env, f"daily-upkeep/{daily.json()['run_id']}/{user_id}")
+
+
+def _wait_until_done(emulators: Any, ledger_key: str, timeout: float = 90.0) -> None:
+    """Wait for the exactly-once ledger to mark ``ledger_key`` done (``pipeline.ledger``)."""
+    import hashlib
+    import time
+
+    from google.cloud import firestore
+
+    marker = (
+        firestore.Client(project=emulators.project)
+        .collection("processed_events")
+        .document(hashlib.sha256(ledger_key.encode()).hexdigest())
+    )
+    deadline = time.monotonic() + timeout
+    while (marker.get().to_dict() or {}).get("status") != "done":
+        assert time.monotonic() < deadline, f"{ledger_key} was not done"
+        time.sleep(0.5)
+    assert (marker.get().to_dict() or {}).get("outcome") == "complete"
+
 
 def _results_subscription(emulators: Any, name: str = "stack-results-test") -> str:
     from devstack.pubsub_setup import ensure_pull_subscription, subscriber_client

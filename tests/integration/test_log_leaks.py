@@ -134,7 +134,10 @@ class Platform:
         """A Pub/Sub push delivery as the deployed subscription sends it (topic in the path)."""
         topic = deployment.load().functions[target].topic
         delivery = cloud_event(
-            payload, topic={"gmail_push": "gmail-push"}.get(topic or "", "mailbox-requests")
+            payload,
+            topic={"gmail_push": "gmail-push", "upkeep": "daily-upkeep"}.get(
+                topic or "", "mailbox-requests"
+            ),
         )
         headers = {**delivery["headers"], **self._trace()}
         url = self.urls[target].rstrip("/") + delivery["path"]
@@ -225,6 +228,8 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
     assert platform.event("gmail_push", notification).status_code == 200
     pull_until_closed(subscriber, results)
     assert platform.post("renew_watches").status_code == 200
+    unit = {"user_id": user.id, "run_id": "log-leaks"}
+    assert platform.event("upkeep_user", unit).status_code == 200
     secrets.update(sandbox.state.issued_tokens())
 
     # the grant revoked at Google, found by the next listing; consent again; disconnect
@@ -276,7 +281,8 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
     assert events["user connected"] == 2
     assert events["access token refreshed"] == 1
     assert events["user needs to consent again"] == 1
-    assert events["watches renewed"] == 1
+    assert events["daily upkeep dispatched"] == 1
+    assert events["daily upkeep done"] == 1
     assert events["user disconnected"] == 1
 
     # the capture is real: every function served, library debug output and our events are in it

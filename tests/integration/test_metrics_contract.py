@@ -134,7 +134,9 @@ def run_the_flow(
     # the daily renewal, refused by the rate limit
     sandbox.state.update_behaviour({"quota_units_per_minute": 0, "quota_refusal_status": 429})
     try:
-        assert platform.post("renew_watches").status_code == 500
+        assert platform.post("renew_watches").status_code == 200
+        unit = {"user_id": user.id, "run_id": "metrics"}
+        assert platform.event("upkeep_user", unit).status_code == 500  # redelivered
     finally:
         sandbox.state.update_behaviour(
             {"quota_units_per_minute": 15000, "quota_refusal_status": 403}
