@@ -13,9 +13,9 @@ Cold starts are measured against the emulators as they are.
 ``python -m bench --only sizing`` runs only the cold starts at CPU shares and prints them;
 ``--only cold`` adds the unthrottled cold starts; ``--only trips`` runs only the round trips, the
 storm and the callback; ``--only quota`` only the metadata read paced to Gmail's per-user quota
-(``bench.quota_pacing``); ``--only connections`` only the connections per request; ``--only daily`` only the daily job
-at 10,000 users (``bench.daily``). Only a whole
-run writes the report.
+(``bench.quota_pacing``); ``--only connections`` only the connections per request
+(``bench.connections``); ``--only daily`` only the daily job at 10,000 users (``bench.daily``).
+Only a whole run writes the report.
 """
 
 from __future__ import annotations
