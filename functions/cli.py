@@ -625,7 +625,7 @@ def _parser() -> argparse.ArgumentParser:
 
     assign = command(
         "assign-pipeline",
-        "grant a pipeline to every user whose grant names none (upgrade step)",
+        "grant a pipeline to every live grant from before pipelines (upgrade step)",
         "assign-pipeline default",
     )
     assign.add_argument("pipeline", help="one of PIPELINES")
