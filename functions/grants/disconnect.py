@@ -140,7 +140,7 @@ def _settled(user_id: str, revocation: Revocation, settled: Settled) -> Disconne
     message = {
         Settled.DELETED: "user disconnected",
         Settled.TOMBSTONE: "revocation failed; tombstone kept for the retry",
-        Settled.CHANGED: "the user consented again: their new grant is left alone",
+        Settled.CHANGED: "the document changed meanwhile (a new consent): left as it is",
     }[settled]
     logger.warning(message, extra={"json_fields": {"event": "disconnect", **result.as_json()}})
     return result
