@@ -265,8 +265,9 @@ def disconnect(args: argparse.Namespace, project: str) -> int:
 
 
 def assign_pipeline(args: argparse.Namespace, project: str) -> int:
-    """Grant ``args.pipeline`` to every user whose grant names no pipeline (written before
-    pipelines existed): the upgrade step that keeps such users readable by that pipeline."""
+    """Grant ``args.pipeline`` to every grant written before pipelines existed: the upgrade
+    step that keeps such users readable by that pipeline; which documents it leaves alone is
+    said by ``GrantStore.grant_pipeline_to_unassigned``."""
     from functions.services import get_services
 
     services = get_services()
@@ -276,12 +277,8 @@ def assign_pipeline(args: argparse.Namespace, project: str) -> int:
             file=sys.stderr,
         )
         return 2
-    assigned = 0
-    for user in services.token_store.users():
-        if not user.pipelines:
-            services.token_store.grant_pipeline(user.user_id, args.pipeline)
-            assigned += 1
-    print(f"assigned {args.pipeline} to {assigned} grant(s) that named no pipeline")
+    assigned = services.token_store.grant_pipeline_to_unassigned(args.pipeline)
+    print(f"assigned {args.pipeline} to {assigned} grant(s) from before pipelines")
     return 0
 
 
@@ -641,7 +638,7 @@ def _parser() -> argparse.ArgumentParser:
 
     assign = command(
         "assign-pipeline",
-        "grant a pipeline to every user whose grant names none (upgrade step)",
+        "grant a pipeline to every live grant from before pipelines (upgrade step)",
         "assign-pipeline default",
     )
     assign.add_argument("pipeline", help="one of PIPELINES")

@@ -34,6 +34,16 @@ if TYPE_CHECKING:
     from google.cloud import firestore
 
 
+class Settled(enum.StrEnum):
+    """What became of a document after a disconnect's revocation attempt."""
+
+    DELETED = "deleted"
+    TOMBSTONE = "tombstone"
+    CHANGED = "changed"
+    """The document no longer holds the token that was revoked (the user consented again, or
+    it is no longer a tombstone): left as it is."""
+
+
 class Status(enum.StrEnum):
     """Where a user's grant stands."""
 
@@ -45,6 +55,10 @@ class Status(enum.StrEnum):
     tombstone holding only the sealed refresh token, until a retry revokes it
     (``grants.disconnect``). Nothing reads the mailbox with it."""
 
+
+GRANT_ENDED = frozenset({Status.REVOKED, Status.DISCONNECTING})
+"""The user ended the grant (removed it at Google, or asked us to disconnect): a later consent
+starts a new grant, with only the pipelines it names."""
 
 DEAD_TOKEN_REASONS = frozenset(
     {"invalid_grant", "unauthorized", "account_hijacked", "grant_expired"}
@@ -273,8 +287,18 @@ class GrantStore(UserDocuments):
     ) -> StoredCredentials:
         """Record a completed consent, keeping the stored refresh token when none came back.
 
-        ``pipeline`` is the pipeline the user consented for; it joins the ones they granted
-        before (a consent adds a pipeline, never takes one away).
+        ``pipeline`` is the pipeline the user consented for. While the grant goes on (status
+        ``active``, or ``reauth_required``: the token died, but the user did not revoke it, so
+        the consent restores what they had granted) it joins the pipelines granted before. After
+        the user ended the grant (``revoked`` at Google, or ``disconnecting``) the consent starts
+        a new one: the pipelines it names replace the old ones, which are never restored quietly.
+
+        A tombstone's refresh token was handed over for revocation and is never used again: a
+        consent over one must bring a new token (``NeedsConsent`` restarts it with
+        ``prompt=consent``) and leaves a clean active document. The tombstoned token is
+        overwritten, not revoked: Google revokes per grant (user and client), not per token, so
+        revoking it would revoke the new consent too; it ends with the grant at the next
+        disconnect.
 
         The access token that came with the consent is cached too, so the first mailbox read
         needs no refresh. ``grant_expires_at`` is when a time-limited grant ends; a consent that
@@ -316,10 +340,16 @@ class GrantStore(UserDocuments):
                 "expiry_warned": False,
                 **self._access_fields(user_id, access_token, access_token_expires_at),
             }
-            pipelines = stored.pipelines if stored else ()
-            if pipeline is not None:
-                fields["pipelines"] = firestore.ArrayUnion([pipeline])
-                pipelines = (*pipelines, *(() if pipeline in pipelines else (pipeline,)))
+            pipelines: tuple[str, ...]
+            if stored is not None and stored.status in GRANT_ENDED:
+                pipelines = () if pipeline is None else (pipeline,)
+                fields["pipelines"] = list(pipelines)
+                fields["disconnect_requested_at"] = firestore.DELETE_FIELD
+            else:
+                pipelines = stored.pipelines if stored else ()
+                if pipeline is not None:
+                    fields["pipelines"] = firestore.ArrayUnion([pipeline])
+                    pipelines = (*pipelines, *(() if pipeline in pipelines else (pipeline,)))
             if stored is None or stored.created_at is None:
                 fields["created_at"] = now
             transaction.set(reference, fields, merge=True)
@@ -343,38 +373,99 @@ class GrantStore(UserDocuments):
         stored: StoredCredentials = save(self._client.transaction())
         return stored
 
-    def grant_pipeline(self, user_id: str, pipeline: str) -> None:
-        """Add ``pipeline`` to the user's granted pipelines (the operator's upgrade step for
-        documents written before pipelines existed).
+    def grant_pipeline_to_unassigned(self, pipeline: str) -> int:
+        """Grant ``pipeline`` to every document written before pipelines existed (no
+        ``pipelines`` field at all): the operator's upgrade step. A grant the user ended
+        (:data:`GRANT_ENDED`) is left alone, and so is an empty list, which a consent wrote.
 
-        Raises:
-            google.api_core.exceptions.NotFound: no document for the user.
+        Returns how many documents were given the pipeline.
         """
         from google.cloud import firestore
 
-        self._document(user_id).update({"pipelines": firestore.ArrayUnion([pipeline])})
+        @firestore.transactional
+        def assign(transaction: firestore.Transaction, reference: Any) -> bool:
+            snapshot = reference.get(transaction=transaction)
+            data = snapshot.to_dict() if snapshot.exists else None
+            if data is None or "pipelines" in data:
+                return False
+            if data.get("status") in {status.value for status in GRANT_ENDED}:
+                return False
+            transaction.update(reference, {"pipelines": [pipeline]})
+            return True
+
+        return sum(
+            bool(assign(self._client.transaction(), snapshot.reference))
+            for snapshot in self._collection_ref().select([]).stream()
+        )
 
     def delete(self, user_id: str) -> None:
         """Forget the user entirely (every concern of the document)."""
         self._document(user_id).delete()
 
-    def keep_tombstone(self, user_id: str, now: datetime) -> bool:
-        """Reduce the document to a tombstone (:attr:`Status.DISCONNECTING`): the sealed refresh
-        token and its identifiers stay, to retry the revocation with; everything else goes.
+    def to_revoke(self, user_id: str) -> RefreshTokenToRevoke | None:
+        """The user's refresh token as a disconnect must revoke it (``None``: no document).
 
-        Returns ``False`` when there is no document (nothing to retry).
+        Read the way ``reseal`` reads (``TokenKeys.open_to_reseal``): a token stored in plain
+        text or sealed with a legacy AES key is revoked too, never used. ``token`` is ``None``
+        when nothing is stored or nothing we hold opens it.
+        """
+        keys = self._keyring
+        if not isinstance(keys, TokenKeys):
+            raise ConfigError(f"{TOKEN_ENCRYPTION_KEYS} is not set: a disconnect reads the token.")
+        snapshot = self._document(user_id).get()
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        stored = _credentials(user_id, data, None)
+        sealed, token = data.get(REFRESH_TOKEN), None
+        if sealed is not None:
+            try:
+                token = keys.open_to_reseal(sealed, user_id=user_id, purpose=REFRESH_TOKEN)
+            except TokenUnreadable:
+                token = None
+            else:
+                add_request_secret(token)
+        return RefreshTokenToRevoke(stored.status, sealed, token)
+
+    def settle_disconnect(
+        self,
+        user_id: str,
+        now: datetime,
+        *,
+        holding: object,
+        keep: bool,
+        tombstones_only: bool = False,
+    ) -> Settled:
+        """After a revocation attempt on the refresh token read as ``holding`` (the stored
+        value), delete the document, or, with ``keep`` (revocation failed), reduce it to a
+        tombstone (:attr:`Status.DISCONNECTING`): the sealed token and its identifiers stay, to
+        retry the revocation with; everything else goes.
+
+        In one transaction, and only if the document still holds ``holding`` (or no token at
+        all: a security event revoked it meanwhile) and, with ``tombstones_only`` (the daily
+        retry), is still a tombstone: a user who consented again meanwhile keeps their new
+        grant, neither deleted nor made a tombstone (:attr:`Settled.CHANGED`).
         """
         from google.cloud import firestore
 
         reference = self._document(user_id)
 
         @firestore.transactional
-        def keep(transaction: firestore.Transaction) -> bool:
+        def settle(transaction: firestore.Transaction) -> Settled:
             snapshot = reference.get(transaction=transaction)
             data = snapshot.to_dict() if snapshot.exists else None
-            if data is None or data.get(REFRESH_TOKEN) is None:
-                return False
-            kept = {key: data[key] for key in (REFRESH_TOKEN, TOKEN_HASH, TOKEN_PREFIX_HASH)}
+            if data is None:
+                return Settled.DELETED
+            current = data.get(REFRESH_TOKEN)
+            still_tombstone = data.get("status") == Status.DISCONNECTING.value
+            if (current is not None and current != holding) or (
+                tombstones_only and not still_tombstone
+            ):
+                return Settled.CHANGED
+            if not keep or current is None:
+                transaction.delete(reference)
+                return Settled.DELETED
+            kept = {key: data.get(key) for key in (REFRESH_TOKEN, TOKEN_HASH, TOKEN_PREFIX_HASH)}
             transaction.set(
                 reference,
                 {
@@ -386,13 +477,18 @@ class GrantStore(UserDocuments):
                     "updated_at": now,
                 },
             )
-            return True
+            return Settled.TOMBSTONE
 
-        return bool(keep(self._client.transaction()))
+        settled: Settled = settle(self._client.transaction())
+        return settled
 
     def revoke(self, user_id: str, reason: str, now: datetime) -> bool:
         """The grant was revoked at the provider: status ``revoked``, both tokens deleted; a
         tombstone (:attr:`Status.DISCONNECTING`) is deleted, its revocation done.
+
+        ``pipelines`` stays: the re-auth event goes to them, and a request from one of them is
+        answered ``reauth_required``. The status is what keeps them from being restored: a
+        consent after a revocation names its pipelines afresh (:meth:`save_grant`).
 
         Returns ``True`` only on the transition (``reauth_notified`` false until notified).
         """
@@ -474,12 +570,28 @@ class GrantStore(UserDocuments):
             after = snapshots[-1]
 
 
+@dataclass(frozen=True)
+class RefreshTokenToRevoke:
+    """A user's refresh token as a disconnect reads it (:meth:`GrantStore.to_revoke`)."""
+
+    status: Status
+    stored: object
+    """The stored value (sealed, or older): what must still be there when the document goes."""
+    token: str | None
+    """The token in the clear, or ``None``: nothing stored, or nothing we hold opens it."""
+
+    def __repr__(self) -> str:
+        return f"RefreshTokenToRevoke(status={self.status.value!r})"
+
+
 def _usable_sealed(sealed: object, stored: StoredCredentials | None) -> bool:
     """Whether a stored refresh token may go on with a consent that returned none: sealed to a
-    token key (a plain-text or legacy value is never used) and not known to be dead."""
+    token key (a plain-text or legacy value is never used), not known to be dead, and not a
+    tombstone's (handed over for revocation)."""
     return (
         is_sealed_token(sealed)
         and stored is not None
+        and stored.status is not Status.DISCONNECTING
         and stored.status_reason not in DEAD_TOKEN_REASONS
     )
 

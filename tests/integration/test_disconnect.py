@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
 import requests
 
-from devstack.consent_browser import ConsentBrowser
+from devstack.consent_browser import ConsentBrowser, query_of
 from devstack.ports import free_port
 from tests.integration.cli import run_cli
 from tests.integration.daily import run_daily_job
-from tests.integration.flow import connect
+from tests.integration.flow import callback, connect, follow
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
 pytestmark = pytest.mark.integration
@@ -223,3 +224,173 @@ def test_the_cli_disconnects_too(apps, sandbox, user, function_env):
 
     assert '"revocation": "revoked"' in output
     assert not user.reference.get().exists
+
+
+def tombstone_of(apps, sandbox, user):
+    """Disconnect ``user`` while the provider's revocation is down: their tombstone's token."""
+    token = stored_refresh_token(sandbox, user)
+    assert apps.disconnect.post("/", json={"user_id": user.id}).status_code == 202
+    assert user.reference.get().to_dict()["status"] == "disconnecting"
+    return token
+
+
+def consent_again(apps, email):
+    """The user consents again (``authorize`` asks for ``prompt=consent``, so a new refresh
+    token comes back); the page the browser ends on."""
+    return connect(apps, ConsentBrowser(), email).final
+
+
+def daily_retry(user_id, token):
+    """What the daily job does with a tombstone it read: ``token`` is what it read then."""
+    from functions.grants.disconnect import revoke_and_forget
+    from functions.services import get_services
+
+    return revoke_and_forget(get_services(), user_id, token)
+
+
+def on_revocation(then):
+    """Run ``then`` as the provider's answer to a revocation reaches the function."""
+    from functions.services import get_services
+
+    def hook(response, *args, **kwargs):
+        if response.url.endswith("/revoke"):
+            then()
+        return response
+
+    get_services().http.hooks["response"].append(hook)
+
+
+def test_a_consent_without_a_refresh_token_does_not_revive_a_tombstone(
+    apps, sandbox, user, revocation_down
+):
+    # GIVEN a tombstone: the user disconnected and the revocation failed
+    old = tombstone_of(apps, sandbox, user)
+    revocation_down()
+
+    # WHEN the user consents again and no refresh token comes back (RFC 6749 allows it)
+    browser = ConsentBrowser()
+    sandbox.state.behaviour.omit_refresh_token = True
+    try:
+        first = connect(apps, browser, EMAIL)
+    finally:
+        sandbox.state.behaviour.omit_refresh_token = False
+
+    # THEN the token handed over for revocation is not taken back: consent is asked, forced
+    assert first.callback.status_code == 302
+    assert query_of(first.callback.headers["Location"])["prompt"] == "consent"
+    assert user.reference.get().to_dict()["status"] == "disconnecting"
+
+    # AND the forced consent, with a new token, leaves a clean grant
+    page = browser.open_consent(first.callback.headers["Location"])
+    final = follow(apps, browser, callback(apps, browser, browser.answer(page, email=EMAIL)))
+    assert final.status_code == 200
+    document = user.reference.get().to_dict()
+    assert (document["status"], document["status_reason"]) == ("active", None)
+    assert "disconnect_requested_at" not in document
+    assert document["pipelines"] == ["default"]
+    new = stored_refresh_token(sandbox, user.reference.get())
+    assert new != old
+    # AND the old token, of the same grant at Google, ends with it at the next disconnect
+    assert apps.disconnect.post("/", json={"user_id": user.id}).status_code == 200
+    assert not refresh_works(sandbox, old)
+    assert not refresh_works(sandbox, new)
+
+
+def test_the_retry_leaves_a_user_who_consented_again_alone(apps, sandbox, user, revocation_down):
+    # GIVEN the daily job read a tombstone, and the user consented again before it acted
+    old = tombstone_of(apps, sandbox, user)
+    revocation_down()
+    assert consent_again(apps, EMAIL).status_code == 200
+    sandbox.state.reset_calls()
+
+    # WHEN the retry goes on with what it read
+    result = daily_retry(user.id, old)
+
+    # THEN it revokes nothing and deletes nothing: the new grant is the user's latest word
+    assert sandbox.state.call_counts().get("revoke", 0) == 0
+    assert result.deleted is False
+    document = user.reference.get().to_dict()
+    assert document["status"] == "active"
+    assert refresh_works(sandbox, stored_refresh_token(sandbox, user.reference.get()))
+
+
+def test_a_consent_during_the_retrys_revocation_survives_it(apps, sandbox, user, revocation_down):
+    # GIVEN a tombstone the daily job retries once the provider answers
+    old = tombstone_of(apps, sandbox, user)
+    revocation_down()
+
+    # WHEN the user consents again while the revocation is on its way back
+    on_revocation(lambda: consent_again(apps, EMAIL))
+    result = daily_retry(user.id, old)
+
+    # THEN the old grant is revoked, and the user's new one is kept, not deleted
+    assert result.revocation.value == "revoked"
+    assert not refresh_works(sandbox, old)
+    document = user.reference.get()
+    assert document.exists
+    assert document.to_dict()["status"] == "active"
+    assert refresh_works(sandbox, stored_refresh_token(sandbox, document))
+
+
+def test_a_consent_during_a_failed_retry_is_not_made_a_tombstone(
+    apps, sandbox, user, revocation_down
+):
+    # GIVEN a tombstone, and a provider still down
+    old = tombstone_of(apps, sandbox, user)
+
+    # WHEN the user consents again while the retry's revocation fails
+    def consent_with_revocation_up():
+        revocation_down()
+        consent_again(apps, EMAIL)
+        sandbox.state.update_behaviour({"revoke_unavailable": True})
+
+    on_revocation(consent_with_revocation_up)
+    result = daily_retry(user.id, old)
+
+    # THEN the new grant stays active: its token is not handed over for revocation
+    assert result.revocation.value == "failed"
+    document = user.reference.get().to_dict()
+    assert document["status"] == "active"
+    assert "disconnect_requested_at" not in document
+
+
+def store_refresh_token(user, value):
+    """Put ``value`` where the sealed refresh token was (an older document's shape)."""
+    user.reference.update(
+        {"refresh_token": value, "access_token": None, "access_token_expires_at": None}
+    )
+
+
+def test_a_token_stored_in_plain_text_is_revoked_before_the_document_goes(apps, sandbox, user):
+    # GIVEN a grant stored before tokens were sealed, and not yet re-sealed
+    token = stored_refresh_token(sandbox, user)
+    store_refresh_token(user, token)
+
+    response = apps.disconnect.post("/", json={"user_id": user.id})
+
+    # THEN it was revoked through the reading `reseal` uses, then deleted
+    assert response.status_code == 200
+    assert response.get_json()["revocation"] == "revoked"
+    assert not user.reference.get().exists
+    assert not refresh_works(sandbox, token)
+
+
+def test_a_token_no_key_opens_keeps_a_tombstone_until_reseal(apps, sandbox, user, caplog):
+    from functions.crypto import Keyring
+
+    # GIVEN a token sealed with a legacy AES key this deployment no longer lists
+    token = stored_refresh_token(sandbox, user)
+    lost = Keyring(primary="aes-0", keys={"aes-0": secrets.token_bytes(32)})
+    store_refresh_token(user, lost.seal(token, user_id=user.id, purpose="refresh_token"))
+
+    response = apps.disconnect.post("/", json={"user_id": user.id})
+
+    # THEN nothing could revoke it, so the tombstone stays, and the operator is told why
+    assert response.status_code == 202
+    assert response.get_json()["deleted"] is False
+    assert user.reference.get().to_dict()["status"] == "disconnecting"
+    assert "reseal" in caplog.text
+    # AND the daily retry, which cannot read it either, keeps it too
+    assert daily_retry(user.id, None).deleted is False
+    assert user.reference.get().exists
+    assert refresh_works(sandbox, token)

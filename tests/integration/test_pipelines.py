@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from google.cloud.firestore import DELETE_FIELD
 
 from devstack.consent_browser import ConsentBrowser
 from devstack.pubsub_setup import ensure_topic, publisher_client
@@ -283,9 +284,9 @@ def test_a_grant_from_before_pipelines_is_readable_by_none_until_assigned(
 ):
     from functions.cli import assign_pipeline
 
-    # GIVEN a user stored before pipelines: their document names none
+    # GIVEN a user stored before pipelines: their document has no such field
     user = connected(apps, firestore_client, ANN, "default")
-    user.reference.update({"pipelines": []})
+    user.reference.update({"pipelines": DELETE_FIELD})
     sandbox.state.seed_mailbox(ANN, 3)
     results = results_subscription(emulator_env)
 
@@ -300,3 +301,97 @@ def test_a_grant_from_before_pipelines_is_readable_by_none_until_assigned(
     apps.list_messages.post(**cloud_event({"user_id": user.id, "request_id": "after"}))
     closing = [m for m in pull_until_closed(subscriber, results) if m["type"] == "complete"]
     assert closing[0]["total"] == 3
+
+
+def test_assigning_a_pipeline_skips_ended_grants_and_grants_that_named_none(
+    apps, sandbox, firestore_client, emulator_env
+):
+    from functions.cli import assign_pipeline
+
+    # GIVEN four users from before pipelines: one active, one who disconnected (the revocation
+    # failed: a tombstone), one who removed the app at Google, and one whose consent named none
+    active = connected(apps, firestore_client, ANN, "default")
+    gone = connected(apps, firestore_client, BEN, "default")
+    removed = connected(apps, firestore_client, "cy@example.com", "default")
+    named_none = connected(apps, firestore_client, "di@example.com", "default")
+    sandbox.state.update_behaviour({"revoke_unavailable": True})
+    try:
+        assert apps.disconnect.post("/", json={"user_id": gone.id}).status_code == 202
+    finally:
+        sandbox.state.update_behaviour({"revoke_unavailable": False})
+    services.get_services().token_store.revoke(removed.id, "tokens_revoked", _now())
+    for user in (active, gone, removed):
+        user.reference.update({"pipelines": DELETE_FIELD})
+    named_none.reference.update({"pipelines": []})
+
+    # WHEN the operator runs the upgrade step
+    assert assign_pipeline(argparse.Namespace(pipeline="default"), emulator_env.project) == 0
+
+    # THEN only the active grant from before pipelines was given it
+    users = (active, gone, removed, named_none)
+    after = {user.id: user.reference.get().to_dict() for user in users}
+    assert after[active.id]["pipelines"] == ["default"]
+    assert "pipelines" not in after[gone.id]
+    assert after[gone.id]["status"] == "disconnecting"
+    assert "pipelines" not in after[removed.id]
+    assert after[named_none.id]["pipelines"] == []
+
+
+def _now():
+    return services.get_services().now()
+
+
+def test_a_consent_after_the_user_revoked_at_google_restores_no_old_pipeline(
+    two_pipelines, apps, sandbox, subscriber, firestore_client, results
+):
+    # GIVEN Ann granted alpha, then removed the app in her Google Account (tokens-revoked)
+    ann = connected(apps, firestore_client, ANN, "alpha")
+    sandbox.state.revoke_user(ANN)
+    services.get_services().token_store.revoke(ann.id, "tokens_revoked", _now())
+    sandbox.state.seed_mailbox(ANN, 4)
+
+    # WHEN she later consents through beta's link
+    assert connect(apps, ConsentBrowser(), ANN, pipeline="beta").final.status_code == 200
+
+    # THEN her grant names beta only, and alpha is refused
+    assert ann.reference.get().to_dict()["pipelines"] == ["beta"]
+    assert request_from(apps, "alpha", {"user_id": ann.id, "request_id": "a"}).status_code == 200
+    [refused] = pull_until_closed(subscriber, results["alpha"])
+    assert refused["error"] == "not_authorized"
+    assert request_from(apps, "beta", {"user_id": ann.id, "request_id": "b"}).status_code == 200
+    assert "complete" in [m["type"] for m in pull_until_closed(subscriber, results["beta"])]
+
+
+def test_a_consent_after_a_disconnect_names_only_its_own_pipeline(
+    two_pipelines, apps, sandbox, firestore_client
+):
+    # GIVEN Ann granted alpha and disconnected, the revocation failing (a tombstone)
+    ann = connected(apps, firestore_client, ANN, "alpha")
+    sandbox.state.update_behaviour({"revoke_unavailable": True})
+    try:
+        assert apps.disconnect.post("/", json={"user_id": ann.id}).status_code == 202
+    finally:
+        sandbox.state.update_behaviour({"revoke_unavailable": False})
+
+    # WHEN she consents through beta's link THEN her grant names beta only
+    assert connect(apps, ConsentBrowser(), ANN, pipeline="beta").final.status_code == 200
+    document = ann.reference.get().to_dict()
+    assert (document["status"], document["pipelines"]) == ("active", ["beta"])
+
+
+def test_a_consent_after_the_token_died_keeps_the_pipelines_granted(
+    two_pipelines, apps, sandbox, subscriber, firestore_client, results, reauth
+):
+    # GIVEN Ann granted alpha, and her token stopped working without her revoking it (as far as
+    # anyone can tell: no security event), so alpha was told she must consent again
+    ann = connected(apps, firestore_client, ANN, "alpha")
+    sandbox.state.revoke_user(ANN)
+    assert request_from(apps, "alpha", {"user_id": ann.id}).status_code == 200
+    assert len(pull_all(subscriber, reauth["alpha"], wait=4)) == 1
+    assert ann.reference.get().to_dict()["status"] == "reauth_required"
+
+    # WHEN she consents again, through beta's link
+    assert connect(apps, ConsentBrowser(), ANN, pipeline="beta").final.status_code == 200
+
+    # THEN the grant goes on: alpha, which asked her back, keeps it, and beta joins
+    assert sorted(ann.reference.get().to_dict()["pipelines"]) == ["alpha", "beta"]
