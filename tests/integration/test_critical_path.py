@@ -5,6 +5,8 @@ behind that count keeps each event's results published once, and only then marke
 from __future__ import annotations
 
 import functools
+import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
@@ -88,7 +90,8 @@ def test_a_warm_small_request_waits_for_three_storage_round_trips(
     assert sequential_round_trips(rpcs) == WARM_SEQUENTIAL_STORAGE_ROUND_TRIPS, rpcs
     # ... the claim and the user's read in flight together ...
     claim, read = [rpc for rpc in rpcs if rpc.service == "firestore"][:2]
-    assert read.opened < (claim.closed or 0) and claim.opened < (read.closed or 0)
+    assert read.opened < (claim.closed or 0)
+    assert claim.opened < (read.closed or 0)
     # ... and the ledger marked done only after every publish was accepted
     done = max((rpc for rpc in rpcs if rpc.service == "firestore"), key=lambda r: r.opened)
     publishes = [rpc for rpc in rpcs if rpc.service == "pubsub"]
@@ -122,8 +125,6 @@ def _services(database, publisher, ledger: type[FirestoreEventLedger] = Firestor
 
 
 def _marker(firestore_client, event_id: str) -> dict[str, Any]:
-    import hashlib
-
     name = hashlib.sha256(event_id.encode()).hexdigest()
     return firestore_client.collection("processed_events").document(name).get().to_dict() or {}
 
@@ -171,8 +172,6 @@ def test_an_instance_dying_between_publish_and_done_is_resumed_under_the_same_re
     assert _marker(firestore_client, "e-died")["status"] == "running"
 
     # WHEN Pub/Sub redelivers once the dead attempt's lease has lapsed
-    import time
-
     time.sleep(1.2)
     read_mailbox(_services(firestore_client, publisher), "default", request, "e-died")
     again = pull_until_closed(subscriber, results)
