@@ -12,7 +12,8 @@ Cold starts are measured against the emulators as they are.
 
 ``python -m bench --only sizing`` runs only the cold starts at CPU shares and prints them;
 ``--only cold`` adds the unthrottled cold starts; ``--only trips`` runs only the round trips, the
-storm and the callback. Only a whole run writes the report.
+storm, the callback and the critical path (``bench.critical_path``). Only a whole run writes
+the report.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, round_trips, sizing
+from bench import cold_start, critical_path, round_trips, sizing
 from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -57,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             storm = round_trips.refresh_storm(world, user_id)
             callback = round_trips.callback_breakdown(world)
             lines, goals = _trip_lines(trips, storm, callback, args.firestore_ms, args.pubsub_ms)
-            return _finish(lines, goals)
+            path_lines, path_goals = critical_path.report(
+                critical_path.measure(world, user_id, EMAIL)
+            )
+            return _finish([*lines, "", *path_lines], {**goals, **path_goals})
         shares = sizing.measure(world, user_id, EMAIL)
         if args.only == "sizing":
             lines, goals = sizing.report(shares)
@@ -70,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
+        path = critical_path.report(critical_path.measure(world, user_id, EMAIL))
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
+    lines, goals = [*lines, "", *path[0]], {**goals, **path[1]}
     text = "\n".join(_with_goals(lines, goals))
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmark.md").write_text(
