@@ -25,6 +25,7 @@ from bench.world import World
 from functions.config import get_settings
 from functions.gmail import api as gmail
 from functions.gmail.session import GmailSession
+from functions.pipeline import ledger
 from functions.pipeline.mailbox import read_mailbox
 from functions.pipeline.push import Notification, read_changes
 from functions.pipeline.requests import MailboxRequest
@@ -116,7 +117,7 @@ def _push(world: World, services: Services, user_id: str, email: str) -> Callabl
 
 def _measured(world: World, bare: dict[str, float], run: Callable[[], None]) -> dict[str, Any]:
     run()  # the warm-up: this instance has served one before
-    walls, sequential, rpcs = [], [], collections.Counter[str]()
+    walls, sequential, in_all, rpcs = [], [], [], collections.Counter[str]()
     gmail_calls = 0
     for _ in range(RUNS):
         world.reset_rpcs()
@@ -124,8 +125,12 @@ def _measured(world: World, bare: dict[str, float], run: Callable[[], None]) -> 
         started = time.perf_counter()
         run()
         walls.append(time.perf_counter() - started)
+        acknowledged = time.monotonic()
+        ledger.settle()  # the done mark, sent as the event was acknowledged
         seen = world.rpcs()
-        sequential.append(sequential_round_trips(seen))
+        waited = [r for r in seen if r.closed is not None and r.closed <= acknowledged]
+        sequential.append(sequential_round_trips(waited))
+        in_all.append(sequential_round_trips(seen))
         rpcs = collections.Counter(rpc.service for rpc in seen)
         gmail_calls = sum(
             n for name, n in world.sandbox.call_counts().items() if name.startswith("gmail.")
@@ -135,6 +140,7 @@ def _measured(world: World, bare: dict[str, float], run: Callable[[], None]) -> 
     return {
         "wall_s": wall,
         "sequential": max(sequential),
+        "in_all": max(in_all),
         "rpcs": dict(rpcs),
         "gmail_calls": gmail_calls,
         "floor_s": floor,
@@ -149,9 +155,9 @@ def report(rows: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, bool]]
         f" median of {RUNS} runs. Bare calls here: Firestore read {bare['firestore'] * 1000:.0f}"
         f" ms, publish {bare['pubsub'] * 1000:.0f} ms, Gmail list {bare['gmail'] * 1000:.0f} ms.",
         "floor = Gmail calls x bare Gmail call + one Firestore round trip + one publish"
-        " (nominal: the injected latencies alone); seq = storage round trips waited for one after"
-        " another.",
-        f"{'path':<32}{'gmail':>6}{'rpcs':>7}{'seq':>5}{'wall s':>8}{'floor s':>9}"
+        " (nominal: the injected latencies alone); seq = storage round trips the acknowledgement"
+        " waited for one after another, +1 = the ledger's done mark sent as it is acknowledged.",
+        f"{'path':<32}{'gmail':>6}{'rpcs':>7}{'seq':>7}{'wall s':>8}{'floor s':>9}"
         f"{'wall/floor':>11}{'nominal s':>10}{'wall/nom':>9}",
     ]
     names = {
@@ -160,8 +166,10 @@ def report(rows: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, bool]]
     }
     for key, row in rows.items():
         rpcs = f"{row['rpcs'].get('firestore', 0)}+{row['rpcs'].get('pubsub', 0)}"
+        extra = row["in_all"] - row["sequential"]
+        seq = f"{row['sequential']}+{extra}" if extra else str(row["sequential"])
         lines.append(
-            f"{names[key]:<32}{row['gmail_calls']:>6}{rpcs:>7}{row['sequential']:>5}"
+            f"{names[key]:<32}{row['gmail_calls']:>6}{rpcs:>7}{seq:>7}"
             f"{row['wall_s']:>8.3f}{row['floor_s']:>9.3f}{row['wall_s'] / row['floor_s']:>11.2f}"
             f"{row['nominal_floor_s']:>10.3f}{row['wall_s'] / row['nominal_floor_s']:>9.2f}"
         )

@@ -22,7 +22,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,7 +32,7 @@ from functions.gmail.metadata import describe
 from functions.gmail.session import GmailAccess, GmailSession
 from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
 from functions.grants.store import StoredCredentials
-from functions.pipeline.ledger import EventLedger, Progress, exactly_once
+from functions.pipeline.ledger import EventLedger, Progress, exactly_once, read_alongside
 from functions.pipeline.requests import MailboxRequest
 from functions.pipeline.results import ResultPublisher
 
@@ -51,10 +50,6 @@ class ReadingMailboxes(GmailAccess, Reauthorizing, Protocol):
     @property
     def publisher(self) -> PublisherClient: ...
 
-
-_READS = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="read-ahead")
-"""Reads started ahead of the claim (one per request in flight; more queue, which is slower,
-never wrong)."""
 
 CHECKPOINT_SECONDS = 2.0
 """How often a long listing records its progress. A resumed run republishes at most the pages
@@ -79,10 +74,7 @@ def read_mailbox(
         request.user_id,
         request.request_id,
     )
-    # The user's document is read while the ledger claims the event: neither needs the other's
-    # answer, so a warm request waits for one Firestore round trip before calling Gmail, not two.
-    # A duplicate delivery drops the read unused; nothing is decided on it before the claim.
-    stored = _READS.submit(services.token_store.get, request.user_id)
+    stored = read_alongside(services.token_store.get, request.user_id)  # while claiming
     progress = exactly_once(
         services.event_ledger,
         event_id,
