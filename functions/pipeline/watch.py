@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -35,6 +35,8 @@ class WatchState:
     expiration: datetime
     topic: str
     label_ids: tuple[str, ...]
+    read_at: datetime | None = field(default=None, compare=False)
+    """When the user's document this was read from last changed (its ``update_time``)."""
 
 
 class WatchPositions(UserDocuments):
@@ -62,7 +64,10 @@ class WatchPositions(UserDocuments):
         query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
         for snapshot in query.stream():
             data = snapshot.to_dict() or {}
-            return self._read_leniently(snapshot.id, data), _watch_state(data.get(WATCH))
+            watch = _watch_state(data.get(WATCH))
+            if watch is not None:
+                watch = replace(watch, read_at=snapshot.update_time)
+            return self._read_leniently(snapshot.id, data), watch
         return None
 
     def save(self, user_id: str, watch: WatchState) -> None:
@@ -90,11 +95,28 @@ class WatchPositions(UserDocuments):
 
         save(self._client.transaction())
 
-    def advance(self, user_id: str, history_id: str) -> None:
-        """Move the read position forward to ``history_id`` (never backwards)."""
+    def advance(self, user_id: str, history_id: str, *, seen: WatchState | None = None) -> None:
+        """Move the read position forward to ``history_id`` (never backwards).
+
+        ``seen`` is the watch as read earlier: if the document has not changed since, one write
+        conditional on that (a single round trip) moves it; otherwise a transaction reads the
+        current position first.
+        """
+        from google.api_core.exceptions import FailedPrecondition
         from google.cloud import firestore
 
         reference = self._document(user_id)
+        if seen is not None and seen.read_at is not None:
+            if int(history_id) <= int(seen.history_id):
+                return
+            try:
+                reference.update(
+                    {f"{WATCH}.history_id": history_id},
+                    option=self._client.write_option(last_update_time=seen.read_at),
+                )
+                return
+            except FailedPrecondition:
+                pass  # changed since it was read: decide on the current position
 
         @firestore.transactional
         def advance(transaction: firestore.Transaction) -> None:

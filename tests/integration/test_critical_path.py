@@ -20,9 +20,12 @@ from bench.latency_proxy import LatencyProxy, Rpc, sequential_round_trips
 from devstack.consent_browser import ConsentBrowser
 from functions.config import get_settings
 from functions.errors import TransientError
-from functions.pipeline.ledger import FirestoreEventLedger
+from functions.pipeline import ledger
+from functions.pipeline.ledger import Claim, FirestoreEventLedger
 from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.push import Notification, read_changes
 from functions.pipeline.requests import MailboxRequest
+from functions.pipeline.watch import start_watch
 from functions.services import Services, make_publisher
 from tests.integration.flow import connect
 from tests.integration.results import pull_all, pull_until_closed, results_subscription
@@ -31,10 +34,10 @@ pytestmark = pytest.mark.integration
 
 EMAIL = "ada@example.com"
 ROUND_TRIP_MS = 40
-WARM_SEQUENTIAL_STORAGE_ROUND_TRIPS = 3
-"""The ledger's claim and the user's document together, the results' publish, the ledger's
-``done``: the last must wait for the publish (an event is done only once its results are
-durable), so three is the floor while the ledger lives in Firestore."""
+BEFORE_THE_ACK = 2
+"""The ledger's claim and the user's document together, then the results' publish."""
+IN_ALL = 3
+"""And the ledger's ``done``, which must follow the publish and is not waited for."""
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def _rpcs(proxies: dict[str, LatencyProxy]) -> list[Rpc]:
     return sorted((rpc for p in proxies.values() for rpc in p.rpcs()), key=lambda r: r.opened)
 
 
-def test_a_warm_small_request_waits_for_three_storage_round_trips(
+def test_a_warm_small_request_waits_for_two_storage_round_trips_and_marks_done_after(
     slow_storage, emulator_env, sandbox, user_id
 ):
     # GIVEN a warm instance (clients connected, one request served) and a 100-message mailbox
@@ -82,12 +85,20 @@ def test_a_warm_small_request_waits_for_three_storage_round_trips(
         proxy.reset()
 
     # WHEN the next request is served
-    read_mailbox(services, "default", _request(user_id), uuid.uuid4().hex)
+    event_id = uuid.uuid4().hex
+    read_mailbox(services, "default", _request(user_id), event_id)
+    acknowledged = time.monotonic()
+    ledger.settle()
     publisher.stop()
 
-    # THEN it waited for three storage round trips one after another ...
+    # THEN it waited for two storage round trips one after another, and sent a third ...
     rpcs = _rpcs(slow_storage)
-    assert sequential_round_trips(rpcs) == WARM_SEQUENTIAL_STORAGE_ROUND_TRIPS, rpcs
+    waited = [rpc for rpc in rpcs if rpc.closed is not None and rpc.closed <= acknowledged]
+    assert sequential_round_trips(waited) == BEFORE_THE_ACK, rpcs
+    assert sequential_round_trips(rpcs) == IN_ALL, rpcs
+    [mark] = [rpc for rpc in rpcs if rpc not in waited]
+    assert mark.service == "firestore"
+    assert _marker(services.firestore, event_id)["status"] == "done"
     # ... the claim and the user's read in flight together ...
     claim, read = [rpc for rpc in rpcs if rpc.service == "firestore"][:2]
     assert read.opened < (claim.closed or 0)
@@ -112,7 +123,15 @@ class _DoneNeverWritten(FirestoreEventLedger):
     """A ledger whose ``done`` is lost: the instance dies between the publish and the mark."""
 
     def finish(self, event_id: str, owner: str, outcome: str, now: datetime) -> None:
-        raise KeyboardInterrupt("the instance died")
+        raise RuntimeError("the instance died")
+
+
+class _DoneSlowly(FirestoreEventLedger):
+    """A ledger whose ``done`` takes a while to land."""
+
+    def finish(self, event_id: str, owner: str, outcome: str, now: datetime) -> None:
+        time.sleep(1.0)
+        super().finish(event_id, owner, outcome, now)
 
 
 def _services(database, publisher, ledger: type[FirestoreEventLedger] = FirestoreEventLedger):
@@ -153,7 +172,32 @@ def test_results_not_accepted_leave_the_event_open_and_the_redelivery_publishes_
         "refused-once:1",
         "refused-once:complete",
     ]
+    ledger.settle()
     assert _marker(firestore_client, "e-refused")["status"] == "done"
+
+
+def test_a_duplicate_while_the_done_mark_is_on_its_way_is_busy_here_and_waits_on_this_instance(
+    function_env, firestore_client, publisher, subscriber, emulator_env, sandbox, user_id
+):
+    sandbox.state.seed_mailbox(EMAIL, 100)
+    results = results_subscription(emulator_env)
+    request = _request(user_id, "slow-mark")
+    services = _services(firestore_client, publisher, _DoneSlowly)
+
+    # GIVEN a request acknowledged after its results were published, its mark still on its way
+    read_mailbox(services, "default", request, "e-slow")
+    assert {b["result_id"] for b in pull_until_closed(subscriber, results)} == {
+        "slow-mark:1",
+        "slow-mark:complete",
+    }
+
+    # THEN another instance's claim is told the event is busy (Pub/Sub brings it back later) ...
+    claimed = services.event_ledger.claim("e-slow", "another-instance", datetime.now(UTC))
+    assert claimed.claim is Claim.BUSY
+    # ... and a duplicate on this instance waits for the mark, finds it done, publishes nothing
+    read_mailbox(services, "default", request, "e-slow")
+    assert _marker(firestore_client, "e-slow")["status"] == "done"
+    assert pull_all(subscriber, results, wait=1.5) == []
 
 
 def test_an_instance_dying_between_publish_and_done_is_resumed_under_the_same_result_ids(
@@ -163,18 +207,19 @@ def test_an_instance_dying_between_publish_and_done_is_resumed_under_the_same_re
     results = results_subscription(emulator_env)
     request = _request(user_id, "died")
 
-    # GIVEN an attempt that published everything and died before marking the event done
-    with pytest.raises(KeyboardInterrupt):
-        read_mailbox(
-            _services(firestore_client, publisher, _DoneNeverWritten), "default", request, "e-died"
-        )
+    # GIVEN an attempt that published everything, was acknowledged, and died before its mark
+    read_mailbox(
+        _services(firestore_client, publisher, _DoneNeverWritten), "default", request, "e-died"
+    )
+    ledger.settle()
     first = pull_until_closed(subscriber, results)
     assert _marker(firestore_client, "e-died")["status"] == "running"
 
-    # WHEN Pub/Sub redelivers once the dead attempt's lease has lapsed
+    # WHEN Pub/Sub delivers it again once the dead attempt's lease has lapsed
     time.sleep(1.2)
     read_mailbox(_services(firestore_client, publisher), "default", request, "e-died")
     again = pull_until_closed(subscriber, results)
+    ledger.settle()
 
     # THEN the event is done, and what was sent again carries the same result IDs
     assert _marker(firestore_client, "e-died")["status"] == "done"
@@ -207,3 +252,69 @@ def test_a_failed_read_ahead_fails_the_attempt_and_gives_the_claim_up(
     assert marker["status"] == "running"
     assert marker["lease_until"] < datetime.now(UTC)  # a redelivery may resume at once
     assert pull_all(subscriber, results, wait=1.0) == []
+
+
+def test_a_warm_push_notification_waits_for_three_storage_round_trips(
+    slow_storage, emulator_env, sandbox, user_id
+):
+    # GIVEN a watched user and a warm instance that has read one notification
+    publisher = make_publisher()
+    services = Services(
+        get_settings(),
+        firestore_client=firestore.Client(project=emulator_env.project),
+        publisher=publisher,
+    )
+    start_watch(services, user_id)
+
+    def notified() -> None:
+        sandbox.state.deliver_messages(EMAIL, 3)
+        history_id = int(sandbox.state.mailbox(EMAIL).history_id)
+        assert read_changes(services, Notification(EMAIL, history_id), uuid.uuid4().hex) == 3
+
+    notified()
+    ledger.settle()
+    for proxy in slow_storage.values():
+        proxy.reset()
+
+    # WHEN the next notification is read
+    notified()
+    acknowledged = time.monotonic()
+    ledger.settle()
+    publisher.stop()
+
+    # THEN the user's lookup went with the claim, then the publish, then the position moved in
+    # one conditional write; the done mark came after the acknowledgement
+    rpcs = _rpcs(slow_storage)
+    waited = [rpc for rpc in rpcs if rpc.closed is not None and rpc.closed <= acknowledged]
+    assert sequential_round_trips(waited) == 3, rpcs
+    assert sequential_round_trips(rpcs) == 4, rpcs
+
+
+def test_a_position_that_changed_since_it_was_read_never_moves_backwards(
+    function_env, firestore_client, publisher, sandbox, user_id
+):
+    services = _services(firestore_client, publisher)
+    start_watch(services, user_id)
+    positions = services.watch_positions
+    found = positions.find_by_email(EMAIL)
+    assert found is not None
+    _, seen = found
+    assert seen is not None
+    start = int(seen.history_id)
+
+    # GIVEN another notification moved the position on since ``seen`` was read
+    positions.advance(user_id, str(start + 20), seen=seen)
+
+    # WHEN an older one, read from the same ``seen``, would move it to less
+    positions.advance(user_id, str(start + 10), seen=seen)
+    # THEN it stays; and a newer one still moves it (through the transaction)
+    assert _position(positions, user_id) == start + 20
+    positions.advance(user_id, str(start + 30), seen=seen)
+    assert _position(positions, user_id) == start + 30
+
+
+def _position(positions: Any, user_id: str) -> int:
+    found = positions.find_user(user_id)
+    assert found is not None
+    assert found[1] is not None
+    return int(found[1].history_id)
