@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -54,7 +54,9 @@ class WatchPositions(UserDocuments):
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
-        return self._read_leniently(user_id, data), _watch_state(data.get(WATCH))
+        return self._read_leniently(user_id, data), _watch_state(
+            data.get(WATCH), snapshot.update_time
+        )
 
     def find_by_email(self, email: str) -> tuple[StoredCredentials, WatchState | None] | None:
         """The user whose account is ``email`` (a push notification names only that), and
@@ -64,9 +66,7 @@ class WatchPositions(UserDocuments):
         query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
         for snapshot in query.stream():
             data = snapshot.to_dict() or {}
-            watch = _watch_state(data.get(WATCH))
-            if watch is not None:
-                watch = replace(watch, read_at=snapshot.update_time)
+            watch = _watch_state(data.get(WATCH), snapshot.update_time)
             return self._read_leniently(snapshot.id, data), watch
         return None
 
@@ -128,7 +128,7 @@ class WatchPositions(UserDocuments):
         advance(self._client.transaction())
 
 
-def _watch_state(data: object) -> WatchState | None:
+def _watch_state(data: object, read_at: datetime | None = None) -> WatchState | None:
     if not isinstance(data, dict) or not data.get("history_id"):
         return None
     raw: dict[str, Any] = data
@@ -137,6 +137,7 @@ def _watch_state(data: object) -> WatchState | None:
         expiration=raw["expiration"],
         topic=str(raw.get("topic", "")),
         label_ids=tuple(raw.get("label_ids") or ()),
+        read_at=read_at,
     )
 
 

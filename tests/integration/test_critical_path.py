@@ -296,7 +296,7 @@ def test_a_position_that_changed_since_it_was_read_never_moves_backwards(
     services = _services(firestore_client, publisher)
     start_watch(services, user_id)
     positions = services.watch_positions
-    found = positions.find_by_email(EMAIL)
+    found = positions.find_user(user_id)
     assert found is not None
     _, seen = found
     assert seen is not None
