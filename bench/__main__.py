@@ -174,7 +174,9 @@ def _trip_lines(
         f"  wall {path['wall_s']:.3f} s against a floor of {path['floor_s']:.3f} s"
         f" ({path['gmail_calls']} Gmail call x {g} ms + Firestore {firestore_ms:g} ms + publish"
         f" {pubsub_ms:g} ms) = {path['wall_s'] / path['floor_s']:.2f}x;"
-        f" emulators as they are: {small['emulators']['wall_s']:.3f} s. Information, no goal yet.",
+        f" emulators as they are: {small['emulators']['wall_s']:.3f} s. The count includes the"
+        " ledger's done mark, sent as the event is acknowledged; the goal is judged in the"
+        " critical path below.",
     ]
     [big] = [
         r
