@@ -90,7 +90,7 @@ audit: install
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
-## bench: cold starts (also at each deployed CPU share), round trips and refresh storms against baselines; writes docs/benchmark.*
+## bench: cold starts (also at each deployed CPU share), round trips, refresh storms and the quota-paced metadata read against baselines; writes docs/benchmark.*
 bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bench.txt
 	$(BIN)/python -m bench

@@ -12,7 +12,8 @@ Cold starts are measured against the emulators as they are.
 
 ``python -m bench --only sizing`` runs only the cold starts at CPU shares and prints them;
 ``--only cold`` adds the unthrottled cold starts; ``--only trips`` runs only the round trips, the
-storm, the callback and the critical path (``bench.critical_path``). Only a whole run writes
+storm, the callback and the critical path (``bench.critical_path``); ``--only quota`` only the
+metadata read paced to Gmail's per-user quota (``bench.quota_pacing``). Only a whole run writes
 the report.
 """
 
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, critical_path, round_trips, sizing
+from bench import cold_start, critical_path, quota_pacing, round_trips, sizing
 from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every measurement (or ``--only`` some); exit 1 if a goal of the issue is missed."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "--only", choices=("cold", "sizing", "trips"), help="measure only these parts"
+        "--only", choices=("cold", "sizing", "trips", "quota"), help="measure only these parts"
     )
     parser.add_argument(
         "--firestore-ms",
@@ -53,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with local_world(args.firestore_ms, args.pubsub_ms) as world:
         user_id = world.connect(EMAIL)
+        if args.only == "quota":
+            return _finish(*quota_pacing.report(quota_pacing.measure(world, user_id, EMAIL)))
         if args.only == "trips":
             trips = round_trips.mailbox_round_trips(world, user_id, EMAIL)
             storm = round_trips.refresh_storm(world, user_id)
@@ -75,8 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         storm = round_trips.refresh_storm(world, user_id)
         callback = round_trips.callback_breakdown(world)
         path = critical_path.report(critical_path.measure(world, user_id, EMAIL))
+        paced = quota_pacing.measure(world, user_id, EMAIL)
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
-    lines, goals = [*lines, "", *path[0]], {**goals, **path[1]}
+    paced_lines, paced_goals = quota_pacing.report(paced)
+    lines = [*lines, "", *path[0], "", *paced_lines]
+    goals.update({**path[1], **paced_goals})
     text = "\n".join(_with_goals(lines, goals))
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmark.md").write_text(

@@ -24,7 +24,7 @@ from devstack.pubsub_setup import (
     publisher_client,
     subscriber_client,
 )
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import key_files
 
 REDIRECT_URI = "http://localhost:8082/"
 RESULTS_TOPIC = "bench-results"
@@ -200,7 +200,7 @@ def local_world(
                 "PUBSUB_EMULATOR_HOST": pubsub_emulator.host_port,
                 "OAUTH_CLIENT_SECRETS": str(client_json),
                 "OAUTH_REDIRECT_URI": REDIRECT_URI,
-                "TOKEN_ENCRYPTION_KEYS": str(ensure_token_keys(folder / "keys.json")),
+                **key_files(folder),
                 "OIDC_USERINFO_URI": f"{base_url}/v1/userinfo",
                 "OAUTH_REVOKE_URI": f"{base_url}/revoke",
                 "GMAIL_API_ROOT": f"{base_url}/",

@@ -49,6 +49,9 @@ class ConsentPage:
     action: str
 
 
+_COOKIE_BYTES = 4096
+
+
 @dataclass
 class ConsentBrowser:
     """One browser: a cookie jar per host and a requests session for the sandbox."""
@@ -57,11 +60,14 @@ class ConsentBrowser:
     cookies: dict[str, str] = field(default_factory=dict)
 
     def remember(self, set_cookie_headers: list[str]) -> None:
-        """Keep cookies from ``Set-Cookie`` headers (all our functions share one host)."""
+        """Keep cookies from ``Set-Cookie`` headers (all our functions share one host), as a
+        browser does: one whose name and value pass 4,096 bytes is dropped (RFC 6265 §6.1)."""
         for header in set_cookie_headers:
             jar: SimpleCookie = SimpleCookie()
             jar.load(header)
             for name, morsel in jar.items():
+                if len(name.encode()) + len(morsel.coded_value.encode()) > _COOKIE_BYTES:
+                    continue
                 if morsel["max-age"] == "0":
                     self.cookies.pop(name, None)
                 else:

@@ -226,6 +226,8 @@ class Settings:
     events_collection: str = "processed_events"
     auth_sessions_collection: str = "oauth_sessions"
     oauth_scopes: str = ""
+    oauth_client_id: str = ""
+    """``OAUTH_CLIENT_ID``, given to the browser-facing functions (those with ``pages``)."""
     allowed_return_to: Sequence[str] = ()
     page_settings: Mapping[str, str] = field(default_factory=dict)
     """SERVICE_NAME, SUPPORT_URL, PRIVACY_POLICY_URL: set only when given, on the functions
@@ -296,6 +298,8 @@ def environment(
         env["ALLOWED_RETURN_TO"] = ",".join(settings.allowed_return_to)
     if function.pages:
         env.update({name: value for name, value in settings.page_settings.items() if value})
+        if settings.oauth_client_id:
+            env["OAUTH_CLIENT_ID"] = settings.oauth_client_id
     for key in function.secrets:
         secret = definition.secrets[key]
         env[secret.variable] = f"{secrets_root}{secret.path}"
@@ -423,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pipeline", action="append", default=[], metavar="NAME")
     parser.add_argument("--secret", action="append", default=[], metavar="KEY=ID")
     parser.add_argument("--collection", action="append", default=[], metavar="KIND=NAME")
+    parser.add_argument("--oauth-client-id", default="")
     parser.add_argument("--scopes", default="")
     parser.add_argument("--allowed-return-to", default="")
     parser.add_argument("--page-setting", action="append", default=[], metavar="NAME=VALUE")
@@ -451,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "auth_sessions", defaults.auth_sessions_collection
             ),
             oauth_scopes=args.scopes,
+            oauth_client_id=args.oauth_client_id,
             allowed_return_to=[p.strip() for p in args.allowed_return_to.split(",") if p.strip()],
             page_settings=_page_settings(args.page_setting),
             sizing=sizing,

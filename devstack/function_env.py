@@ -9,6 +9,7 @@ defaults (Google's). Variable names are the public contract (the README's Config
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,14 @@ from pathlib import Path
 from devstack import deployment
 from devstack.deployment import Definition, Settings
 from devstack.errors import DevStackError
+from devstack.google_sandbox import CONSENT_PATH
 
 OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
 OAUTH_REDIRECT_URI = "OAUTH_REDIRECT_URI"
+OAUTH_CLIENT_ID = "OAUTH_CLIENT_ID"
+SANDBOX_CLIENT_ID = "sbx-local.apps.sandbox.test"
+"""The client the sandbox registers for the local stack: known before it starts, so that
+``authorize`` is given it as ``OAUTH_CLIENT_ID``, as deployed."""
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,12 @@ class RealGoogle:
     Attributes:
         client_secrets: path of the client JSON, or its Secret Manager version name.
         redirect_uri: the callback URL registered with that client.
+        client_id: its ID (``OAUTH_CLIENT_ID``, else read from the JSON file).
     """
 
     client_secrets: str
     redirect_uri: str
+    client_id: str = ""
 
 
 def real_google_from_env(environ: Mapping[str, str]) -> RealGoogle | None:
@@ -43,7 +51,8 @@ def real_google_from_env(environ: Mapping[str, str]) -> RealGoogle | None:
     secrets = environ.get(OAUTH_CLIENT_SECRETS, "").strip()
     redirect = environ.get(OAUTH_REDIRECT_URI, "").strip()
     if secrets and redirect:
-        return RealGoogle(client_secrets=secrets, redirect_uri=redirect)
+        client_id = environ.get(OAUTH_CLIENT_ID, "").strip() or _client_id_in(secrets)
+        return RealGoogle(client_secrets=secrets, redirect_uri=redirect, client_id=client_id)
     if secrets or redirect:
         missing = OAUTH_REDIRECT_URI if secrets else OAUTH_CLIENT_SECRETS
         raise DevStackError(
@@ -53,10 +62,21 @@ def real_google_from_env(environ: Mapping[str, str]) -> RealGoogle | None:
     return None
 
 
+def _client_id_in(client_json: str) -> str:
+    """The ``web.client_id`` of a client JSON file; empty when it cannot be read (a Secret Manager
+    version: then ``OAUTH_CLIENT_ID`` must be given)."""
+    try:
+        document = json.loads(Path(client_json).expanduser().read_text(encoding="utf-8"))
+        return str(document["web"]["client_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 LOCAL_ONLY = frozenset(
     {
         "FIRESTORE_EMULATOR_HOST",
         "PUBSUB_EMULATOR_HOST",
+        "OAUTH_AUTH_URI",
         "OIDC_USERINFO_URI",
         "OAUTH_REVOKE_URI",
         "GMAIL_API_ROOT",
@@ -117,6 +137,7 @@ def function_environments(
         if sandbox_url is not None:
             env.update(
                 {
+                    "OAUTH_AUTH_URI": f"{sandbox_url}{CONSENT_PATH}",
                     "OIDC_USERINFO_URI": f"{sandbox_url}/v1/userinfo",
                     "OAUTH_REVOKE_URI": f"{sandbox_url}/revoke",
                     "GMAIL_API_ROOT": f"{sandbox_url}/",

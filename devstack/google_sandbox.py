@@ -41,13 +41,15 @@ def start_sandbox(
     pubsub_emulator_host: str = "",
     project: str = "sandbox",
     gmail_push_topics: tuple[str, ...] = (),
+    client_id: str | None = None,
 ) -> ManagedProcess:
     """Launch ``python -m sandbox`` without waiting; see :func:`wait_for_sandbox`.
 
     With ``pubsub_emulator_host``, the sandbox publishes Gmail push notifications there. The
     client belongs to ``project``; Gmail may publish to ``gmail_push_topics`` (as the IAM
     binding for gmail-api-push@system.gserviceaccount.com in ``infra/pubsub.tf`` allows), which
-    must be topics of that project, as Gmail requires.
+    must be topics of that project, as Gmail requires. ``client_id`` fixes the client's ID
+    (random otherwise), so the functions can be given it before the sandbox starts.
 
     A client JSON left from an earlier run is removed first, so waiting sees only this run's.
     """
@@ -65,6 +67,7 @@ def start_sandbox(
             f"--write-client-json={client_json}",
             *([f"--pubsub-emulator-host={pubsub_emulator_host}"] if pubsub_emulator_host else []),
             f"--project={project}",
+            *([f"--client-id={client_id}"] if client_id else []),
             *(f"--gmail-push-topic={topic}" for topic in gmail_push_topics),
         ],
         log_path=log_dir / "sandbox.log",

@@ -30,7 +30,7 @@ from devstack.emulators import (
     start_firestore,
     start_pubsub,
 )
-from devstack.function_env import RealGoogle, function_environments
+from devstack.function_env import SANDBOX_CLIENT_ID, RealGoogle, function_environments
 from devstack.functions import function_url, start_function
 from devstack.google_sandbox import (
     ADMIN_PATHS,
@@ -51,7 +51,7 @@ from devstack.pubsub_setup import (
     publisher_client,
     subscriber_client,
 )
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import ensure_cookie_keys, ensure_token_keys, write_public_keys
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,10 @@ class LocalStack:
         self._functions: list[ManagedProcess] = []
         self._started = False
         self.settings = deployment.Settings(
-            project=self.project, region="local", topics=self.topology.topics
+            project=self.project,
+            region="local",
+            topics=self.topology.topics,
+            oauth_client_id=SANDBOX_CLIENT_ID if real_google is None else real_google.client_id,
         )
         """The deployment settings the local stack stands for (infra/'s defaults otherwise)."""
         self.function_envs = function_environments(
@@ -410,6 +413,8 @@ class LocalStack:
         ensure_ports_free(self._ports_to_bind())
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_token_keys(self.token_keys_path)
+        write_public_keys(self.token_keys_path, self.secret_path("token_public_keys"))
+        ensure_cookie_keys(self.secret_path("cookie_keys"))
         self.client_json_path.parent.mkdir(parents=True, exist_ok=True)
         if self.real_google is not None and self._client_secret_version is None:
             # Mounted as in production: the function reads the file where the volume would be.
@@ -432,6 +437,7 @@ class LocalStack:
                 python=self.python,
                 pubsub_emulator_host=self.pubsub_host,
                 project=self.project,
+                client_id=SANDBOX_CLIENT_ID,
                 gmail_push_topics=tuple(
                     topic for topic in (self.function_env.get("GMAIL_PUSH_TOPIC"),) if topic
                 ),

@@ -9,6 +9,8 @@ Examples:
   python -m functions.cli dead-letters replay
   python -m functions.cli disconnect USER_ID
   python -m functions.cli reseal
+  python -m functions.cli token-keys add --id tk-2 > new-keys.json
+  python -m functions.cli token-keys public
   python -m functions.cli watch USER_ID
   python -m functions.cli renew-watches
   python -m functions.cli smoke --local .dev
@@ -52,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     project = os.environ.get(config.GOOGLE_CLOUD_PROJECT, "").strip()
-    if not project and args.run is not smoke:
+    if not project and args.run not in (smoke, token_keys):
         print(
             f"{config.GOOGLE_CLOUD_PROJECT} is not set: run `source .dev/env` for the local stack "
             "(start it with `make dev`), or export it with your project ID.",
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        if args.run is not smoke:
+        if args.run not in (smoke, token_keys):
             _check_reachable()
         return int(args.run(args, project))
     except StackDown as error:
@@ -252,6 +254,13 @@ def disconnect(args: argparse.Namespace, project: str) -> int:
         print(f"no user with user ID {args.user_id}: nothing to revoke or delete", file=sys.stderr)
         return 1
     print(json.dumps(result.as_json()))
+    if result.pending:
+        print(
+            "revocation failed: the grant is kept as an unusable tombstone, retried daily by "
+            "renew_watches and by running disconnect again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -283,9 +292,27 @@ def reseal(args: argparse.Namespace, project: str) -> int:
     report = get_services().key_rotation.reseal_all()
     print(
         f"resealed {report.resealed}, already under the primary key {report.already_primary}, "
-        f"unreadable {report.unreadable}"
+        f"unreadable {report.unreadable} (of the resealed: plain text {report.plain_text}, "
+        f"legacy key {report.legacy})"
     )
     return 1 if report.unreadable else 0
+
+
+def token_keys(args: argparse.Namespace, project: str) -> int:
+    """Print a ``TOKEN_ENCRYPTION_KEYS`` document with a new key, or the public keyring of the
+    current one (what ``TOKEN_PUBLIC_KEYS`` must hold); nothing is logged."""
+    from functions.crypto import parse_token_keys, with_new_token_key
+    from functions.secrets import read_secret
+
+    reference = os.environ.get(config.TOKEN_ENCRYPTION_KEYS, "").strip()
+    current = read_secret(reference, variable=config.TOKEN_ENCRYPTION_KEYS) if reference else None
+    if args.action == "add":
+        print(with_new_token_key(current, args.id, primary=args.primary))
+        return 0
+    if current is None:
+        raise ConfigError(f"{config.TOKEN_ENCRYPTION_KEYS} is not set: it names the private keys.")
+    print(parse_token_keys(current).public.as_json())
+    return 0
 
 
 def watch(args: argparse.Namespace, project: str) -> int:
@@ -610,6 +637,25 @@ def _parser() -> argparse.ArgumentParser:
     rotate = command("reseal", "re-seal every token under the primary key", "reseal")
     rotate.set_defaults(run=reseal)
 
+    keys = command(
+        "token-keys",
+        "print token keys: TOKEN_ENCRYPTION_KEYS with a new key added, or its public keys",
+        "token-keys add --id tk-2 > new-keys.json",
+    )
+    keys.add_argument(
+        "action",
+        choices=("add", "public"),
+        help="add: TOKEN_ENCRYPTION_KEYS (or a new keyring) with a fresh key; "
+        "public: its public keys",
+    )
+    keys.add_argument("--id", default="tk-1", help="the new key's ID (add; default: %(default)s)")
+    keys.add_argument(
+        "--primary",
+        action="store_true",
+        help="make the new key the primary at once (add; the first key always is)",
+    )
+    keys.set_defaults(run=token_keys)
+
     watching = command("watch", "have Gmail push a user's changes", "watch USER_ID")
     _takes_user_id(watching)
     watching.set_defaults(run=watch)
@@ -633,7 +679,7 @@ def _parser() -> argparse.ArgumentParser:
     dead = command(
         "dead-letters",
         "inspect and replay dead letters",
-        "dead-letters replay --topic mailbox-requests",
+        "dead-letters replay --subscription mailbox-dead-letter-hold",
     )
     dead_commands = dead.add_subparsers(required=True, metavar="ACTION")
     dead_list = dead_commands.add_parser("list", help="one line per dead letter (left in place)")

@@ -21,6 +21,12 @@ from functions.scopes import unknown_to_google
 OAUTH_CLIENT_SECRETS = "OAUTH_CLIENT_SECRETS"
 """File path (a mounted secret when deployed) or Secret Manager version name of the OAuth client
 JSON (``{"web": {...}}``)."""
+OAUTH_CLIENT_ID = "OAUTH_CLIENT_ID"
+"""The OAuth client's ID (not a secret): ``authorize`` sends browsers to consent with it and
+mounts no client secret; where the client JSON is mounted too, the two must name one client."""
+OAUTH_AUTH_URI = "OAUTH_AUTH_URI"
+"""The provider's authorization endpoint, used with ``OAUTH_CLIENT_ID`` (the client JSON's
+``auth_uri`` otherwise)."""
 OAUTH_REDIRECT_URI = "OAUTH_REDIRECT_URI"
 """The callback URL registered with the OAuth client."""
 OAUTH_SCOPES = "OAUTH_SCOPES"
@@ -40,8 +46,13 @@ WORK_BUDGET_SECONDS = "WORK_BUDGET_SECONDS"
 AUTH_SESSIONS_COLLECTION = "AUTH_SESSIONS_COLLECTION"
 """Firestore collection of used consent links (digest of the state), ten minutes each."""
 TOKEN_ENCRYPTION_KEYS = "TOKEN_ENCRYPTION_KEYS"  # noqa: S105 - a variable name, not a key
-"""File path (a mounted secret when deployed) or Secret Manager version name of the keys that seal
-tokens at rest."""
+"""File path (a mounted secret when deployed) or Secret Manager version name of the private keys
+that open tokens at rest; only the internal functions and the CLI have it."""
+TOKEN_PUBLIC_KEYS = "TOKEN_PUBLIC_KEYS"  # noqa: S105 - a variable name, not a key
+"""File path or Secret Manager version name of the public keys that seal tokens (the callback's);
+unset where ``TOKEN_ENCRYPTION_KEYS`` is, whose private keys give the public ones."""
+COOKIE_KEYS = "COOKIE_KEYS"
+"""File path or Secret Manager version name of the keys that seal the consent cookies."""
 REAUTH_TOPIC = "REAUTH_TOPIC"
 """Pub/Sub topic (ID or full name) told when a user must consent again, a template with
 ``{pipeline}`` (one topic per pipeline); unset: not published."""
@@ -89,10 +100,14 @@ GRANT_EXPIRY_WARNING_DAYS = "GRANT_EXPIRY_WARNING_DAYS"
 """How many days before a time-limited grant ends its user is told (``reason: grant_expiring``)."""
 RISC_API_ROOT = "RISC_API_ROOT"
 """Root URL of the RISC stream management API (the operator CLI's ``risc`` commands)."""
+GMAIL_QUOTA_PROFILE = "GMAIL_QUOTA_PROFILE"
+"""The project's Gmail per-user quota: ``legacy`` (used the API before May 2026: 15,000 units per
+user per minute, ``messages.get`` 5) or ``2026`` (created since: 6,000, ``messages.get`` 20)."""
 
 DEFAULT_PIPELINES = ("default",)
 PIPELINE_PLACEHOLDER = "{pipeline}"
 DEFAULT_SCOPES = ("openid", "email", "https://www.googleapis.com/auth/gmail.readonly")
+DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
 DEFAULT_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
 DEFAULT_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 DEFAULT_GMAIL_API_ROOT = "https://gmail.googleapis.com/"
@@ -109,8 +124,11 @@ DEFAULT_KEEP_ALIVE_DAYS = 150
 DEFAULT_GRANT_EXPIRY_WARNING_DAYS = 3
 DEFAULT_RISC_API_ROOT = "https://risc.googleapis.com/"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+GMAIL_QUOTA_PROFILES = ("legacy", "2026")
+DEFAULT_GMAIL_QUOTA_PROFILE = "legacy"
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 _COLLECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _TOPIC_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
@@ -122,7 +140,7 @@ _TOPIC_NAME = re.compile(r"^projects/([^/]+)/topics/([A-Za-z][A-Za-z0-9._~+%-]{2
 class Settings:
     """The validated configuration of one function instance."""
 
-    client_secrets: str
+    client_secrets: str | None
     redirect_uri: str
     scopes: tuple[str, ...]
     userinfo_uri: str
@@ -135,7 +153,7 @@ class Settings:
     allowed_return_to: tuple[str, ...]
     project: str | None
     results_topic: str | None
-    token_keys: str
+    token_keys: str | None
     reauth_topic: str | None
     authorize_url: str | None
     gmail_push_topic: str | None = None
@@ -153,6 +171,13 @@ class Settings:
     grant_expiry_warning_days: int = DEFAULT_GRANT_EXPIRY_WARNING_DAYS
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
     requests_topic: str | None = None
+    token_public_keys: str | None = None
+    cookie_keys: str | None = None
+    client_id: str | None = None
+    auth_uri: str = DEFAULT_AUTH_URI
+    gmail_quota_profile: str = DEFAULT_GMAIL_QUOTA_PROFILE
+    gmail_quota_window_seconds: float = 60.0
+    """Gmail counts a minute; only the tests and the benchmark shorten it, with the sandbox's."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -238,25 +263,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     def get(name: str, default: str = "") -> str:
         return env.get(name, "").strip() or default
 
-    client_secrets = get(OAUTH_CLIENT_SECRETS)
-    if not client_secrets:
+    client_secrets = get(OAUTH_CLIENT_SECRETS) or None
+    client_id = get(OAUTH_CLIENT_ID) or None
+    if not client_secrets and not client_id:
         raise ConfigError(
             f"{OAUTH_CLIENT_SECRETS} is required: set it to a Secret Manager version name "
-            "(projects/P/secrets/S/versions/V) or the path of the OAuth client JSON file."
+            "(projects/P/secrets/S/versions/V) or the path of the OAuth client JSON file "
+            f"(authorize needs only {OAUTH_CLIENT_ID})."
         )
-    redirect_uri = _url(OAUTH_REDIRECT_URI, get(OAUTH_REDIRECT_URI), required=True)
-    callback = urlsplit(redirect_uri)
-    if callback.scheme == "http" and callback.hostname not in _LOOPBACK_HOSTS:
-        raise ConfigError(
-            f"{OAUTH_REDIRECT_URI} must use https unless it points at localhost, "
-            f"got {redirect_uri!r}."
-        )
-    token_keys = get(TOKEN_ENCRYPTION_KEYS)
-    if not token_keys:
-        raise ConfigError(
-            f"{TOKEN_ENCRYPTION_KEYS} is required: set it to a Secret Manager version name or the "
-            'path of a file holding {"primary": "<key id>", "keys": {"<key id>": "<base64>"}}.'
-        )
+    if client_id is not None and not _CLIENT_ID.match(client_id):
+        raise ConfigError(f"{OAUTH_CLIENT_ID} must be an OAuth client ID, got {client_id[:80]!r}.")
+    redirect_uri = endpoint_url(OAUTH_REDIRECT_URI, get(OAUTH_REDIRECT_URI), required=True)
     reauth_topic = get(REAUTH_TOPIC) or None
     authorize_url = get(AUTHORIZE_URL) or _authorize_url_beside(redirect_uri)
     if authorize_url:
@@ -288,9 +305,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         client_secrets=client_secrets,
         redirect_uri=redirect_uri,
         scopes=scopes,
-        userinfo_uri=_url(OIDC_USERINFO_URI, get(OIDC_USERINFO_URI, DEFAULT_USERINFO_URI)),
-        revoke_uri=_url(OAUTH_REVOKE_URI, get(OAUTH_REVOKE_URI, DEFAULT_REVOKE_URI)),
-        gmail_api_root=_url(GMAIL_API_ROOT, get(GMAIL_API_ROOT, DEFAULT_GMAIL_API_ROOT)),
+        userinfo_uri=endpoint_url(OIDC_USERINFO_URI, get(OIDC_USERINFO_URI, DEFAULT_USERINFO_URI)),
+        revoke_uri=endpoint_url(OAUTH_REVOKE_URI, get(OAUTH_REVOKE_URI, DEFAULT_REVOKE_URI)),
+        gmail_api_root=endpoint_url(GMAIL_API_ROOT, get(GMAIL_API_ROOT, DEFAULT_GMAIL_API_ROOT)),
         credentials_collection=_collection(
             CREDENTIALS_COLLECTION, get(CREDENTIALS_COLLECTION, DEFAULT_CREDENTIALS_COLLECTION)
         ),
@@ -307,7 +324,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_return_to=allowed,
         project=get(GOOGLE_CLOUD_PROJECT) or None,
         results_topic=topics[RESULTS_TOPIC],
-        token_keys=token_keys,
+        # Each function mounts only the keys it uses; the one that needs a missing key says so.
+        token_keys=get(TOKEN_ENCRYPTION_KEYS) or None,
+        token_public_keys=get(TOKEN_PUBLIC_KEYS) or None,
+        cookie_keys=get(COOKIE_KEYS) or None,
         reauth_topic=topics[REAUTH_TOPIC],
         authorize_url=authorize_url,
         gmail_push_topic=get(GMAIL_PUSH_TOPIC) or None,
@@ -315,6 +335,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             label.strip() for label in get(WATCH_LABEL_IDS, "INBOX").split(",") if label.strip()
         ),
         log_level=_log_level(get(LOG_LEVEL, DEFAULT_LOG_LEVEL)),
+        gmail_quota_profile=_quota_profile(get(GMAIL_QUOTA_PROFILE, DEFAULT_GMAIL_QUOTA_PROFILE)),
         service_name=_service_name(get(SERVICE_NAME)),
         support_url=_https_url(SUPPORT_URL, get(SUPPORT_URL)),
         privacy_policy_url=_https_url(PRIVACY_POLICY_URL, get(PRIVACY_POLICY_URL)),
@@ -324,7 +345,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             loopback_http=True,
         )
         or DEFAULT_ACCOUNT_PERMISSIONS_URL,
-        risc_configuration_uri=_url(
+        risc_configuration_uri=endpoint_url(
             RISC_CONFIGURATION_URI, get(RISC_CONFIGURATION_URI, DEFAULT_RISC_CONFIGURATION_URI)
         ),
         risc_audiences=tuple(
@@ -335,6 +356,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             get(SECURITY_EVENTS_COLLECTION, DEFAULT_SECURITY_EVENTS_COLLECTION),
         ),
         keep_alive_days=_days(KEEP_ALIVE_DAYS, get(KEEP_ALIVE_DAYS, str(DEFAULT_KEEP_ALIVE_DAYS))),
+        client_id=client_id,
+        auth_uri=endpoint_url(OAUTH_AUTH_URI, get(OAUTH_AUTH_URI, DEFAULT_AUTH_URI)),
         grant_expiry_warning_days=_days(
             GRANT_EXPIRY_WARNING_DAYS,
             get(GRANT_EXPIRY_WARNING_DAYS, str(DEFAULT_GRANT_EXPIRY_WARNING_DAYS)),
@@ -362,6 +385,30 @@ def _url(variable: str, value: str, *, required: bool = False) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{variable} must be an absolute http(s) URL, got {value!r}.")
+    return value
+
+
+def is_secure_endpoint(url: str) -> bool:
+    """Whether tokens may be sent to (or keys read from) ``url``: https, or plain http on a
+    loopback host only (the local sandbox), as RFC 6749 §3.1 and §3.2 require TLS of the
+    authorization and token endpoints."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+
+
+def endpoint_url(variable: str, value: str, *, required: bool = False) -> str:
+    """A provider endpoint (or our own callback): an absolute URL, https unless on localhost.
+
+    Raises:
+        ConfigError: naming ``variable``.
+    """
+    value = _url(variable, value, required=required)
+    if not is_secure_endpoint(value):
+        raise ConfigError(
+            f"{variable} must use https unless it points at localhost, got {value!r}."
+        )
     return value
 
 
@@ -408,6 +455,15 @@ def _days(variable: str, value: str) -> int:
             f"{variable} must be a whole number of days from 1 to 365, got {value!r}."
         )
     return int(value)
+
+
+def _quota_profile(value: str) -> str:
+    if value not in GMAIL_QUOTA_PROFILES:
+        raise ConfigError(
+            f"{GMAIL_QUOTA_PROFILE} must be legacy (a project that used the Gmail API before May"
+            f" 2026) or 2026 (a project created since), got {value!r}."
+        )
+    return value
 
 
 def _log_level(value: str) -> int:

@@ -146,8 +146,9 @@ class MalformedRequest(AppError):
 
 
 class UnknownUser(AppError):
-    """No stored credentials for the user of a mailbox request."""
+    """No stored credentials for the user named (by a mailbox request, or ``watch``'s caller)."""
 
+    status = 404
     code = "unknown_user"
 
 

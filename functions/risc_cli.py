@@ -129,7 +129,10 @@ def verify_stream(args: argparse.Namespace, project: str) -> int:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    root = os.environ.get(config.RISC_API_ROOT, "").strip() or config.DEFAULT_RISC_API_ROOT
+    root = config.endpoint_url(
+        config.RISC_API_ROOT,
+        os.environ.get(config.RISC_API_ROOT, "").strip() or config.DEFAULT_RISC_API_ROOT,
+    )
     session = _session(args)
     url = root.rstrip("/") + "/" + path
     import requests

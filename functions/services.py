@@ -13,7 +13,16 @@ import logging
 from typing import TYPE_CHECKING
 
 from functions import clock
-from functions.config import OAUTH_CLIENT_SECRETS, TOKEN_ENCRYPTION_KEYS, Settings, get_settings
+from functions.config import (
+    COOKIE_KEYS,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRETS,
+    TOKEN_ENCRYPTION_KEYS,
+    TOKEN_PUBLIC_KEYS,
+    Settings,
+    get_settings,
+)
+from functions.errors import ConfigError
 
 if TYPE_CHECKING:
     import requests
@@ -22,9 +31,9 @@ if TYPE_CHECKING:
     from google.cloud.secretmanager import SecretManagerServiceClient
 
     from functions.consent.authorize import ConsentPage
-    from functions.consent.oauth_client import OAuthClient
+    from functions.consent.oauth_client import ClientID, OAuthClient
     from functions.consent.pending import UsedStates
-    from functions.crypto import Keyring
+    from functions.crypto import Keyring, TokenKeys, TokenSealer
     from functions.grants.access import AccessTokenCache
     from functions.grants.lease import RefreshLease
     from functions.grants.reauth import ReauthStatus
@@ -58,41 +67,85 @@ class Services:
 
     @functools.cached_property
     def oauth_client(self) -> OAuthClient:
-        """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once."""
-        from functions.consent.oauth_client import parse_client_json
-        from functions.secrets import read_secret
+        """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once.
 
-        raw = read_secret(
-            self.settings.client_secrets, variable=OAUTH_CLIENT_SECRETS, client=self._secret_client
-        )
-        return parse_client_json(raw)
+        Raises:
+            ConfigError: it is not set, or it names another client than ``OAUTH_CLIENT_ID``.
+        """
+        from functions.consent.oauth_client import parse_client_json
+
+        client = parse_client_json(self._secret(self.settings.client_secrets, OAUTH_CLIENT_SECRETS))
+        if self.settings.client_id and client.client_id != self.settings.client_id:
+            raise ConfigError(
+                f"{OAUTH_CLIENT_SECRETS} holds client {client.client_id!r}, but {OAUTH_CLIENT_ID} "
+                f"names {self.settings.client_id!r}: they must be the same client."
+            )
+        return client
 
     @functools.cached_property
-    def keyring(self) -> Keyring:
-        """The token-sealing keys from ``TOKEN_ENCRYPTION_KEYS``, read once.
+    def client_id(self) -> ClientID:
+        """Who we are to the provider when sending a browser to consent: ``OAUTH_CLIENT_ID``
+        where the client secret is not mounted (``authorize``), else the client JSON's."""
+        from functions.consent.oauth_client import ClientID
+
+        if self.settings.client_id and not self.settings.client_secrets:
+            return ClientID(self.settings.client_id, self.settings.auth_uri)
+        return self.oauth_client.public
+
+    @functools.cached_property
+    def token_keys(self) -> TokenKeys:
+        """The private keys that open tokens, from ``TOKEN_ENCRYPTION_KEYS``, read once.
 
         Their IDs are logged (never a key): during a rotation, the logs show when every instance
         seals under the new primary, which is when stored tokens can be re-sealed.
         """
-        from functions.crypto import parse_keyring
-        from functions.secrets import read_secret
+        from functions.crypto import parse_token_keys
 
-        raw = read_secret(
-            self.settings.token_keys, variable=TOKEN_ENCRYPTION_KEYS, client=self._secret_client
-        )
-        keyring = parse_keyring(raw)
+        keys = parse_token_keys(self._secret(self.settings.token_keys, TOKEN_ENCRYPTION_KEYS))
         logger.info(
             "token keys loaded",
-            extra={"json_fields": {"primary": keyring.primary, "key_ids": sorted(keyring.keys)}},
+            extra={"json_fields": {"primary": keys.primary, "key_ids": keys.key_ids}},
         )
-        return keyring
+        return keys
+
+    @functools.cached_property
+    def token_sealer(self) -> TokenKeys | TokenSealer | None:
+        """What the stores seal tokens with: the private keys where this function holds them
+        (they open too), else the public keys of ``TOKEN_PUBLIC_KEYS`` (the callback), else
+        nothing (``security_events`` only deletes tokens and reads other fields)."""
+        if self.settings.token_keys:
+            return self.token_keys
+        if not self.settings.token_public_keys:
+            return None
+        from functions.crypto import parse_token_public_keys
+
+        raw = self._secret(self.settings.token_public_keys, TOKEN_PUBLIC_KEYS)
+        sealer = parse_token_public_keys(raw)
+        logger.info(
+            "token public keys loaded",
+            extra={
+                "json_fields": {"primary": sealer.primary, "key_ids": sorted(sealer.public_keys)}
+            },
+        )
+        return sealer
 
     @functools.cached_property
     def cookie_keys(self) -> Keyring:
-        """Keys for the sealed browser cookies, derived from the token keys."""
-        from functions.consent.pending import KEY_PURPOSE
+        """The keys of the sealed consent cookies, from ``COOKIE_KEYS``, read once."""
+        from functions.crypto import parse_keyring
 
-        return self.keyring.derive(KEY_PURPOSE)
+        return parse_keyring(self._secret(self.settings.cookie_keys, COOKIE_KEYS))
+
+    def _secret(self, reference: str | None, variable: str) -> bytes:
+        """The secret ``variable`` names; a function that needs one it does not mount says so."""
+        from functions.secrets import read_secret
+
+        if not reference:
+            raise ConfigError(
+                f"{variable} is required by this function: set it to a Secret Manager version "
+                "name or the path of the file (see the README's Configuration)."
+            )
+        return read_secret(reference, variable=variable, client=self._secret_client)
 
     @functools.cached_property
     def consent_page(self) -> ConsentPage:
@@ -100,7 +153,7 @@ class Services:
         from functions.consent.authorize import ConsentPage
 
         return ConsentPage(
-            self.oauth_client,
+            self.client_id,
             self.settings.redirect_uri,
             self.cookie_keys,
             secure=self.settings.secure_cookies,
@@ -130,35 +183,39 @@ class Services:
         """Per-user grants (the user's document; each concern below has its own store)."""
         from functions.grants.store import GrantStore
 
-        return GrantStore(self.firestore, self.settings.credentials_collection, self.keyring)
+        collection = self.settings.credentials_collection
+        return GrantStore(self.firestore, collection, self.token_sealer)
 
     @functools.cached_property
     def access_tokens(self) -> AccessTokenCache:
         """The access-token cache on the user's document."""
         from functions.grants.access import AccessTokenCache
 
-        return AccessTokenCache(self.firestore, self.settings.credentials_collection, self.keyring)
+        collection = self.settings.credentials_collection
+        return AccessTokenCache(self.firestore, collection, self.token_sealer)
 
     @functools.cached_property
     def reauth_status(self) -> ReauthStatus:
         """The re-auth status on the user's document."""
         from functions.grants.reauth import ReauthStatus
 
-        return ReauthStatus(self.firestore, self.settings.credentials_collection, self.keyring)
+        collection = self.settings.credentials_collection
+        return ReauthStatus(self.firestore, collection, self.token_sealer)
 
     @functools.cached_property
     def watch_positions(self) -> WatchPositions:
         """The Gmail watch and its read position on the user's document."""
         from functions.pipeline.watch import WatchPositions
 
-        return WatchPositions(self.firestore, self.settings.credentials_collection, self.keyring)
+        collection = self.settings.credentials_collection
+        return WatchPositions(self.firestore, collection, self.token_sealer)
 
     @functools.cached_property
     def key_rotation(self) -> KeyRotation:
         """Re-sealing stored tokens under the primary key (the operator's ``reseal``)."""
         from functions.grants.rotation import KeyRotation
 
-        return KeyRotation(self.firestore, self.settings.credentials_collection, self.keyring)
+        return KeyRotation(self.firestore, self.settings.credentials_collection, self.token_keys)
 
     @functools.cached_property
     def event_ledger(self) -> EventLedger:

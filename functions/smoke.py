@@ -39,7 +39,7 @@ from functions.errors import ConfigError
 
 Status = Literal["ok", "failed", "skipped"]
 
-GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_AUTH_URI = config.DEFAULT_AUTH_URI
 MALFORMED_LOGGED = "malformed message acknowledged"
 HTTP_TIMEOUT = 30.0
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -329,15 +329,19 @@ def _scopes(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(environ.get(config.OAUTH_SCOPES, "").split()) or config.DEFAULT_SCOPES
 
 
-def _client(reference: str | None) -> tuple[str, str | None]:
-    """The expected ``auth_uri`` and client ID: from the client JSON, or Google's and unknown."""
-    if not reference:
-        return GOOGLE_AUTH_URI, None
+def _client(environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """Where ``authorize`` must send the browser (``OAUTH_AUTH_URI``, Google's by default) and
+    the client ID: ``OAUTH_CLIENT_ID``, else the client JSON's when it is at hand, else unknown."""
+    auth_uri = environ.get(config.OAUTH_AUTH_URI) or GOOGLE_AUTH_URI
+    client_id = environ.get(config.OAUTH_CLIENT_ID) or None
+    reference = environ.get(config.OAUTH_CLIENT_SECRETS)
+    if client_id or not reference:
+        return auth_uri, client_id
     from functions.consent.oauth_client import parse_client_json
     from functions.secrets import read_secret
 
     client = parse_client_json(read_secret(reference, variable=config.OAUTH_CLIENT_SECRETS))
-    return client.auth_uri, client.client_id
+    return auth_uri, client.client_id
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -372,7 +376,7 @@ def local_target(
         if not env.get(name):
             raise ConfigError(f"{state_dir / 'env'} lacks {name}: it is not a local stack's.")
         os.environ[name] = env[name]
-    auth_uri, client_id = _client(env.get(config.OAUTH_CLIENT_SECRETS))
+    auth_uri, client_id = _client(env)
     log_file = state_dir / "logs" / "list_messages.log"
 
     def acknowledged_logged(message_id: str, since: float) -> bool:
@@ -410,7 +414,7 @@ def deployed_target(
 
     settings = deployment.Settings(project=project, region=region)
     definition = deployment.load()
-    auth_uri, client_id = _client(environ.get(config.OAUTH_CLIENT_SECRETS))
+    auth_uri, client_id = _client(environ)
     internal = frozenset(m.strip() for m in environ.get("INTERNAL_INVOKERS", "").split(",") if m)
     invokers = {
         "public": frozenset({"allUsers"}),

@@ -133,8 +133,10 @@ locals {
   # and values never reach Terraform state or the environment. `variable` is the configuration
   # variable that is given the file's path.
   secret_ids = {
-    oauth_client = { id = var.oauth_client_secret_id, version = var.oauth_client_secret_version }
-    token_keys   = { id = var.token_keys_secret_id, version = var.token_keys_secret_version }
+    oauth_client      = { id = var.oauth_client_secret_id, version = var.oauth_client_secret_version }
+    token_keys        = { id = var.token_keys_secret_id, version = var.token_keys_secret_version }
+    token_public_keys = { id = var.token_public_keys_secret_id, version = var.token_public_keys_secret_version }
+    cookie_keys       = { id = var.cookie_keys_secret_id, version = var.cookie_keys_secret_version }
   }
   secrets = {
     for key, secret in local.definition.secrets : key => merge(secret, local.secret_ids[key])
@@ -178,8 +180,10 @@ locals {
     var.oauth_scopes == "" ? {} : { OAUTH_SCOPES = var.oauth_scopes },
     length(var.allowed_return_to) == 0 ? {} : { ALLOWED_RETURN_TO = join(",", var.allowed_return_to) },
   )
-  # What the pages show (the functions marked "pages" in functions.json), set only when given.
+  # What the pages show (the functions marked "pages" in functions.json), set only when given,
+  # and the client they send people to consent with (authorize mounts no client secret).
   page_env = merge(
+    { OAUTH_CLIENT_ID = var.oauth_client_id },
     var.service_name == "" ? {} : { SERVICE_NAME = var.service_name },
     var.support_url == "" ? {} : { SUPPORT_URL = var.support_url },
     var.privacy_policy_url == "" ? {} : { PRIVACY_POLICY_URL = var.privacy_policy_url },

@@ -46,12 +46,32 @@ resource "google_project_iam_member" "build_logs" {
   depends_on = [time_sleep.apis_enabled]
 }
 
-# The build reads the source from the bucket Cloud Functions copies it to, which Google creates
-# and names, so read access cannot be narrowed to one bucket here.
+# The build reads the function source, and nothing else in Cloud Storage: Cloud Functions (2nd gen)
+# copies each deployment's source into gcf-v2-sources-PROJECT_NUMBER-REGION, a bucket Google makes
+# on the first deployment, and the build reads it there. A bucket that does not exist yet cannot
+# carry a bucket-level grant, so the grant is project-level under an IAM condition naming the
+# buckets: that one, and ours the source is uploaded to (infra/source.tf). Images go to the one
+# repository (source.tf, roles/artifactregistry.writer there), build logs through logWriter above.
+locals {
+  build_source_buckets = [
+    "gcf-v2-sources-${data.google_project.this.number}-${var.region}",
+    google_storage_bucket.source.name,
+  ]
+}
+
 resource "google_project_iam_member" "build_source_reader" {
   project = var.project_id
   role    = "roles/storage.objectViewer"
   member  = google_service_account.build.member
+
+  condition {
+    title       = "function-source-buckets-only"
+    description = "Only the buckets holding the functions' source; no other bucket of the project."
+    expression = join(" || ", [
+      for bucket in local.build_source_buckets :
+      "resource.name == \"projects/_/buckets/${bucket}\" || resource.name.startsWith(\"projects/_/buckets/${bucket}/\")"
+    ])
+  }
 
   depends_on = [time_sleep.apis_enabled]
 }

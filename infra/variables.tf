@@ -66,7 +66,7 @@ variable "oauth_client_secret_version" {
 }
 
 variable "token_keys_secret_id" {
-  description = "Secret Manager secret holding the token-sealing keys ({\"primary\": ..., \"keys\": {...}})."
+  description = "Secret Manager secret holding the private keys that open stored tokens ({\"primary\": ..., \"private_keys\": {...}}); mounted by internal functions only."
   type        = string
   default     = "token-keys"
 }
@@ -77,13 +77,47 @@ variable "token_keys_secret_version" {
   default     = "latest"
 }
 
+variable "token_public_keys_secret_id" {
+  description = "Secret Manager secret holding the public keys that seal tokens ({\"primary\": ..., \"public_keys\": {...}}, printed by `python -m functions.cli token-keys public`); mounted by oauth2callback."
+  type        = string
+  default     = "token-public-keys"
+}
+
+variable "token_public_keys_secret_version" {
+  description = "Version of the token public keys secret oauth2callback reads (\"latest\" or a number)."
+  type        = string
+  default     = "latest"
+}
+
+variable "cookie_keys_secret_id" {
+  description = "Secret Manager secret holding the AES keys of the consent cookies ({\"primary\": ..., \"keys\": {...}}); mounted by authorize and oauth2callback."
+  type        = string
+  default     = "cookie-keys"
+}
+
+variable "cookie_keys_secret_version" {
+  description = "Version of the cookie keys secret the functions read (\"latest\" or a number)."
+  type        = string
+  default     = "latest"
+}
+
 variable "protect_secrets" {
-  description = "Refuse to destroy the two secrets (deletion_protection): the stored refresh tokens, which destroy keeps in Firestore, are readable only with the token keys. Set false and apply before a destroy that should remove them."
+  description = "Refuse to destroy the secrets (deletion_protection): the stored refresh tokens, which destroy keeps in Firestore, are readable only with the token keys. Set false and apply before a destroy that should remove them."
   type        = bool
   default     = true
 }
 
 # --- Application settings (environment variables of the functions). ---
+
+variable "oauth_client_id" {
+  description = "OAUTH_CLIENT_ID: the OAuth client's ID (...apps.googleusercontent.com, not a secret). authorize sends people to consent with it and mounts no client secret; oauth2callback checks that the client JSON names the same client."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.oauth_client_id))
+    error_message = "oauth_client_id must be the OAuth client's ID, as the console shows it."
+  }
+}
 
 variable "oauth_scopes" {
   description = "OAUTH_SCOPES: space-separated scopes; empty keeps the code's default (openid email gmail.readonly)."

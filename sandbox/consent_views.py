@@ -5,7 +5,8 @@ request (missing client_id: 400 invalid_request; unknown client: 401 invalid_cli
 unregistered redirect_uri: 400 redirect_uri_mismatch; then anything else wrong with it, see
 `auth_request`), as the OAuth 2.0 web-server guide's "Authorization errors" describe. POST takes
 the user's answer and redirects back to the client with a code and the granted scopes, or with
-access_denied.
+access_denied. Every response back carries `iss`, the issuer identifier (RFC 9207 §2), as
+Google's does (`iss=https://accounts.google.com`); the sandbox's issuer is its own base URL.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ def connections() -> flask.Response:
 
 
 def redirect_back(redirect_uri: str, params: dict[str, str | None]) -> flask.Response:
-    """302 to the client's redirect URI with `params` added to its query (None = omitted)."""
+    """302 to the client's redirect URI with `params` and `iss` added to its query (None =
+    omitted)."""
     parts = urlsplit(redirect_uri)
     query = parse_qsl(parts.query, keep_blank_values=True)
     query += [(k, v) for k, v in params.items() if v is not None]
+    query.append(("iss", flask.request.host_url.rstrip("/")))
     location = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
     return flask.Response(status=302, headers={"Location": location})
 

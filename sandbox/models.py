@@ -91,8 +91,9 @@ class Behaviour:
     #: Setting it also sets `quota_units_per_minute` to the profile's limit unless given too.
     quota_profile: str = "legacy"
     quota_units_per_minute: int = 15000
-    #: the quota's sliding window; Gmail's is a minute, tests shorten it to make storms quick.
-    quota_window_seconds: int = 60
+    #: the quota's sliding window; Gmail's is a minute, tests shorten it to make storms quick
+    #: and the benchmark to a fraction of a second, to read a big mailbox at scale in seconds.
+    quota_window_seconds: float = 60
     #: how the per-user quota refuses: 403 `userRateLimitExceeded` or 429 `rateLimitExceeded`.
     quota_refusal_status: int = 403
     #: Gmail calls one user may have in flight at once (Gmail's number is not published).
@@ -106,6 +107,8 @@ class Behaviour:
     refresh_token_expires_in: int = 0
     #: days a refresh token may go unused before it stops working (Google: six months); 0: never.
     refresh_token_idle_days: int = 0
+    #: the revocation endpoint answers 503 (a provider that is down), revoking nothing.
+    revoke_unavailable: bool = False
 
     def update(self, knobs: Mapping[str, object]) -> None:
         """Set several knobs at once, all or nothing.
@@ -124,6 +127,9 @@ class Behaviour:
             elif types[name] == "bool":
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
+            elif types[name] == "float":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ValueError(f"{name} must be a positive number")
             elif types[name] == "str":
                 if not isinstance(value, str) or (value and not _HOST_PORT.match(value)):
                     raise ValueError(f"{name} must be host:port or empty")

@@ -81,6 +81,8 @@ def revoke() -> flask.Response:
     """Revoke a refresh or access token, and with it the user's grant to that client."""
     state = current_state()
     state.count("revoke")
+    if state.behaviour.revoke_unavailable:
+        raise OAuthError("temporarily_unavailable", "The service is unavailable.", 503)
     value = flask.request.form.get("token") or flask.request.args.get("token")
     if not value:
         raise OAuthError("invalid_request", "Missing required parameter: token")

@@ -144,6 +144,7 @@ def discovery(base_url: str) -> dict[str, object]:
         "revocation_endpoint": base_url + "/revoke",
         "jwks_uri": base_url + JWKS_PATH,
         "response_types_supported": ["code"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "email", "profile"],

@@ -1,13 +1,16 @@
 """Gmail's per-user rate limit: quota units per user per minute, per-method costs, two profiles.
 
-https://developers.google.com/workspace/gmail/api/reference/quota ("Usage limits"): each method
-costs units and a user may spend a fixed number per minute per project. Since May 1, 2026,
-projects created on or after that day get 6,000 units per user per minute and pay 20 units for
-`messages.get`; projects that used the API before keep 15,000 and 5. Both profiles charge
-`messages.list` 5, `history.list` 2, `getProfile` 1, `watch` 100 and `stop` 1 (the 2026 table
-as read still lists these at the legacy prices). Each call inside a batch is charged on its
-own. A refused call spends nothing and learns when enough units will have aged out.
-"""
+https://developers.google.com/workspace/gmail/api/reference/quota ("Usage limits", read
+2026-11-29): each method costs units and a user may spend a fixed number per minute per project.
+Its note: "As of May 1, 2026, the usage limits for this API were updated"; projects that used the
+API between November 2025 and April 2026 keep their quotas (15,000 units per user per minute,
+`userRateLimitExceeded` past it, and `messages.get` at 5 units in the table they were given),
+and projects created since get 6,000 units per user per minute and pay 20 for `messages.get`.
+Both profiles charge `messages.list` 5, `history.list` 2, `getProfile` 1, `watch` 100 and `stop`
+1. Each call inside a batch is charged on its own. A refused call spends nothing and learns when
+enough units will have aged out. The window slides: within any `window` seconds a user spends at
+most the limit, the strictest reading of "per minute" (a client paced to it is also within a
+fixed-minute count or a token bucket of the same rate)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,8 @@ from sandbox.quota import ConcurrentCalls, SlidingQuota
 from sandbox.risc import RiscState
 from sandbox.secret_store import SecretStore
 
+QUOTA_REFUSED = "gmail.refused_for_quota"
+"""The counter of Gmail calls refused for the per-user quota (403 or 429, in a batch or not)."""
 DEFAULT_ISSUER = "http://sandbox.test"
 """The ID tokens' `iss` when no request says where the sandbox is (the views pass their URL)."""
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -312,7 +314,10 @@ class SandboxState:
             behaviour = self.behaviour
             units = behaviour.quota.cost(method)
             limit, window = behaviour.quota_units_per_minute, behaviour.quota_window_seconds
-            return self._quota.charge(email.lower(), units, limit, self.clock(), window)
+            retry_at = self._quota.charge(email.lower(), units, limit, self.clock(), window)
+            if retry_at is not None:
+                self.calls[QUOTA_REFUSED] += 1
+            return retry_at
 
     def reset_quota(self) -> None:
         """Test hook: forget the quota units every user has spent."""

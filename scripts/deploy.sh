@@ -30,11 +30,14 @@
 #                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:)
 #   INTERNAL_HTTP_INGRESS    internal-only (default), internal-and-gclb or all, for those two
 #                            (or Terraform's ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL)
+#   OAUTH_CLIENT_ID          the OAuth client's ID (required; or --oauth-client-id): authorize
+#                            uses it and mounts no client secret
 #   OAUTH_SCOPES             space-separated scopes (default: the code's)
 #   SERVICE_NAME             the service's name on the consent pages (default: none)
 #   SUPPORT_URL, PRIVACY_POLICY_URL  https links in the pages' footer (default: none)
 #   FIRESTORE_LOCATION       location of a new Firestore database (default: the region)
 #   OAUTH_CLIENT_SECRET_ID   oauth-client          TOKEN_KEYS_SECRET_ID   token-keys
+#   TOKEN_PUBLIC_KEYS_SECRET_ID token-public-keys  COOKIE_KEYS_SECRET_ID  cookie-keys
 #   REQUESTS_TOPIC           mailbox-requests-{pipeline}  RESULTS_TOPIC   mailbox-results-{pipeline}
 #   REAUTH_TOPIC             reauth-required-{pipeline}   GMAIL_PUSH_TOPIC       gmail-push
 #   DEAD_LETTER_TOPIC        mailbox-dead-letter   MAX_DELIVERY_ATTEMPTS  5
@@ -63,6 +66,7 @@ SIZING=()
 PIPELINES=()
 PIPELINE_PUBLISHERS=()
 PIPELINE_CONSUMERS=()
+OAUTH_CLIENT_ID="${OAUTH_CLIENT_ID:-}"
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
@@ -80,6 +84,8 @@ while [[ $# -gt 0 ]]; do
     --pipeline-consumer=*) PIPELINE_CONSUMERS+=("${1#*=}"); shift ;;
     --sizing) SIZING+=("$2"); shift 2 ;;
     --sizing=*) SIZING+=("${1#*=}"); shift ;;
+    --oauth-client-id) OAUTH_CLIENT_ID="$2"; shift 2 ;;
+    --oauth-client-id=*) OAUTH_CLIENT_ID="${1#*=}"; shift ;;
     --runtime) RUNTIME="$2"; shift 2 ;;
     --runtime=*) RUNTIME="${1#*=}"; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
@@ -98,6 +104,8 @@ fi
 
 OAUTH_CLIENT_SECRET_ID="${OAUTH_CLIENT_SECRET_ID:-oauth-client}"
 TOKEN_KEYS_SECRET_ID="${TOKEN_KEYS_SECRET_ID:-token-keys}"
+TOKEN_PUBLIC_KEYS_SECRET_ID="${TOKEN_PUBLIC_KEYS_SECRET_ID:-token-public-keys}"
+COOKIE_KEYS_SECRET_ID="${COOKIE_KEYS_SECRET_ID:-cookie-keys}"
 REQUESTS_TOPIC="${REQUESTS_TOPIC:-mailbox-requests-{pipeline\}}"
 RESULTS_TOPIC="${RESULTS_TOPIC:-mailbox-results-{pipeline\}}"
 REAUTH_TOPIC="${REAUTH_TOPIC:-reauth-required-{pipeline\}}"
@@ -136,6 +144,8 @@ for setting in SUPPORT_URL PRIVACY_POLICY_URL; do
   [[ -z "${!setting}" || "${!setting}" =~ ^https://[^[:space:]]+$ ]] ||
     refuse "${setting} must be an https:// URL, or empty, not '${!setting}'."
 done
+[[ "$OAUTH_CLIENT_ID" =~ ^[A-Za-z0-9._-]{1,255}$ ]] ||
+  refuse "--oauth-client-id (or OAUTH_CLIENT_ID) must be the OAuth client's ID (…apps.googleusercontent.com, from the console), not '${OAUTH_CLIENT_ID}'."
 [[ "$SERVICE_NAME" != *"|"* ]] ||
   refuse "SERVICE_NAME must not contain |, not '${SERVICE_NAME}'."
 [[ "$SCHEDULER_REGION" =~ ^[a-z]+(-[a-z]+)+[0-9]+$ ]] ||
@@ -185,7 +195,7 @@ for grant in ${PIPELINE_PUBLISHERS[@]+"${PIPELINE_PUBLISHERS[@]}"} ${PIPELINE_CO
     refuse "--pipeline-publisher and --pipeline-consumer must name a principal (user:, group:, serviceAccount:, domain:, principal:, principalSet:), not '${member}'."
 done
 # Secret Manager secret IDs: at most 255 letters, digits, hyphens and underscores.
-for setting in OAUTH_CLIENT_SECRET_ID TOKEN_KEYS_SECRET_ID; do
+for setting in OAUTH_CLIENT_SECRET_ID TOKEN_KEYS_SECRET_ID TOKEN_PUBLIC_KEYS_SECRET_ID COOKIE_KEYS_SECRET_ID; do
   [[ "${!setting}" =~ ^[A-Za-z0-9_-]{1,255}$ ]] ||
     refuse "${setting} must be a secret ID (letters, digits, - and _), not '${!setting}'."
 done
@@ -246,8 +256,11 @@ definition() {
     --topic=reauth="$REAUTH_TOPIC" --topic=gmail_push="$GMAIL_PUSH_TOPIC"
     --topic=dead_letter="$DEAD_LETTER_TOPIC"
     --secret=oauth_client="$OAUTH_CLIENT_SECRET_ID" --secret=token_keys="$TOKEN_KEYS_SECRET_ID"
+    --secret=token_public_keys="$TOKEN_PUBLIC_KEYS_SECRET_ID"
+    --secret=cookie_keys="$COOKIE_KEYS_SECRET_ID"
     --collection=credentials="$CREDENTIALS_COLLECTION" --collection=events="$EVENTS_COLLECTION"
     --collection=auth_sessions="$AUTH_SESSIONS_COLLECTION"
+    --oauth-client-id="$OAUTH_CLIENT_ID"
     --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO"
     --page-setting=SERVICE_NAME="$SERVICE_NAME" --page-setting=SUPPORT_URL="$SUPPORT_URL"
     --page-setting=PRIVACY_POLICY_URL="$PRIVACY_POLICY_URL")
@@ -332,8 +345,14 @@ add_version_command() {
       echo "  gcloud secrets versions add $1 --data-file=client_secret_XXXX.json --project=$PROJECT"
       echo "    (the OAuth client's JSON, downloaded from the console)" ;;
     "$TOKEN_KEYS_SECRET_ID")
+      echo "  python -m functions.cli token-keys add --id tk-1 \\"
+      echo "    | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
+    "$TOKEN_PUBLIC_KEYS_SECRET_ID")
+      echo "  (after the token keys) TOKEN_ENCRYPTION_KEYS=projects/$PROJECT/secrets/$TOKEN_KEYS_SECRET_ID/versions/latest \\"
+      echo "    python -m functions.cli token-keys public | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
+    "$COOKIE_KEYS_SECRET_ID")
       # shellcheck disable=SC2016 # the Python is printed, not run
-      echo "  python3 -c 'import base64, json, os; print(json.dumps({\"primary\": \"k1\", \"keys\": {\"k1\": base64.b64encode(os.urandom(32)).decode()}}))' \\"
+      echo "  python3 -c 'import base64, json, os; print(json.dumps({\"primary\": \"c1\", \"keys\": {\"c1\": base64.b64encode(os.urandom(32)).decode()}}))' \\"
       echo "    | gcloud secrets versions add $1 --data-file=- --project=$PROJECT" ;;
     *) echo "  gcloud secrets versions add $1 --data-file=FILE --project=$PROJECT" ;;
   esac
@@ -525,8 +544,12 @@ for member in ${OPERATORS[@]+"${OPERATORS[@]}"}; do
 done
 run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${BUILD_SA}" \
   --role=roles/logging.logWriter --condition=None --quiet
+# The build reads the source Cloud Functions copies into gcf-v2-sources-NUMBER-REGION, no other
+# bucket (infra/service_accounts.tf: the bucket appears on the first deployment, hence a condition).
+SOURCES="projects/_/buckets/gcf-v2-sources-${PROJECT_NUMBER}-${REGION}"
 run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:${BUILD_SA}" \
-  --role=roles/storage.objectViewer --condition=None --quiet
+  --role=roles/storage.objectViewer --quiet \
+  --condition="expression=resource.name == \"${SOURCES}\" || resource.name.startsWith(\"${SOURCES}/\"),title=function-source-buckets-only"
 exists gcloud artifacts repositories describe functions --location="$REGION" "${G[@]}" ||
   run gcloud artifacts repositories create functions --repository-format=docker \
     --location="$REGION" --description="Images of the Cloud Functions, built by Cloud Build." "${G[@]}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import flask
 
 from functions.consent import pending as flow
-from functions.consent.oauth_client import OAuthClient
+from functions.consent.oauth_client import ClientID
 from functions.consent.pending import PendingAuthorization
 from functions.crypto import Keyring
 from functions.web.responses import redirect, set_cookie
@@ -24,7 +24,7 @@ from functions.web.responses import redirect, set_cookie
 logger = logging.getLogger(__name__)
 
 
-def authorization_url(client: OAuthClient, pending: PendingAuthorization, redirect_uri: str) -> str:
+def authorization_url(client: ClientID, pending: PendingAuthorization, redirect_uri: str) -> str:
     """The provider URL that asks the user to grant ``pending.scopes`` for offline use.
 
     ``include_granted_scopes`` lets Google merge earlier grants (incremental authorization);
@@ -58,7 +58,7 @@ class ConsentPage:
     or no refresh token returned).
     """
 
-    client: OAuthClient
+    client: ClientID
     redirect_uri: str
     cookie_keys: Keyring
     secure: bool

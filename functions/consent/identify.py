@@ -35,13 +35,25 @@ _GOOGLE_ENDPOINT_HOST = "oauth2.googleapis.com"
 _GOOGLE_ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
 _CLOCK_SKEW_SECONDS = 300
 
-# OIDC allows up to 255 ASCII characters; Firestore forbids "/" in document IDs.
+# OIDC allows up to 255 ASCII characters (so at most 255 bytes, within Firestore's 1,500);
+# Firestore forbids "/" in document IDs.
 _SUBJECT = re.compile(r"^[\x21-\x2e\x30-\x7e]{1,255}$")
 
 
 def is_user_id(value: object) -> TypeGuard[str]:
-    """Whether ``value`` can be a user's ID: an OIDC ``sub`` usable as a Firestore document ID."""
-    return isinstance(value, str) and bool(_SUBJECT.match(value)) and value not in (".", "..")
+    """Whether ``value`` can be a user's ID: an OIDC ``sub`` usable as a Firestore document ID.
+
+    Firestore refuses a document ID that is ``.`` or ``..``, holds ``/``, is over 1,500 bytes,
+    or matches ``__.*__`` (reserved; https://firebase.google.com/docs/firestore/quotas
+    #collections_documents_and_fields). Such an ID, refused here, is a 400 or an acknowledged
+    malformed request instead of a database error on every try.
+    """
+    return (
+        isinstance(value, str)
+        and bool(_SUBJECT.match(value))
+        and value not in (".", "..")
+        and not (value.startswith("__") and value.endswith("__"))
+    )
 
 
 @dataclass(frozen=True)

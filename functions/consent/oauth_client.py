@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from functions.config import OAUTH_CLIENT_SECRETS
+from functions.config import OAUTH_CLIENT_SECRETS, is_secure_endpoint
 from functions.errors import ConfigError
 
 _REQUIRED = ("client_id", "client_secret", "auth_uri", "token_uri")
+
+
+@dataclass(frozen=True)
+class ClientID:
+    """The public half of the registration: enough to send a browser to consent (``authorize``,
+    which holds no client secret)."""
+
+    client_id: str
+    auth_uri: str
 
 
 @dataclass(frozen=True)
@@ -27,8 +36,22 @@ class OAuthClient:
     auth_uri: str
     token_uri: str
 
+    @property
+    def issuer(self) -> str:
+        """The authorization server's issuer identifier, which RFC 9207 §2 has it send back as
+        ``iss`` with the authorization response: the origin of ``auth_uri``. For Google's
+        ``https://accounts.google.com/o/oauth2/auth`` that is ``https://accounts.google.com``,
+        Google's issuer; the sandbox's is its base URL, as its discovery document says."""
+        parts = urlsplit(self.auth_uri)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def __repr__(self) -> str:
         return f"OAuthClient(client_id={self.client_id!r}, token_uri={self.token_uri!r})"
+
+    @property
+    def public(self) -> ClientID:
+        """The client ID and authorization endpoint, without the secret."""
+        return ClientID(self.client_id, self.auth_uri)
 
     def as_client_config(self) -> dict[str, dict[str, str]]:
         """The ``{"web": {...}}`` mapping google-auth-oauthlib's ``Flow`` expects."""
@@ -70,8 +93,11 @@ def parse_client_json(raw: bytes) -> OAuthClient:
     if missing:
         raise ConfigError(f"{OAUTH_CLIENT_SECRETS} lacks {', '.join(missing)} under 'web'.")
     for key in ("auth_uri", "token_uri"):
-        if urlsplit(section[key]).scheme not in ("http", "https"):
-            raise ConfigError(f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an http(s) URL.")
+        if not is_secure_endpoint(section[key]):
+            raise ConfigError(
+                f"{OAUTH_CLIENT_SECRETS}: web.{key} must be an https URL "
+                "(plain http only on localhost)."
+            )
     return OAuthClient(
         client_id=section["client_id"],
         client_secret=section["client_secret"],

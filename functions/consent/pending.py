@@ -10,13 +10,14 @@ once (:class:`UsedStates`). ``authorize`` itself writes nothing anywhere, so ano
 no storage and its cold start pays for no database client.
 
 The cookies: each flow gets its own, named after a digest of its ``state``, so parallel flows in
-one browser (two tabs) never overwrite each other. The value is AES-256-GCM under a key derived
-from ``TOKEN_ENCRYPTION_KEYS`` (see ``Keyring.derive``), with the cookie's name as associated
-data: the browser can neither read the verifier nor move a sealed value to another flow's name,
-and a rotated key keeps open flows working. Auth.js keeps its PKCE verifier the same way; the
-cookie is HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET) and
-``__Host-`` on https, so it is pinned to this host. The success page's content travels the same
-way, for five minutes (:func:`seal_outcome`), and so does every other outcome's page.
+one browser (two tabs) never overwrite each other. The value is AES-256-GCM under ``COOKIE_KEYS``
+(a secret of its own: neither public function holds a key that opens a stored token), with the
+cookie's name as associated data: the browser can neither read the verifier nor move a sealed
+value to another flow's name, and a rotated key keeps open flows working while the old key is
+listed. Auth.js keeps its PKCE verifier the same way; the cookie is HttpOnly, SameSite=Lax (the
+provider's redirect back is a top-level GET) and ``__Host-`` on https, so it is pinned to this
+host. The success page's content travels the same way, for five minutes (:func:`seal_outcome`),
+and so does every other outcome's page.
 
 The used-state marker lives at ``{AUTH_SESSIONS_COLLECTION}/{sha256(state)}`` and is written with
 ``create()``, which fails when the document exists: an atomic test-and-set, no transaction. Its
@@ -141,8 +142,6 @@ SECURE_PREFIX = "__Host-gmail-auth-"
 """On https: ``__Host-`` pins a cookie to this host, path ``/``, Secure."""
 LOOPBACK_PREFIX = "gmail-auth-"
 """On a plain-http loopback callback, where browsers refuse ``__Host-`` cookies."""
-KEY_PURPOSE = "browser-cookies"
-"""What the cookie keys are derived for (``Keyring.derive``)."""
 MAX_FLOWS = 5
 """Open flows one browser keeps; starting another forgets the oldest, so headers stay small."""
 
@@ -186,6 +185,8 @@ def open_flow(
             expired), a cookie that does not open or belongs to another state, or a link past
             its lifetime.
     """
+    if not is_well_formed(state):
+        raise InvalidState("state is not of the shape we issue")
     name = flow_cookie_name(state, secure=secure)
     sealed = cookies.get(name)
     if sealed is None:

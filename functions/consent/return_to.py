@@ -4,6 +4,11 @@ The check compares parsed URLs, not strings (OWASP's unvalidated-redirects guida
 host must be equal, the port too, and the path must be under the prefix's path at a segment
 boundary. Userinfo, backslashes, control characters and scheme-relative URLs never pass, so
 ``https://allowed@evil``, ``//evil`` and ``https://allowed.evil`` are refused.
+
+A URL is ASCII (RFC 3986 §2: anything else is percent-encoded), and this one travels sealed in
+the flow cookie and again, percent-encoded, in the "Try again" link of the outcome cookie: a
+browser keeps no cookie over 4,096 bytes (RFC 6265 §6.1), and a dropped flow cookie fails the
+sign-in as an expired link. So only ASCII passes, and at most :data:`MAX_LENGTH` of it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from functions.errors import ReturnToNotAllowed
 
-MAX_LENGTH = 2048
+MAX_LENGTH = 512
+"""The longest ``return_to``, in characters (so bytes: it is ASCII)."""
 
 # Encoded dots, slashes and backslashes let a path climb out of its prefix once decoded.
 _DOT_OR_ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
@@ -35,7 +41,9 @@ def check_return_to(value: str, allowed_prefixes: tuple[str, ...]) -> str:
 
 
 def _parse(url: str) -> SplitResult | None:
-    if len(url) > MAX_LENGTH or "\\" in url or not url.isprintable() or " " in url:
+    if len(url) > MAX_LENGTH or not url.isascii() or not url.isprintable():
+        return None
+    if "\\" in url or " " in url:
         return None
     try:
         parts = urlsplit(url)

@@ -2,8 +2,8 @@
 
 Gmail limits concurrent requests per user (it answers 429 "Too many concurrent requests for
 user" past it), and an instance serving several requests for one user at once would hit that
-limit itself. A semaphore per user keeps each instance polite; the per-user quota across
-instances is handled by waiting out Gmail's rate-limit refusals (``functions.gmail.retry``).
+limit itself. A semaphore per user keeps each instance polite. The per-user quota in units is
+paced separately (``functions.gmail.pacing``); refusals are waited out (``functions.gmail.retry``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Gmail calls for one user: the shared access token, retries within the budget, a per-user slot.
+"""Gmail calls for one user: the shared access token, retries within the budget, a per-user slot,
+and the user's quota units spent at the pace Gmail allows (``functions.gmail.pacing``).
 
 Every Gmail call of a mailbox listing, a push notification or a watch goes through a
 :class:`GmailSession`; what a failure means comes from ``functions.google_errors``.
@@ -6,13 +7,14 @@ Every Gmail call of a mailbox listing, a push notification or a watch goes throu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
 from functions.gmail import api as gmail
-from functions.gmail import retry
+from functions.gmail import pacing, retry
 from functions.gmail.limits import gmail_slot
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
@@ -37,6 +39,7 @@ class GmailSession:
         self._budget = retry.Budget(services.settings.work_budget_seconds)
         self._token = live_access_token(services, user)
         self._service = gmail.build_gmail(self._token, services.settings.gmail_api_root)
+        self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         """Build the call on the service and execute it, as the rules above say."""
@@ -67,16 +70,37 @@ class GmailSession:
                     failures[key] = exception
 
             batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
+            units = 0
             for key, make_call in make_calls.items():
                 if key not in done:
-                    batch.add(make_call(self._service), request_id=key)
+                    request = make_call(self._service)
+                    units += self._pacer.quota.cost(request.methodId)
+                    batch.add(request, request_id=key)
+            self._pacer.spend(units)
             with gmail_slot(self._user.user_id):
                 batch.execute()
+            for failure in failures.values():  # one refusal slows the pace once, not per call
+                if self._note_refusal(failure):
+                    break
             if failures:  # the first one decides: retried if transient, raised otherwise
                 raise next(iter(failures.values()))
 
         self._refreshing(attempt)
         return done
+
+    def calls_per_batch(self, method: str) -> int:
+        """How many calls of ``method`` one batch may carry without outrunning the pace."""
+        return self._pacer.calls_at_once(method)
+
+    def expect(self, method: str, calls: int) -> None:
+        """Raise at once if ``calls`` calls of ``method`` (``messages.get``) cannot all be paced
+        within the budget left, so that work is cut between pages rather than in the middle of one.
+
+        Raises:
+            TransientError: as said; Pub/Sub's redelivery goes on from here.
+        """
+        units = self._pacer.quota.cost(method) * calls
+        self._pacer.check(units, self._budget.left(), self._budget.seconds)
 
     def _refreshing(self, action: Callable[[], Any]) -> Any:
         try:
@@ -91,5 +115,29 @@ class GmailSession:
             raise TransientError("Gmail refused a newly minted access token too") from None
 
     def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
-        with gmail_slot(self._user.user_id):
-            return make_call(self._service).execute(num_retries=0)
+        request = make_call(self._service)
+        self._pacer.spend(self._pacer.quota.cost(request.methodId))
+        try:
+            with gmail_slot(self._user.user_id):
+                return request.execute(num_retries=0)
+        except Exception as error:
+            self._note_refusal(error)
+            raise
+
+    def _note_refusal(self, error: BaseException) -> bool:
+        """Slow the pacer down if Gmail refused a call for quota, stating when to retry (a
+        refusal for too many calls in flight states no time, and says nothing of the pace).
+
+        Returns:
+            Whether it was such a refusal.
+        """
+        delay = retry.stated_delay(error, self._services.now())
+        if delay is not None:
+            self._pacer.refused(delay)
+        return delay is not None
+
+
+def quota(settings: Settings) -> pacing.Quota:
+    """The per-user Gmail quota ``settings`` describe."""
+    profile = pacing.QUOTAS[settings.gmail_quota_profile]
+    return dataclasses.replace(profile, window_seconds=settings.gmail_quota_window_seconds)

@@ -83,38 +83,45 @@ class Reauthorizing(Protocol):
     def publisher(self) -> PublisherClient: ...
 
 
-def authorize_link(base: str | None, email: str | None) -> str | None:
-    """The consent link to give the user, hinted with their e-mail."""
+def authorize_link(base: str | None, email: str | None, pipeline: str) -> str | None:
+    """The consent link to give the user for ``pipeline``, hinted with their e-mail.
+
+    It names the pipeline: with several, ``authorize`` refuses a link that does not.
+    """
     if base is None:
         return None
-    if not email:
-        return base
+    params = {"pipeline": pipeline, **({"login_hint": email} if email else {})}
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}{urlencode({'login_hint': email})}"
+    return f"{base}{separator}{urlencode(params)}"
 
 
 def notify_reauth(services: Reauthorizing, user: StoredCredentials, reason: str) -> None:
     """Publish ``{"user_id", "email", "reason", "authorize_url"}`` to the re-auth topic of each
-    pipeline the user granted, and record that it was sent.
+    pipeline the user granted, each with the consent link for that pipeline, and record that it
+    was sent.
 
     Raises:
         TransientError: Pub/Sub did not accept the event; the caller's retry will resend it
             (a pipeline that got it already drops the duplicate, or acts on it twice).
     """
-    topics = [services.settings.reauth_topic_path(pipeline) for pipeline in user.pipelines]
-    event = {
-        "user_id": user.user_id,
-        "email": user.email,
-        "reason": reason,
-        "authorize_url": authorize_link(services.settings.authorize_url, user.email),
-    }
-    data = json.dumps(event).encode()
+    sent = []
     try:
-        sent = [
-            services.publisher.publish(topic, data, user_id=user.user_id, reason=reason)
-            for topic in topics
-            if topic is not None
-        ]
+        for pipeline in user.pipelines:
+            topic = services.settings.reauth_topic_path(pipeline)
+            if topic is None:
+                continue
+            event = {
+                "user_id": user.user_id,
+                "email": user.email,
+                "reason": reason,
+                "authorize_url": authorize_link(
+                    services.settings.authorize_url, user.email, pipeline
+                ),
+            }
+            data = json.dumps(event).encode()
+            sent.append(
+                services.publisher.publish(topic, data, user_id=user.user_id, reason=reason)
+            )
         for future in sent:
             future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
     except Exception as error:
@@ -144,7 +151,8 @@ def active_user(
         user_id: whose credentials.
         pipeline: the pipeline asking, if one does.
         read: the user's document already on its way (a mailbox request reads it while the
-            ledger claims the event); by default it is read here.
+            ledger claims the event), read as ``token_store.get(user_id, granted_to=pipeline)``
+            reads it, so a pipeline not granted opens no token; by default it is read here.
 
     Raises:
         NotAuthorized: ``pipeline`` is given and the user is unknown or did not grant it;
@@ -153,8 +161,10 @@ def active_user(
         ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
             attempt failed before it could), or their time-limited grant has ended.
     """
-    stored = read() if read is not None else services.token_store.get(user_id)
-    if pipeline is not None and (stored is None or not stored.granted(pipeline)):
+    stored = read() if read is not None else services.token_store.get(user_id, granted_to=pipeline)
+    if stored is not None and stored.status is Status.DISCONNECTING:
+        stored = None  # the user asked to be forgotten: as if nothing were stored
+    if stored is None and pipeline is not None:
         raise NotAuthorized("the user has not granted this pipeline access to their mailbox")
     if stored is None:
         raise UnknownUser("no credentials are stored for this user")

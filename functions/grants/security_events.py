@@ -265,7 +265,7 @@ def act(services: ReceivingSecurityEvents, jti: str, kind: str, details: Mapping
             store.delete(user_id)
             logger.warning("account purged: user deleted", extra=fields)
             continue
-        if store.get(user_id) is None:
+        if store.describe(user_id) is None:
             continue
         record: dict[str, Any] = {"type": name, "at": now, "jti": jti}
         if reason:
@@ -286,7 +286,7 @@ def act(services: ReceivingSecurityEvents, jti: str, kind: str, details: Mapping
 
 def _tell(services: ReceivingSecurityEvents, user_id: str) -> None:
     """Publish the re-auth event unless it was published already (a redelivery after a crash)."""
-    stored = services.token_store.get(user_id)
+    stored = services.token_store.describe(user_id)
     if stored is not None and not stored.reauth_notified:
         reason = stored.status_reason or stored.status.value
         notify_reauth(services, stored, reason)

@@ -2,7 +2,9 @@
 
 One document per user at ``{CREDENTIALS_COLLECTION}/{user_id}``, keyed by the stable OIDC ``sub``
 (Google's user ID, never the e-mail, which can change). The refresh token is sealed
-(``functions.crypto``) before it is written and opened only in memory. Every write goes
+(``functions.crypto``) to a public key before it is written and opened only in memory, where it
+is used: a store given only the public keys (the callback's) saves grants, deletes them, finds
+users by token identifier and reads every other field, but opens no token. Every write goes
 through a transaction and follows one rule from authlib: a refresh token is never replaced by
 nothing. A response without one keeps the stored token, and a token already known to be dead is
 never resurrected.
@@ -23,8 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.crypto import Keyring, TokenUnreadable
-from functions.errors import NeedsConsent
+from functions.config import TOKEN_ENCRYPTION_KEYS, TOKEN_PUBLIC_KEYS
+from functions.crypto import TokenKeys, TokenSealer, TokenUnreadable, is_sealed_token
+from functions.errors import ConfigError, NeedsConsent
 from functions.logging_setup import add_request_secret
 
 if TYPE_CHECKING:
@@ -37,6 +40,10 @@ class Status(enum.StrEnum):
     ACTIVE = "active"
     REAUTH_REQUIRED = "reauth_required"
     REVOKED = "revoked"
+    DISCONNECTING = "disconnecting"
+    """The user asked to disconnect and the provider's revocation failed: the document is a
+    tombstone holding only the sealed refresh token, until a retry revokes it
+    (``grants.disconnect``). Nothing reads the mailbox with it."""
 
 
 DEAD_TOKEN_REASONS = frozenset(
@@ -94,13 +101,16 @@ class StoredCredentials:
     expiry_warned: bool = False
     last_security_event: dict[str, Any] | None = None
     """``{"type", "at", "jti", "reason"?}`` of the last Cross-Account Protection event."""
+    has_refresh_token: bool = False
+    """Whether a refresh token is stored, opened or not (see :meth:`GrantStore.describe`)."""
     pipelines: tuple[str, ...] = ()
     """The pipelines the user consented for: only they may read the mailbox, and only they
     hear of it (results, re-auth events). A document from before pipelines has none."""
 
     def granted(self, pipeline: str) -> bool:
-        """Whether ``pipeline`` may read this user's mailbox."""
-        return pipeline in self.pipelines
+        """Whether ``pipeline`` may read this user's mailbox (never once they asked to be
+        forgotten)."""
+        return self.status is not Status.DISCONNECTING and pipeline in self.pipelines
 
     def __repr__(self) -> str:
         return (
@@ -117,7 +127,7 @@ class StoredCredentials:
             "status_reason": self.status_reason,
             "scopes": list(self.scopes),
             "pipelines": list(self.pipelines),
-            "refresh_token": "stored" if self.refresh_token else "none",
+            "refresh_token": "stored" if self.has_refresh_token else "none",
             "reauth_notified": self.reauth_notified,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
@@ -135,9 +145,13 @@ class UserDocuments:
     """The per-user documents of ``collection``, with the keys that seal their tokens.
 
     The base of every store of one concern on the user's document (see the module docstring).
+    With :class:`TokenKeys` it seals and opens; with a :class:`TokenSealer` it only seals; with
+    no keys it neither seals nor opens (deleting and reading other fields need none).
     """
 
-    def __init__(self, client: firestore.Client, collection: str, keyring: Keyring) -> None:
+    def __init__(
+        self, client: firestore.Client, collection: str, keyring: TokenKeys | TokenSealer | None
+    ) -> None:
         self._client = client
         self._collection = collection
         self._keyring = keyring
@@ -149,14 +163,26 @@ class UserDocuments:
         return self._client.collection(self._collection).document(user_id)
 
     def _seal(self, token: str, user_id: str, purpose: str = REFRESH_TOKEN) -> dict[str, Any]:
+        """Raises: ConfigError: this function holds no token key at all."""
+        if self._keyring is None:
+            raise ConfigError(f"{TOKEN_PUBLIC_KEYS} is not set: this function cannot seal tokens.")
         return self._keyring.seal(token, user_id=user_id, purpose=purpose)
 
     def _open(self, sealed: object, user_id: str, purpose: str = REFRESH_TOKEN) -> str:
-        """The token in the clear, from now on a secret of the request or event that read it."""
-        if isinstance(sealed, str):  # written before tokens were sealed; re-sealed on next write
-            token = sealed
-        else:
-            token = self._keyring.open(sealed, user_id=user_id, purpose=purpose)
+        """The token in the clear, from now on a secret of the request or event that read it.
+
+        Only a sealed token opens: one stored in plain text (or sealed before HPKE) is
+        :class:`TokenUnreadable` until ``reseal`` migrates it.
+
+        Raises:
+            ConfigError: this function holds only the public keys (it must never read a token).
+        """
+        if not isinstance(self._keyring, TokenKeys):
+            raise ConfigError(
+                f"{TOKEN_ENCRYPTION_KEYS} is not set: this function seals tokens but cannot "
+                "open them."
+            )
+        token = self._keyring.open(sealed, user_id=user_id, purpose=purpose)
         add_request_secret(token)
         return token
 
@@ -203,14 +229,32 @@ class UserDocuments:
 class GrantStore(UserDocuments):
     """The grant: who the user is, their sealed refresh token, scopes and status."""
 
-    def get(self, user_id: str) -> StoredCredentials | None:
+    def get(self, user_id: str, *, granted_to: str | None = None) -> StoredCredentials | None:
         """The user's credentials, or ``None`` for an unknown user.
+
+        With ``granted_to``, also ``None`` for a user who did not grant that pipeline, decided
+        from one read before any token is opened: a pipeline learns nothing of a user it may not
+        read, not even that their stored token is unreadable.
 
         Raises:
             TokenUnreadable: the stored token does not open with our keys.
         """
         snapshot = self._document(user_id).get()
-        return self._read(user_id, snapshot.to_dict()) if snapshot.exists else None
+        data = snapshot.to_dict() if snapshot.exists else None
+        if data is None:
+            return None
+        if granted_to is not None and not _credentials(user_id, data, None).granted(granted_to):
+            return None
+        return self._read(user_id, data)
+
+    def describe(self, user_id: str) -> StoredCredentials | None:
+        """The user's document without opening its tokens (``None`` for an unknown user).
+
+        What a function that holds only the public keys may read: status, e-mail, scopes and
+        whether a refresh token is stored (``refresh_token`` is always ``None``).
+        """
+        snapshot = self._document(user_id).get()
+        return _credentials(user_id, snapshot.to_dict() or {}, None) if snapshot.exists else None
 
     def save_grant(
         self,
@@ -244,9 +288,11 @@ class GrantStore(UserDocuments):
         @firestore.transactional
         def save(transaction: firestore.Transaction) -> StoredCredentials:
             snapshot = reference.get(transaction=transaction)
-            stored = self._read_leniently(user_id, snapshot.to_dict()) if snapshot.exists else None
-            token = refresh_token or (stored.usable_refresh_token if stored else None)
-            if not token:
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            stored = _credentials(user_id, data, None) if snapshot.exists else None
+            # The stored token is kept sealed, never opened here: the callback cannot open it.
+            kept = data.get(REFRESH_TOKEN) if refresh_token is None else None
+            if refresh_token is None and not _usable_sealed(kept, stored):
                 raise NeedsConsent(
                     "no refresh token was returned and none is stored",
                     email=email or (stored.email if stored else None),
@@ -257,7 +303,7 @@ class GrantStore(UserDocuments):
                 grant_ends = grant_expires_at
             fields: dict[str, Any] = {
                 "email": email or (stored.email if stored else None),
-                **self._refresh_fields(token, user_id),
+                **(self._refresh_fields(refresh_token, user_id) if refresh_token else {}),
                 "scopes": list(scopes),
                 "status": Status.ACTIVE.value,
                 "status_reason": None,
@@ -278,7 +324,7 @@ class GrantStore(UserDocuments):
             return StoredCredentials(
                 user_id=user_id,
                 email=fields["email"],
-                refresh_token=token,
+                refresh_token=refresh_token,
                 scopes=scopes,
                 status=Status.ACTIVE,
                 status_reason=None,
@@ -289,6 +335,7 @@ class GrantStore(UserDocuments):
                 last_used_at=now,
                 grant_expires_at=grant_ends,
                 pipelines=pipelines,
+                has_refresh_token=True,
             )
 
         stored: StoredCredentials = save(self._client.transaction())
@@ -309,8 +356,41 @@ class GrantStore(UserDocuments):
         """Forget the user entirely (every concern of the document)."""
         self._document(user_id).delete()
 
+    def keep_tombstone(self, user_id: str, now: datetime) -> bool:
+        """Reduce the document to a tombstone (:attr:`Status.DISCONNECTING`): the sealed refresh
+        token and its identifiers stay, to retry the revocation with; everything else goes.
+
+        Returns ``False`` when there is no document (nothing to retry).
+        """
+        from google.cloud import firestore
+
+        reference = self._document(user_id)
+
+        @firestore.transactional
+        def keep(transaction: firestore.Transaction) -> bool:
+            snapshot = reference.get(transaction=transaction)
+            data = snapshot.to_dict() if snapshot.exists else None
+            if data is None or data.get(REFRESH_TOKEN) is None:
+                return False
+            kept = {key: data[key] for key in (REFRESH_TOKEN, TOKEN_HASH, TOKEN_PREFIX_HASH)}
+            transaction.set(
+                reference,
+                {
+                    **{key: value for key, value in kept.items() if value is not None},
+                    "status": Status.DISCONNECTING.value,
+                    "status_reason": "revocation_failed",
+                    "reauth_notified": True,  # nobody is asked to consent again
+                    "disconnect_requested_at": data.get("disconnect_requested_at") or now,
+                    "updated_at": now,
+                },
+            )
+            return True
+
+        return bool(keep(self._client.transaction()))
+
     def revoke(self, user_id: str, reason: str, now: datetime) -> bool:
-        """The grant was revoked at the provider: status ``revoked``, both tokens deleted.
+        """The grant was revoked at the provider: status ``revoked``, both tokens deleted; a
+        tombstone (:attr:`Status.DISCONNECTING`) is deleted, its revocation done.
 
         Returns ``True`` only on the transition (``reauth_notified`` false until notified).
         """
@@ -323,6 +403,9 @@ class GrantStore(UserDocuments):
             snapshot = reference.get(transaction=transaction)
             data = snapshot.to_dict() if snapshot.exists else None
             if data is None:
+                return False
+            if data.get("status") == Status.DISCONNECTING.value:
+                transaction.delete(reference)  # the revocation a disconnect waited for
                 return False
             changed = data.get("status") != Status.REVOKED.value
             transaction.update(
@@ -365,19 +448,20 @@ class GrantStore(UserDocuments):
         """Record that the user was told their time-limited grant is ending."""
         self._document(user_id).update({"expiry_warned": True})
 
-    def find_by_email(self, email: str) -> StoredCredentials | None:
-        """The user whose account is ``email`` (Gmail push notifications name only that)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
-        for snapshot in query.stream():
-            return self._read_leniently(snapshot.id, snapshot.to_dict())
-        return None
-
     def users(self) -> Iterator[StoredCredentials]:
         """Every stored user."""
         for snapshot in self._collection_ref().stream():
             yield self._read_leniently(snapshot.id, snapshot.to_dict())
+
+
+def _usable_sealed(sealed: object, stored: StoredCredentials | None) -> bool:
+    """Whether a stored refresh token may go on with a consent that returned none: sealed to a
+    token key (a plain-text or legacy value is never used) and not known to be dead."""
+    return (
+        is_sealed_token(sealed)
+        and stored is not None
+        and stored.status_reason not in DEAD_TOKEN_REASONS
+    )
 
 
 def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> StoredCredentials:
@@ -400,4 +484,5 @@ def _credentials(user_id: str, data: dict[str, Any], token: str | None) -> Store
         expiry_warned=bool(data.get("expiry_warned", False)),
         last_security_event=data.get("last_security_event"),
         pipelines=tuple(name for name in data.get("pipelines") or () if isinstance(name, str)),
+        has_refresh_token=data.get(REFRESH_TOKEN) is not None,
     )

@@ -9,6 +9,9 @@
   ``GRANT_EXPIRY_WARNING_DAYS`` before it, the re-auth event goes out once with
   ``reason: grant_expiring``; once it has passed, the user is marked ``reauth_required``
   (``grant_expired``) without asking Google.
+- Disconnects whose revocation failed: each tombstone's revocation is tried again
+  (``grants.disconnect``); revoked or already invalid, the document is deleted; otherwise it
+  waits for the next day.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Protocol
 
 from functions.errors import AppError, ReauthRequired
 from functions.grants.access import TokenMinting, live_access_token
+from functions.grants.disconnect import Disconnecting, revoke_and_forget
 from functions.grants.reauth import (
     GRANT_EXPIRED,
     Reauthorizing,
@@ -34,7 +38,7 @@ GRANT_EXPIRING = "grant_expiring"
 __all__ = ["GRANT_EXPIRED", "GRANT_EXPIRING", "GrantUpkeep", "UpkeepReport", "keep_grants_alive"]
 
 
-class GrantUpkeep(TokenMinting, Reauthorizing, Protocol):
+class GrantUpkeep(TokenMinting, Reauthorizing, Disconnecting, Protocol):
     """What the daily upkeep of grants uses (the composition root provides it)."""
 
 
@@ -47,6 +51,10 @@ class UpkeepReport:
     expired: int = 0
     lost: int = 0
     failed: int = 0
+    disconnected: int = 0
+    """Tombstones whose revocation went through this time, deleted."""
+    disconnect_pending: int = 0
+    """Tombstones whose revocation failed again, kept for tomorrow."""
 
     def as_json(self) -> dict[str, int]:
         """The JSON the ``renew_watches`` function and CLI report under ``grants``."""
@@ -56,13 +64,23 @@ class UpkeepReport:
             "expired": self.expired,
             "lost": self.lost,
             "failed": self.failed,
+            "disconnected": self.disconnected,
+            "disconnect_pending": self.disconnect_pending,
         }
 
 
 def keep_grants_alive(services: GrantUpkeep) -> UpkeepReport:
-    """Warn of ending grants, mark ended ones, refresh idle ones; one user's failure is counted."""
-    counts = dict.fromkeys(("refreshed", "warned", "expired", "lost", "failed"), 0)
+    """Warn of ending grants, mark ended ones, refresh idle ones, retry failed revocations; one
+    user's failure is counted."""
+    counts = dict.fromkeys(
+        ("refreshed", "warned", "expired", "lost", "failed", "disconnected", "disconnect_pending"),
+        0,
+    )
     for user in services.token_store.users():
+        if user.status is Status.DISCONNECTING:
+            result = revoke_and_forget(services, user.user_id, user.refresh_token)
+            counts["disconnect_pending" if result.pending else "disconnected"] += 1
+            continue
         if user.status is not Status.ACTIVE:
             continue
         try:

@@ -2,7 +2,8 @@
 
 Meant for trusted callers only: deploy it without unauthenticated access, so Cloud Run's IAM
 check (``roles/run.invoker``) is the authentication. It answers JSON: 200 with what happened to
-the revocation and the document, 404 for an unknown user, 4xx for a malformed request.
+the revocation and the document; 202 when revocation failed and a tombstone waits for the daily
+retry (``deleted: false``); 404 for an unknown user, 4xx for a malformed request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def handle_disconnect(request: flask.Request, services: Services | None = None) 
 
     def answer(_secrets: RequestSecrets) -> flask.Response:
         result = disconnect_user(services, user_id_from(request))
-        return json_response(result.as_json(), 200 if result.found else 404)
+        status = 404 if not result.found else 202 if result.pending else 200
+        return json_response(result.as_json(), status)
 
     return serve_json(request, answer, services.settings)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import flask
+from werkzeug.datastructures import MultiDict
 
 from functions.consent import pending as flow
 from functions.consent.exchange import TokenResponse, exchange_code
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 STATE_MAX_LENGTH = 128
 CODE_MAX_LENGTH = 2048
 ERROR_MAX_LENGTH = 128
+ISSUER_MAX_LENGTH = 256
 RETRY_PAGES = frozenset({"declined", "link_invalid", "provider_error", "failure"})
 """The error pages where trying again can help (a malformed request would fail the same way)."""
 
@@ -65,6 +67,7 @@ def handle_oauth2callback(
         try:
             state_value = single(request.args, "state", max_length=STATE_MAX_LENGTH)
             secrets_.add(state_value)
+            _check_issuer(services, request.args)
             provider_error = single(request.args, "error", max_length=ERROR_MAX_LENGTH)
             if provider_error is not None:
                 if provider_error == "access_denied":
@@ -105,6 +108,23 @@ def handle_oauth2callback(
         return set_cookie(response, forget, secure=settings.secure_cookies)
 
     return serve_page(request, answer, settings, after=forget_flow)
+
+
+def _check_issuer(services: Services, args: MultiDict[str, str]) -> None:
+    """RFC 9207 §2.4: an authorization response that names its issuer must name ours, or it
+    came from another authorization server (a mix-up attack) and nothing of it is used. A
+    provider that sends no ``iss`` is not checked (Google sends it).
+
+    Raises:
+        BadRequest: another issuer, before any code is exchanged.
+    """
+    issuer = single(args, "iss", max_length=ISSUER_MAX_LENGTH)
+    if "iss" in args and issuer != services.oauth_client.issuer:  # an empty one too
+        logger.warning(
+            "authorization response from another issuer refused",
+            extra={"json_fields": {"event": "issuer_mismatch"}},
+        )
+        raise BadRequest("the authorization response names another issuer")
 
 
 def _complete(

@@ -17,6 +17,9 @@ from functions.pipeline.ledger import event_key
 
 logger = logging.getLogger(__name__)
 
+_LOGGED_ID_LENGTH = 128
+"""What a log line keeps of an event ID (a malformed one may be of any length)."""
+
 
 def handle_event[T](
     event: Any,
@@ -37,8 +40,8 @@ def handle_event[T](
     """
     message = event.data.get("message") if isinstance(event.data, dict) else None
     attributes = message.get("attributes") if isinstance(message, dict) else None
-    event_id = event_key(event.get("source"), event.get("id"), attributes)
     try:
+        event_id = event_key(event.get("source"), event.get("id"), attributes)
         parsed = parse(event.data)
     except MalformedRequest as error:
         if refused is not None:
@@ -48,7 +51,7 @@ def handle_event[T](
             extra={
                 "json_fields": {
                     "reason": str(error),
-                    "event_id": event.get("id"),
+                    "event_id": str(event.get("id"))[:_LOGGED_ID_LENGTH],
                     "reported": refused is not None and error.names_a_request,
                 }
             },

@@ -103,7 +103,8 @@ def replay(
     topics: dict[str, str] = {}
     skipped: list[str] = []
     for done, letter in enumerate(held, start=1):
-        target = topic or _source_topic(subscriber, letter, project, topics)
+        # Its own topic first: --topic must never move another pipeline's request to this one.
+        target = _source_topic(subscriber, letter, project, topics) or topic
         if target is None:
             report.skipped += 1
             report.skipped_ids.append(letter.message_id)

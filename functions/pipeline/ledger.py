@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
+import functools
 import hashlib
 import logging
 import threading
@@ -43,7 +44,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from functions import google_errors
 from functions.clock import Clock
-from functions.errors import AppError, TransientError
+from functions.errors import AppError, MalformedRequest, TransientError
+from functions.sizes import PUBSUB_ATTRIBUTE_BYTES, is_text
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -74,9 +76,17 @@ def event_key(source: object, message_id: object, attributes: object) -> str:
         source: the CloudEvent's ``source`` (the topic).
         message_id: the CloudEvent's ``id`` (the Pub/Sub message ID).
         attributes: the message's attributes; :data:`REPLAY_OF` there names the original.
+
+    Raises:
+        MalformedRequest: a part is not printable text within Pub/Sub's attribute limit, as
+            Pub/Sub's own never fail to be: whoever sent it is not Pub/Sub, and a key that
+            cannot be stored would fail every delivery.
     """
     original = attributes.get(REPLAY_OF) if isinstance(attributes, dict) else None
-    return f"{source}#{original or message_id}"
+    key = original if original is not None else message_id
+    if not all(part and is_text(part, PUBSUB_ATTRIBUTE_BYTES) for part in (source, key)):
+        raise MalformedRequest("the event's source, ID or replayed message ID is unusable")
+    return f"{source}#{key}"
 
 
 class Claim(enum.Enum):
@@ -246,14 +256,14 @@ class FirestoreEventLedger:
 _READS = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="read-alongside")
 
 
-def read_alongside[T](read: Callable[..., T], *args: object) -> futures.Future[T]:
+def read_alongside[T](read: Callable[..., T], *args: object, **kwargs: object) -> futures.Future[T]:
     """Start a read the work will need while :func:`exactly_once` claims the event.
 
     Neither needs the other's answer, so both travel in the same round trip. Nothing is decided
     on the read before the claim, and a duplicate delivery drops it unused. More reads in flight
     than workers queue, which is slower, never wrong.
     """
-    return _READS.submit(contextvars.copy_context().run, read, *args)
+    return _READS.submit(contextvars.copy_context().run, functools.partial(read, *args, **kwargs))
 
 
 _MARKING = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ledger-done")

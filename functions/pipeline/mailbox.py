@@ -25,7 +25,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from functions.errors import AppError, GmailRequestRejected, MalformedRequest, ReauthRequired
+from functions.errors import (
+    AppError,
+    GmailRequestRejected,
+    MalformedRequest,
+    ReauthRequired,
+    TransientError,
+)
 from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.metadata import describe
@@ -74,7 +80,8 @@ def read_mailbox(
         request.user_id,
         request.request_id,
     )
-    stored = read_alongside(services.token_store.get, request.user_id)  # while claiming
+    # While claiming; the grant is checked on this read, before any token is opened.
+    stored = read_alongside(services.token_store.get, request.user_id, granted_to=pipeline)
     progress = exactly_once(
         services.event_ledger,
         event_id,
@@ -189,24 +196,31 @@ def _pages(
     metadata = request.format == "metadata"
     stream = paging.pages_in_turn if metadata else paging.pages
     last_checkpoint = time.monotonic()
-    with contextlib.closing(stream(fetch, progress.page_token, remaining)) as responses:
-        for response in responses:
-            page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
-            next_token = response.get("nextPageToken") or None
-            remaining = None if limit is None else limit - progress.total - len(page)
-            if page and metadata:
-                page = describe(session, page)
-            if page:
-                results.batch(progress.pages + 1, page)
-                progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
-            else:
-                progress = replace(progress, page_token=next_token)
-            if next_token is None or remaining == 0:
-                break
-            if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-                results.flush()  # everything before the checkpoint is published first
-                checkpoint(progress)
-                last_checkpoint = time.monotonic()
+    try:
+        with contextlib.closing(stream(fetch, progress.page_token, remaining)) as responses:
+            for response in responses:
+                page: list[dict[str, str]] = gmail.message_refs(response)[:remaining]
+                next_token = response.get("nextPageToken") or None
+                remaining = None if limit is None else limit - progress.total - len(page)
+                if page and metadata:
+                    page = describe(session, page)
+                if page:
+                    results.batch(progress.pages + 1, page)
+                    progress = Progress(next_token, progress.pages + 1, progress.total + len(page))
+                else:
+                    progress = replace(progress, page_token=next_token)
+                if next_token is None or remaining == 0:
+                    break
+                if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                    results.flush()  # everything before the checkpoint is published first
+                    checkpoint(progress)
+                    last_checkpoint = time.monotonic()
+    except TransientError:
+        # Gmail's quota or the budget ended this invocation: what was read so far is kept
+        with contextlib.suppress(Exception):  # if it cannot be, the last checkpoint holds
+            results.flush()
+            checkpoint(progress)
+        raise
     return progress
 
 

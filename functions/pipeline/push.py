@@ -24,10 +24,11 @@ from functions.gmail import api as gmail
 from functions.gmail import paging
 from functions.gmail.session import GmailSession
 from functions.grants.reauth import marking_lost_grant
-from functions.grants.store import Status, StoredCredentials
+from functions.grants.store import StoredCredentials
 from functions.pipeline.ledger import EventLedger, exactly_once, read_alongside
 from functions.pipeline.results import ResultPublisher
 from functions.pipeline.watch import Watching, WatchState
+from functions.sizes import is_text
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
@@ -42,6 +43,13 @@ class ReadingChanges(Watching, Protocol):
     def event_ledger(self) -> EventLedger: ...
     @property
     def publisher(self) -> PublisherClient: ...
+
+
+_EMAIL_BYTES = 254
+"""RFC 5321 §4.5.3.1.3, in octets."""
+_HISTORY_ID_END = 2**64
+"""Gmail's ``historyId`` is an unsigned 64-bit integer."""
+_HISTORY_ID_DIGITS = len(str(_HISTORY_ID_END))
 
 
 @dataclass(frozen=True)
@@ -65,13 +73,17 @@ def parse_notification(event_data: Any) -> Notification:
         raise MalformedRequest("the event carries no Gmail notification") from None
     email = body.get("emailAddress") if isinstance(body, dict) else None
     history_id = body.get("historyId") if isinstance(body, dict) else None
-    if isinstance(history_id, str) and history_id.isdigit():
-        history_id = int(history_id)
-    if not isinstance(email, str) or "@" not in email or len(email) > 254:
+    if isinstance(history_id, str) and history_id.isascii() and history_id.isdigit():
+        history_id = int(history_id) if len(history_id) <= _HISTORY_ID_DIGITS else None
+    if not is_text(email, _EMAIL_BYTES) or "@" not in str(email):
         raise MalformedRequest("the notification has no emailAddress")
-    if not isinstance(history_id, int) or isinstance(history_id, bool) or history_id <= 0:
+    if (
+        not isinstance(history_id, int)
+        or isinstance(history_id, bool)
+        or not 0 < history_id < _HISTORY_ID_END
+    ):
         raise MalformedRequest("the notification has no historyId")
-    return Notification(email, history_id)
+    return Notification(str(email), history_id)
 
 
 def read_changes(services: ReadingChanges, notification: Notification, event_id: str) -> int:
@@ -81,7 +93,7 @@ def read_changes(services: ReadingChanges, notification: Notification, event_id:
         ReauthRequired: the grant is gone (the user is marked).
         TransientError: worth retrying (Pub/Sub redelivers the notification).
     """
-    found = read_alongside(services.watch_positions.find_by_email, notification.email)
+    found = read_alongside(services.watch_positions.watched_by_address, notification.email)
     total = exactly_once(
         services.event_ledger,
         event_id,
@@ -93,17 +105,24 @@ def read_changes(services: ReadingChanges, notification: Notification, event_id:
 
 def _changes(
     services: ReadingChanges,
-    found: tuple[StoredCredentials, WatchState | None] | None,
+    matches: list[tuple[StoredCredentials, WatchState]],
     notification: Notification,
 ) -> int:
     """Publish the changes, unless there is nothing to read for whom the notification names."""
-    user, watch = found if found else (None, None)
-    fields = {"history_id": notification.history_id}
-    if user is None or user.status is not Status.ACTIVE or watch is None:
-        logger.info(
-            "notification for no watched active user ignored", extra={"json_fields": fields}
+    fields = {"history_id": notification.history_id, "matches": len(matches)}
+    if len(matches) != 1:
+        # Nobody, or several documents claiming one address (a reassigned Workspace address):
+        # acknowledged, never guessed. The address itself is personal data and stays out.
+        message = (
+            "notification for no watched active user ignored"
+            if not matches
+            else "notification matches several watched users; ignored"
+        )
+        logger.log(
+            logging.WARNING if matches else logging.INFO, message, extra={"json_fields": fields}
         )
         return 0
+    [(user, watch)] = matches
     if notification.history_id <= int(watch.history_id):
         logger.info("notification already read", extra={"json_fields": fields})
         return 0

@@ -4,6 +4,11 @@ Only ``user_id`` is required. Unknown keys are refused rather than ignored, so a
 ``lable_ids`` is reported instead of silently listing the whole mailbox. A refused request that
 named a user or a request ID says so in its :class:`MalformedRequest`, so its sender can be told
 why on the results topic; one that named neither can only be logged.
+
+Sizes are in UTF-8 bytes, as the limits downstream count them: ``request_id`` becomes the
+``request_id`` attribute and the ``<request_id>:<part>`` ``result_id`` of every result, and
+Pub/Sub refuses an attribute over 1,024 bytes, so an ID over :data:`MAX_REQUEST_ID_BYTES` is
+refused here rather than failing every publish of its results.
 """
 
 from __future__ import annotations
@@ -16,9 +21,16 @@ from typing import Any
 
 from functions.consent.identify import is_user_id
 from functions.errors import MalformedRequest
+from functions.sizes import is_text, utf8_length
 
-MAX_QUERY_LENGTH = 2048
+MAX_QUERY_BYTES = 2048
+MAX_REQUEST_ID_BYTES = 256
+"""The longest ``request_id``: with the longest suffix a result ID adds (``:complete``), far
+within Pub/Sub's attribute limit."""
+MAX_LABEL_ID_BYTES = 256
 MAX_LABELS = 100
+_NAMED_BYTES = 64 * 1024
+"""The longest ID a refused request's error repeats."""
 MAX_MESSAGES_CAP = 1_000_000
 _KEYS = frozenset(
     {"user_id", "query", "label_ids", "max_messages", "include_spam_trash", "request_id", "format"}
@@ -88,13 +100,13 @@ def _validated(body: dict[str, Any], default_request_id: str | None) -> MailboxR
     user_id = body.get("user_id")
     if not is_user_id(user_id):
         raise MalformedRequest("user_id must be the user's ID (a non-empty string without '/')")
-    request_id = _optional_text(body, "request_id", 256) or default_request_id
+    request_id = _optional_text(body, "request_id", MAX_REQUEST_ID_BYTES) or default_request_id
     if not request_id:
         raise MalformedRequest("request_id is missing and the message has no messageId")
     return MailboxRequest(
         user_id=user_id,
         request_id=request_id,
-        query=_optional_text(body, "query", MAX_QUERY_LENGTH),
+        query=_optional_text(body, "query", MAX_QUERY_BYTES),
         label_ids=_labels(body.get("label_ids")),
         max_messages=_max_messages(body.get("max_messages")),
         include_spam_trash=_flag(body.get("include_spam_trash")),
@@ -103,9 +115,14 @@ def _validated(body: dict[str, Any], default_request_id: str | None) -> MailboxR
 
 
 def _named(body: dict[str, Any], key: str) -> str | None:
-    """What a refused request gave as ``key``, if it is a non-empty string (valid or not)."""
+    """What a refused request gave as ``key``, if it is a non-empty string (valid or not) of at
+    most :data:`_NAMED_BYTES`: the error repeats it, and a huge one (JSON escapes a character to
+    up to three times its UTF-8 size) could pass Pub/Sub's 10 MB message limit and fail to
+    publish on every delivery."""
     value = body.get(key)
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, str) and value and utf8_length(value) <= _NAMED_BYTES:
+        return value
+    return None
 
 
 def _format(value: Any) -> str:
@@ -116,13 +133,13 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _optional_text(body: dict[str, Any], key: str, max_length: int) -> str | None:
+def _optional_text(body: dict[str, Any], key: str, max_bytes: int) -> str | None:
     value = body.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > max_length or not value.isprintable():
-        raise MalformedRequest(f"{key} must be a printable string of at most {max_length} chars")
-    return value or None
+    if not is_text(value, max_bytes):
+        raise MalformedRequest(f"{key} must be a printable string of at most {max_bytes} bytes")
+    return str(value) or None
 
 
 def _labels(value: Any) -> tuple[str, ...]:
@@ -131,7 +148,7 @@ def _labels(value: Any) -> tuple[str, ...]:
     if (
         not isinstance(value, list)
         or len(value) > MAX_LABELS
-        or not all(isinstance(label, str) and 0 < len(label) <= 256 for label in value)
+        or not all(label and is_text(label, MAX_LABEL_ID_BYTES) for label in value)
     ):
         raise MalformedRequest(f"label_ids must be a list of at most {MAX_LABELS} label IDs")
     return tuple(value)

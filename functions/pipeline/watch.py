@@ -5,12 +5,20 @@ the watched labels change. It lapses after seven days, so Google recommends rene
 (``renew_watches``, triggered by Cloud Scheduler). The returned ``historyId`` is where reading
 changes starts; a renewal keeps the position already reached, so no change is skipped.
 See https://developers.google.com/workspace/gmail/api/guides/push.
+
+A notification names the mailbox only by its address, and an address is not an identity: a
+Workspace address can be reassigned, so two users' documents may hold it. Each watch therefore
+records the address Gmail itself gives the watched mailbox (``users.getProfile``), and a
+notification goes to the one active watched user with that address, or to nobody
+(:meth:`WatchPositions.watched_by_address`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,6 +33,14 @@ logger = logging.getLogger(__name__)
 
 WATCH = "watch"
 """The field of the user's document that holds the watch and its read position."""
+EMAIL_ADDRESS = "email_address"
+"""The watch's field holding the watched mailbox's address, as Gmail's profile gives it."""
+ROUTING_LIMIT = 2
+"""Enough users read per address to tell one from several."""
+
+_BY_ADDRESS = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="watch-by-address")
+"""Reads a push's legacy address query while the recorded-address one runs (it waits on
+nothing, so it cannot starve the pool of the read it runs inside)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,9 @@ class WatchState:
     label_ids: tuple[str, ...]
     read_at: datetime | None = field(default=None, compare=False)
     """When the user's document this was read from last changed (its ``update_time``)."""
+    email_address: str | None = None
+    """The watched mailbox's address (Gmail's ``users.getProfile``); ``None`` on a watch
+    recorded before addresses were, until its next renewal."""
 
 
 class WatchPositions(UserDocuments):
@@ -58,17 +77,35 @@ class WatchPositions(UserDocuments):
             data.get(WATCH), snapshot.update_time
         )
 
-    def find_by_email(self, email: str) -> tuple[StoredCredentials, WatchState | None] | None:
-        """The user whose account is ``email`` (a push notification names only that), and
-        their watch, read from one document."""
+    def watched_by_address(self, email: str) -> list[tuple[StoredCredentials, WatchState]]:
+        """The active watched users whose mailbox is ``email``, at most :data:`ROUTING_LIMIT`.
+
+        First by the address each watch recorded; a watch recorded before addresses were is
+        matched by the document's own ``email`` (what consent stored) until it is renewed.
+        """
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._collection_ref().where(filter=FieldFilter("email", "==", email)).limit(1)
-        for snapshot in query.stream():
+        active = FieldFilter("status", "==", Status.ACTIVE.value)
+        collection = self._collection_ref()
+        recorded = collection.where(filter=FieldFilter(f"{WATCH}.{EMAIL_ADDRESS}", "==", email))
+        legacy = collection.where(filter=FieldFilter("email", "==", email))
+        # Both at once, so a push waits for one round trip, not two; the answer is the one
+        # reading them in turn gives (recorded first, several cut to the limit).
+        legacy_read = _BY_ADDRESS.submit(
+            contextvars.copy_context().run,
+            lambda: list(legacy.where(filter=active).limit(ROUTING_LIMIT + 1).stream()),
+        )
+        recorded_read = list(recorded.where(filter=active).limit(ROUTING_LIMIT).stream())
+        found: dict[str, tuple[StoredCredentials, WatchState]] = {}
+        for snapshot in [*recorded_read, *legacy_read.result()]:
             data = snapshot.to_dict() or {}
             watch = _watch_state(data.get(WATCH), snapshot.update_time)
-            return self._read_leniently(snapshot.id, data), watch
-        return None
+            if watch is None or watch.email_address not in (None, email):
+                continue  # not watched, or the address recorded for it is another
+            user = self._read_leniently(snapshot.id, data)
+            if user.status is Status.ACTIVE:
+                found.setdefault(snapshot.id, (user, watch))
+        return list(found.values())[:ROUTING_LIMIT]
 
     def save(self, user_id: str, watch: WatchState) -> None:
         """Record a (renewed) watch, keeping how far changes were already read."""
@@ -89,6 +126,7 @@ class WatchPositions(UserDocuments):
                         "expiration": watch.expiration,
                         "topic": watch.topic,
                         "label_ids": list(watch.label_ids),
+                        EMAIL_ADDRESS: watch.email_address,
                     }
                 },
             )
@@ -138,6 +176,7 @@ def _watch_state(data: object, read_at: datetime | None = None) -> WatchState | 
         topic=str(raw.get("topic", "")),
         label_ids=tuple(raw.get("label_ids") or ()),
         read_at=read_at,
+        email_address=raw.get(EMAIL_ADDRESS) or None,
     )
 
 
@@ -220,11 +259,13 @@ def _watch(services: Watching, user: StoredCredentials) -> WatchState:
         "labelIds": list(settings.watch_label_ids),
         "labelFilterBehavior": "include",
     }
+    session = GmailSession(services, user)
+    with marking_lost_grant(services, user):
+        # The address notifications will name this mailbox by (see the module docstring).
+        profile = session.execute(lambda api: api.users.getProfile(userId="me"))
     try:
         with marking_lost_grant(services, user):
-            response = GmailSession(services, user).execute(
-                lambda api: api.users.watch(userId="me", body=body)
-            )
+            response = session.execute(lambda api: api.users.watch(userId="me", body=body))
     except GmailRequestRejected as refused:
         if refused.http_status not in (400, 403):
             raise
@@ -234,6 +275,7 @@ def _watch(services: Watching, user: StoredCredentials) -> WatchState:
         expiration=datetime.fromtimestamp(int(response["expiration"]) / 1000, UTC),
         topic=topic,
         label_ids=settings.watch_label_ids,
+        email_address=str(profile["emailAddress"]),
     )
     services.watch_positions.save(user.user_id, watch)
     logger.info(

@@ -1,7 +1,9 @@
 """Strict reading of query parameters from the browser.
 
 A parameter appears at most once (a second copy is how parameter-pollution attacks slip a value
-past one parser and into another), is bounded in length, and holds printable text only.
+past one parser and into another), is bounded in size, and holds printable text only. The bound
+is in UTF-8 bytes, not characters: the value may end up in a cookie, a Firestore field or a
+Pub/Sub attribute, and each of those limits bytes (a character may take four).
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 from werkzeug.datastructures import MultiDict
 
 from functions.errors import BadRequest
+from functions.sizes import utf8_length
 
 
 def single(args: MultiDict[str, str], name: str, *, max_length: int) -> str | None:
     """The one value of ``name``, or ``None`` when absent or empty.
+
+    Args:
+        max_length: the most UTF-8 bytes the value may take.
 
     Raises:
         BadRequest: the parameter is repeated, too long, or holds control characters.
@@ -23,8 +29,8 @@ def single(args: MultiDict[str, str], name: str, *, max_length: int) -> str | No
     if len(values) > 1:
         raise BadRequest(f"parameter {name} is repeated")
     value = values[0]
-    if len(value) > max_length:
-        raise BadRequest(f"parameter {name} is longer than {max_length} characters")
+    if utf8_length(value) > max_length:
+        raise BadRequest(f"parameter {name} is longer than {max_length} bytes")
     if not value.isprintable():
         raise BadRequest(f"parameter {name} holds control characters")
     return value or None

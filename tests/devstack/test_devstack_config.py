@@ -18,7 +18,7 @@ from devstack.errors import DevStackError
 from devstack.function_env import RealGoogle, real_google_from_env
 from devstack.paths import REPO_ROOT
 from devstack.stack import LocalStack, StackPorts
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import ensure_token_keys, key_files
 
 
 def test_make_dev_ports_are_the_documented_ones() -> None:
@@ -63,6 +63,7 @@ def test_sandbox_mode_points_every_endpoint_at_the_sandbox(tmp_path: Path) -> No
         "REQUESTS_TOPIC": "projects/demo-gmail-auth/topics/mailbox-requests",
         "RESULTS_TOPIC": "projects/demo-gmail-auth/topics/mailbox-results",
         "REAUTH_TOPIC": "projects/demo-gmail-auth/topics/reauth-events",
+        "OAUTH_AUTH_URI": "http://127.0.0.1:8090/o/oauth2/v2/auth",
         "OIDC_USERINFO_URI": "http://127.0.0.1:8090/v1/userinfo",
         "OAUTH_REVOKE_URI": "http://127.0.0.1:8090/revoke",
         "GMAIL_API_ROOT": "http://127.0.0.1:8090/",
@@ -241,8 +242,29 @@ def test_make_dev_passes_the_port_and_data_options_on() -> None:
 def test_token_keys_are_generated_once_and_private(tmp_path: Path) -> None:
     path = ensure_token_keys(tmp_path / "keys.json")
     document = json.loads(path.read_text())
-    assert len(base64.b64decode(document["keys"][document["primary"]])) == 32
+    assert len(base64.b64decode(document["private_keys"][document["primary"]])) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     before = path.read_text()
     ensure_token_keys(path)
     assert path.read_text() == before
+
+
+def test_local_keys_of_before_hpke_are_kept_as_legacy_keys(tmp_path: Path) -> None:
+    # GIVEN a .dev folder kept from before tokens were sealed to a public key
+    old = {"primary": "dev-1", "keys": {"dev-1": base64.b64encode(bytes(32)).decode()}}
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(old))
+    # WHEN the stack starts THEN it gains a token key and keeps the old one for `reseal`
+    document = json.loads(ensure_token_keys(path).read_text())
+    assert document["legacy_keys"] == old["keys"]
+    assert document["primary"] in document["private_keys"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_every_key_file_a_function_mounts_is_laid_out(tmp_path: Path) -> None:
+    files = key_files(tmp_path)
+    assert set(files) == {"TOKEN_ENCRYPTION_KEYS", "TOKEN_PUBLIC_KEYS", "COOKIE_KEYS"}
+    public = json.loads(Path(files["TOKEN_PUBLIC_KEYS"]).read_text())
+    private = json.loads(Path(files["TOKEN_ENCRYPTION_KEYS"]).read_text())
+    assert set(public["public_keys"]) == set(private["private_keys"])
+    assert not set(public["public_keys"].values()) & set(private["private_keys"].values())

@@ -45,7 +45,7 @@ import functions_framework
 SEEN = (
     "OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI", "GMAIL_API_ROOT", "FIRESTORE_EMULATOR_HOST",
     "PUBSUB_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "RESULTS_TOPIC", "OAUTHLIB_INSECURE_TRANSPORT",
-    "K_SERVICE", "FUNCTION_TARGET", "LOG_EXECUTION_ID",
+    "K_SERVICE", "FUNCTION_TARGET", "LOG_EXECUTION_ID", "OAUTH_CLIENT_ID",
 )
 
 
@@ -56,7 +56,7 @@ def authorize(request):
 
 @functions_framework.http
 def oauth2callback(request):
-    return "callback stub", 200
+    return json.dumps({name: os.environ.get(name) for name in SEEN}), 200
 
 
 @functions_framework.http
@@ -104,9 +104,10 @@ parser.add_argument("--write-client-json")
 parser.add_argument("--pubsub-emulator-host")
 parser.add_argument("--project")
 parser.add_argument("--gmail-push-topic", action="append")
+parser.add_argument("--client-id", default="stub")
 args = parser.parse_args()
 base = f"http://{args.host}:{args.port}"
-web = {"client_id": "stub", "client_secret": "stub", "redirect_uris": [args.redirect_uri],
+web = {"client_id": args.client_id, "client_secret": "stub", "redirect_uris": [args.redirect_uri],
        "auth_uri": base + "/o/oauth2/v2/auth", "token_uri": base + "/token"}
 with open(args.write_client_json, "w") as out:
     json.dump({"web": web}, out)
@@ -200,7 +201,12 @@ def test_stack_serves_the_functions_and_pushes_requests_to_list_messages(
         assert seen == {name: stack.function_envs["authorize"].get(name) for name in seen}
         assert seen["RESULTS_TOPIC"] is None  # authorize publishes nowhere, as deployed
         assert seen["K_SERVICE"] == "authorize"
-        assert json.loads(Path(seen["OAUTH_CLIENT_SECRETS"]).read_text())["web"]["redirect_uris"]
+        # authorize has the client's ID, no client secret; the callback has the sandbox's JSON
+        assert seen["OAUTH_CLIENT_SECRETS"] is None
+        callback = requests.get(stack.function_urls["oauth2callback"], timeout=10).json()
+        client = json.loads(Path(callback["OAUTH_CLIENT_SECRETS"]).read_text())["web"]
+        assert client["redirect_uris"]
+        assert client["client_id"] == seen["OAUTH_CLIENT_ID"] == callback["OAUTH_CLIENT_ID"]
         assert seen["GMAIL_API_ROOT"] == f"{stack.sandbox_url}/"
 
         # WHEN a mailbox request is published
@@ -244,7 +250,7 @@ def test_real_google_mode_starts_no_sandbox(emulators: EmulatorHosts, tmp_path: 
         real_google=real,
     ) as stack:
         assert "Google sandbox" not in check_stack(stack)
-        seen = requests.get(stack.function_urls["authorize"], timeout=10).json()
+        seen = requests.get(stack.function_urls["oauth2callback"], timeout=10).json()
         assert seen["OAUTH_CLIENT_SECRETS"] == str(stack.client_json_path)
         assert stack.client_json_path.read_text() == client.read_text()
         assert seen["GMAIL_API_ROOT"] is None

@@ -35,10 +35,19 @@ PUBLIC = BROWSER_FACING | {"security_events"}
 
 # Variables one entry point needs beyond what every function needs at start-up (docs/design.md §3:
 # "RESULTS_TOPIC: required for list_messages"). Applied only to entry points main.py has.
+_USES_TOKENS = frozenset({"TOKEN_ENCRYPTION_KEYS", "OAUTH_CLIENT_SECRETS"})
 REQUIRED_BY_ENTRY_POINT: Mapping[str, frozenset[str]] = {
-    "list_messages": frozenset({"RESULTS_TOPIC"}),
-    "gmail_push": frozenset({"RESULTS_TOPIC"}),
+    "authorize": frozenset({"COOKIE_KEYS"}),  # and OAUTH_CLIENT_ID: test_key_custody.py
+    "oauth2callback": frozenset({"COOKIE_KEYS", "TOKEN_PUBLIC_KEYS", "OAUTH_CLIENT_SECRETS"}),
+    "security_events": frozenset({"OAUTH_CLIENT_SECRETS"}),
+    "list_messages": frozenset({"RESULTS_TOPIC"}) | _USES_TOKENS,
+    "gmail_push": frozenset({"RESULTS_TOPIC"}) | _USES_TOKENS,
+    "disconnect": _USES_TOKENS,
+    "watch": _USES_TOKENS,
+    "renew_watches": _USES_TOKENS,
 }
+"""What each function needs beyond what every one does: the client and keys it uses (the code
+asks for them on first use; ``functions.services``) and the topics it publishes to."""
 
 _FRAMEWORK_DECORATORS = {HTTP: HTTP, CLOUD_EVENT: CLOUD_EVENT}
 
@@ -69,6 +78,7 @@ def declared_entry_points(source: str) -> dict[str, str]:
 
 _SAMPLE_VALUES = {
     "OAUTH_CLIENT_SECRETS": "projects/p-1/secrets/oauth-client/versions/latest",
+    "OAUTH_CLIENT_ID": "123456789012-abc.apps.googleusercontent.com",
     "TOKEN_ENCRYPTION_KEYS": "projects/p-1/secrets/token-keys/versions/latest",
     "OAUTH_REDIRECT_URI": "https://europe-west1-p-1.cloudfunctions.net/oauth2callback",
     "AUTHORIZE_URL": "https://europe-west1-p-1.cloudfunctions.net/authorize",
@@ -77,6 +87,7 @@ _SAMPLE_VALUES = {
     "GOOGLE_CLOUD_PROJECT": "p-1",
     "LOG_LEVEL": "INFO",
     "PIPELINES": "default",
+    "GMAIL_QUOTA_PROFILE": "2026",
 }
 
 

@@ -19,6 +19,8 @@ from tests.infra.infra_model import INFRA, ROOT
 PROJECT = "p-1"
 REGION = "europe-west1"
 ALLOWED_RETURN_TO = "https://app.example.com/"
+OAUTH_CLIENT_ID = "123456789012-abc.apps.googleusercontent.com"
+"""The client ID every evaluation and deploy.sh run of the tests is given (it is required)."""
 
 _EVALUATED = (
     "entry_points",
@@ -56,18 +58,24 @@ def terraform_env(tmp: Path) -> dict[str, str]:
     }
 
 
-def evaluate_locals(terraform: str, workdir: Path, variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Evaluate infra/locals.tf with ``variables``; returns the locals named in _EVALUATED."""
+def evaluate_locals(
+    terraform: str, workdir: Path, variables: Mapping[str, Any], infra: Path = INFRA
+) -> dict[str, Any]:
+    """Evaluate infra/locals.tf with ``variables``; returns the locals named in _EVALUATED.
+
+    ``infra``: a (modified) copy of infra/ to evaluate instead.
+    """
     module = workdir / "infra"
     module.mkdir(parents=True)
     for name in ("main.py", ".gcloudignore"):
         shutil.copy(ROOT / name, workdir / name)
     for name in ("variables.tf", "locals.tf", "functions.json"):
-        shutil.copy(INFRA / name, module / name)
+        shutil.copy(infra / name, module / name)
     (module / "evaluate.tf").write_text(
         "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in _EVALUATED)
     )
-    (module / "terraform.tfvars.json").write_text(json.dumps(dict(variables)))
+    given = {"oauth_client_id": OAUTH_CLIENT_ID, **variables}
+    (module / "terraform.tfvars.json").write_text(json.dumps(given))
     env = terraform_env(workdir)
     for command in (["init", "-backend=false"], ["apply", "-auto-approve"]):
         subprocess.run(

@@ -133,3 +133,33 @@ def test_make_smoke_checks_what_was_deployed() -> None:
     assert re.search(r'make smoke PROJECT="\$\{_PROJECT\}" REGION="\$\$region"', smoke)
     assert '"${_DEPLOY_WITH}" == none' in smoke  # nothing deployed, nothing to check
     assert "infra/terraform.tfvars" in smoke  # the region of a Terraform deployment
+
+
+# --- the account the function images are built as (service_accounts.tf) ------------------------
+
+
+def test_the_build_account_reads_the_function_source_and_no_other_bucket() -> None:
+    infra = load_infra()
+    grants = {
+        unquote(body["role"]): body
+        for (kind, _), body in infra.resources.items()
+        if kind == "google_project_iam_member"
+        and unquote(body["member"]) == "${google_service_account.build.member}"
+    }
+    # project-wide only what a build does anywhere: write its logs
+    assert set(grants) == {"roles/logging.logWriter", "roles/storage.objectViewer"}
+    assert "condition" not in grants["roles/logging.logWriter"]
+    # storage only in the source buckets: the one Cloud Functions copies the source to, and ours
+    [condition] = grants["roles/storage.objectViewer"]["condition"]
+    assert "local.build_source_buckets" in unquote(condition["expression"])
+    assert 'resource.name.startsWith(\\"projects/_/buckets/${bucket}/\\")' in unquote(
+        condition["expression"]
+    )
+    assert infra.locals["build_source_buckets"] == [
+        '"gcf-v2-sources-${data.google_project.this.number}-${var.region}"',
+        "${google_storage_bucket.source.name}",
+    ]
+    # images: writer on the one repository, not project-wide
+    writer = infra.resource("google_artifact_registry_repository_iam_member", "build_writer")
+    assert writer is not None
+    assert unquote(writer["role"]) == "roles/artifactregistry.writer"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.infra_model import ROOT
-from tests.infra.terraform_eval import PROJECT, REGION
+from tests.infra.terraform_eval import OAUTH_CLIENT_ID, PROJECT, REGION
 from tests.infra.test_deploy_script import ENTRY_POINTS, deploys, dry_run, flags, gcloud_commands
 
 TOKEN = "ya29.a-token-that-must-never-reach-a-command-line"
@@ -120,6 +120,7 @@ def deploy(
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path / "tmp"),
         "INTERNAL_INVOKERS": INVOKER,
+        "OAUTH_CLIENT_ID": OAUTH_CLIENT_ID,
         "FAKE_DIR": str(tmp_path),
         "FAKE_DESCRIBE": describe,
         "FAKE_VERSIONS": "1" if versions else "",
@@ -170,16 +171,18 @@ def test_the_first_run_creates_every_secret_then_lists_those_without_a_version(
 ) -> None:
     # GIVEN a project with nothing in it
     run = deploy(tmp_path, describe="missing", versions=False)
-    # THEN both secrets are created, and the run stops before anything else
+    # THEN every secret is created, and the run stops before anything else
     assert run.result.returncode == 1
     created = [call[3] for call in run.called("secrets", "create")]
-    assert created == ["oauth-client", "token-keys"]
+    assert created == ["cookie-keys", "oauth-client", "token-public-keys", "token-keys"]
     assert not run.called("firestore")
     assert not run.called("functions")
-    # AND it names both secrets at once, each with the command that adds its version
-    assert "oauth-client token-keys" in run.result.stderr
+    # AND it names them all at once, each with the command that adds its version
+    assert "cookie-keys oauth-client token-public-keys token-keys" in run.result.stderr
     assert "gcloud secrets versions add oauth-client --data-file=" in run.result.stderr
     assert "| gcloud secrets versions add token-keys --data-file=-" in run.result.stderr
+    assert "token-keys public | gcloud secrets versions add token-public-keys" in run.result.stderr
+    assert "| gcloud secrets versions add cookie-keys --data-file=-" in run.result.stderr
 
 
 def test_the_second_run_deploys(tmp_path: Path) -> None:
@@ -197,7 +200,7 @@ def test_a_describe_that_fails_for_another_reason_stops_with_gclouds_message(
 ) -> None:
     run = deploy(tmp_path, describe="denied")
     assert run.result.returncode == 1
-    assert "PERMISSION_DENIED: Permission denied on oauth-client" in run.result.stderr
+    assert "PERMISSION_DENIED: Permission denied on cookie-keys" in run.result.stderr
     assert "could not tell whether" in run.result.stderr
     assert not run.called("secrets", "create")
 

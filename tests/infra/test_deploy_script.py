@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from devstack import deployment
 from tests.infra.infra_model import (
     MAIN_PY,
     ROOT,
@@ -22,7 +23,7 @@ from tests.infra.infra_model import (
     load_infra,
     unquote,
 )
-from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, REGION
+from tests.infra.terraform_eval import ALLOWED_RETURN_TO, OAUTH_CLIENT_ID, PROJECT, REGION
 
 ENTRY_POINTS = declared_entry_points(MAIN_PY.read_text())
 SPECS = load_infra().locals["functions"]
@@ -53,6 +54,7 @@ def dry_run(
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(bin_dir),
         "ALLOWED_RETURN_TO": ALLOWED_RETURN_TO,
+        "OAUTH_CLIENT_ID": OAUTH_CLIENT_ID,
         "INTERNAL_INVOKERS": "serviceAccount:pipeline@p-1.iam.gserviceaccount.com",
         **(env or {}),
     }
@@ -216,7 +218,7 @@ def test_each_service_account_gets_the_grants_terraform_gives_it(
     spec: dict[str, Any] = SPECS[entry_point]
     member = f"serviceAccount:fn-{unquote(spec['name'])}@{PROJECT}.iam.gserviceaccount.com"
     mine = [c for c in commands if flags(c).get("member") == member]
-    secret_ids = {"oauth_client": "oauth-client", "token_keys": "token-keys"}
+    secret_ids = {key: secret.default_id for key, secret in deployment.load().secrets.items()}
     topic_ids = {"results": "mailbox-results-default", "reauth": "reauth-required-default"}
 
     read = sorted(c[3] for c in mine if c[1:3] == ["secrets", "add-iam-policy-binding"])
@@ -230,3 +232,18 @@ def test_each_service_account_gets_the_grants_terraform_gives_it(
     (project_grant,) = project_grants
     assert project_grant["role"] == "roles/datastore.user"
     assert f'"projects/{PROJECT}/databases/(default)"' in project_grant["condition"]
+
+
+def test_the_build_account_reads_only_the_function_source_bucket(
+    commands: list[list[str]],
+) -> None:
+    member = f"serviceAccount:functions-build@{PROJECT}.iam.gserviceaccount.com"
+    grants = {
+        flags(c)["role"]: flags(c)
+        for c in commands
+        if c[1:3] == ["projects", "add-iam-policy-binding"] and flags(c).get("member") == member
+    }
+    assert set(grants) == {"roles/logging.logWriter", "roles/storage.objectViewer"}
+    condition = grants["roles/storage.objectViewer"]["condition"]
+    assert f'"projects/_/buckets/gcf-v2-sources-PROJECT_NUMBER-{REGION}"' in condition
+    assert f'startsWith("projects/_/buckets/gcf-v2-sources-PROJECT_NUMBER-{REGION}/")' in condition

@@ -21,12 +21,19 @@ from devstack import deployment
 from devstack.function_env import LOCAL_ONLY
 from devstack.stack import FUNCTIONS, LocalStack
 from tests.infra.infra_model import ROOT
-from tests.infra.terraform_eval import ALLOWED_RETURN_TO, PROJECT, REGION, evaluate_locals
+from tests.infra.terraform_eval import (
+    ALLOWED_RETURN_TO,
+    OAUTH_CLIENT_ID,
+    PROJECT,
+    REGION,
+    evaluate_locals,
+)
 
 DEFINITION = deployment.load()
 ENTRY_POINTS = sorted(deployment.entry_points())
 PLATFORM = ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "K_SERVICE", "K_REVISION")
-ENDPOINTS = ("OAUTH_REDIRECT_URI", "AUTHORIZE_URL")
+ENDPOINTS = ("OAUTH_REDIRECT_URI", "AUTHORIZE_URL", "OAUTH_CLIENT_ID")
+"""What names this deployment's own endpoints and client (the sandbox's, locally)."""
 _TOPIC = re.compile(r"^projects/[^/]+/topics/(.+)$")
 
 
@@ -69,7 +76,10 @@ def test_terraform_gives_what_the_definition_says(
     evaluated: dict[str, Any], entry_point: str
 ) -> None:
     settings = deployment.Settings(
-        project=PROJECT, region=REGION, allowed_return_to=[ALLOWED_RETURN_TO]
+        project=PROJECT,
+        region=REGION,
+        allowed_return_to=[ALLOWED_RETURN_TO],
+        oauth_client_id=OAUTH_CLIENT_ID,
     )
     function = DEFINITION.functions[entry_point]
     assert evaluated["function_env"][entry_point] == deployment.environment(
@@ -235,6 +245,7 @@ def test_the_pages_settings_reach_only_the_functions_that_show_pages(
             "devstack.deployment",
             f"--project={PROJECT}",
             f"--region={REGION}",
+            f"--oauth-client-id={OAUTH_CLIENT_ID}",
             f"--page-setting=SERVICE_NAME={pages['service_name']}",
             f"--page-setting=SUPPORT_URL={pages['support_url']}",
             f"--page-setting=PRIVACY_POLICY_URL={pages['privacy_policy_url']}",

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from functions.config import OAUTH_CLIENT_SECRETS, TOKEN_ENCRYPTION_KEYS, load_settings
+from devstack import deployment
+from functions.config import load_settings
 from functions.secrets import is_secret_version
 from tests.infra.infra_model import INFRA, MAIN_PY, REQUIRED_BY_ENTRY_POINT, declared_entry_points
 from tests.infra.terraform_eval import (
@@ -92,10 +93,10 @@ def test_each_function_reads_its_secrets_from_files_it_mounts(
     mounted = {f"{volume['mount_path']}/{volume['file']}": volume for volume in volumes}
     # Each secret the code needs is a file of one of the function's own secret volumes, so no
     # Secret Manager client is imported on cold start ...
-    for variable, secret in (
-        (OAUTH_CLIENT_SECRETS, "oauth-client"),
-        (TOKEN_ENCRYPTION_KEYS, "token-keys"),
-    ):
+    secrets = {secret.variable: secret.default_id for secret in deployment.load().secrets.values()}
+    for variable, secret in secrets.items():
+        if variable not in env:
+            continue  # the function does not mount it (tests/infra/test_key_custody.py)
         assert not is_secret_version(env[variable])
         assert mounted[env[variable]]["secret"] == secret
         assert mounted[env[variable]]["version"] == "latest"  # a mount follows rotation

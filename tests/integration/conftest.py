@@ -22,7 +22,7 @@ from google.cloud import firestore, pubsub_v1
 from devstack import deployment
 from devstack.emulators import DEFAULT_PROJECT, reset_firestore
 from devstack.pubsub_setup import ensure_topic, publisher_client
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import ensure_cookie_keys, ensure_token_keys, write_public_keys
 from functions import config, services
 from sandbox.app import create_app as create_sandbox_app
 from sandbox.server import serve_in_thread
@@ -35,6 +35,22 @@ REAUTH_TOPIC = "reauth-events"
 GMAIL_PUSH_TOPIC = "gmail-push"
 
 
+KEY_VARIABLES = frozenset(secret.variable for secret in deployment.load().secrets.values())
+"""Every variable that names a mounted secret (the client, the token and the cookie keys)."""
+
+
+def as_deployed(function_env: dict[str, str], sandbox: Sandbox, key: str) -> dict[str, str]:
+    """The test's environment with exactly the secrets the deployment mounts for ``key``
+    (infra/functions.json, as Terraform and deploy.sh give them), laid out as mounted."""
+    definition = deployment.load()
+    settings = deployment.Settings(project="demo", region="europe-west1")
+    deployed = deployment.environment(
+        definition.functions[key], definition, settings, secrets_root=str(sandbox.secrets_root)
+    )
+    mounted = {name: value for name, value in deployed.items() if name in KEY_VARIABLES}
+    return {**{k: v for k, v in function_env.items() if k not in KEY_VARIABLES}, **mounted}
+
+
 @dataclass
 class Sandbox:
     """The running sandbox: its world, its URL, and the client registered with it."""
@@ -44,6 +60,10 @@ class Sandbox:
     client_json: Path
     client_id: str
     token_keys: Path
+    token_public_keys: Path
+    cookie_keys: Path
+    secrets_root: Path
+    """Stands for a deployed function's ``/``: each secret is a file at its mount path below."""
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +97,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(state.client_config(client, server.base_url)))
     keys = ensure_token_keys(root / secrets["token_keys"].path.lstrip("/"))
-    yield Sandbox(state, server.base_url, path, client.client_id, keys)
+    public = write_public_keys(keys, root / secrets["token_public_keys"].path.lstrip("/"))
+    cookies = ensure_cookie_keys(root / secrets["cookie_keys"].path.lstrip("/"))
+    yield Sandbox(state, server.base_url, path, client.client_id, keys, public, cookies, root)
     server.shutdown()
 
 
@@ -111,6 +133,7 @@ def function_env(
     sandbox.state.reset_calls()
     env = {
         "OAUTH_CLIENT_SECRETS": str(sandbox.client_json),
+        "OAUTH_CLIENT_ID": sandbox.client_id,
         "OAUTH_REDIRECT_URI": REDIRECT_URI,
         "OIDC_USERINFO_URI": f"{sandbox.base_url}/v1/userinfo",
         "OAUTH_REVOKE_URI": f"{sandbox.base_url}/revoke",
@@ -123,6 +146,8 @@ def function_env(
         "REAUTH_TOPIC": REAUTH_TOPIC,
         "AUTHORIZE_URL": "http://localhost:8081/",
         "TOKEN_ENCRYPTION_KEYS": str(sandbox.token_keys),
+        "TOKEN_PUBLIC_KEYS": str(sandbox.token_public_keys),
+        "COOKIE_KEYS": str(sandbox.cookie_keys),
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
         # Retries inside one invocation stop after this; longer waits are Pub/Sub's to make.
         "WORK_BUDGET_SECONDS": "5",

@@ -238,7 +238,7 @@ def test_a_failed_read_ahead_fails_the_attempt_and_gives_the_claim_up(
         @functools.cached_property
         def token_store(self) -> Any:
             class Failing:
-                def get(self, user_id: str) -> None:
+                def get(self, user_id: str, *, granted_to: str | None = None) -> None:
                     raise TransientError("Firestore is unreachable")
 
             return Failing()

@@ -36,6 +36,13 @@ def watched(apps, firestore_client, email):
     return user
 
 
+def message_ids(published):
+    """The IDs of the messages in what was published, in order."""
+    return [
+        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
+    ]
+
+
 def notify(apps, sandbox, email):
     history_id = sandbox.state.mailbox(email).history_id
     payload = {"emailAddress": email, "historyId": history_id}
@@ -51,6 +58,82 @@ def test_watch_asks_gmail_to_push_to_the_configured_topic(apps, firestore_client
     assert stored["topic"] == gmail_side.topic_name
     assert stored["label_ids"] == ["INBOX"]
     assert int(stored["history_id"]) == sandbox.state.mailbox(EMAIL).history_id
+    assert stored["email_address"] == EMAIL  # Gmail's profile: what notifications name
+
+
+def another_document(user, new_id, **changes):
+    """A second document holding the user's address, sorting before theirs (their IDs start
+    with 1): the one an unordered ``limit(1)`` query would return first."""
+    data = {**user.reference.get().to_dict(), **changes}
+    data = {key: value for key, value in data.items() if value is not None}
+    reference = user.reference.parent.document(new_id)
+    reference.set(data)
+    return reference
+
+
+@pytest.mark.parametrize(
+    "former_holder",
+    [
+        {"watch": None},  # consented once, never watched
+        {"status": "reauth_required", "status_reason": "invalid_grant"},  # lapsed, watch kept
+    ],
+)
+def test_a_reassigned_address_still_reaches_the_watched_user(
+    apps, firestore_client, sandbox, subscriber, emulator_env, former_holder
+):
+    # GIVEN the watched user, and the document of a former holder of the same address
+    user = watched(apps, firestore_client, EMAIL)
+    another_document(user, "0-former-holder", **former_holder)
+    results = results_subscription(emulator_env)
+    new = sandbox.state.deliver_messages(EMAIL, 2)
+
+    response, _ = notify(apps, sandbox, EMAIL)
+
+    assert response.status_code == 200
+    published = pull_until_closed(subscriber, results)
+    ids = message_ids(published)
+    assert sorted(ids) == sorted(message.id for message in new)
+    assert {body["user_id"] for body in published} == {user.id}
+
+
+def test_an_address_two_watched_users_claim_is_acknowledged_not_guessed(
+    apps, firestore_client, sandbox, subscriber, emulator_env, caplog
+):
+    # GIVEN two active, watched documents for one address
+    user = watched(apps, firestore_client, EMAIL)
+    another_document(user, "0-second-claimant")
+    results = results_subscription(emulator_env)
+    sandbox.state.deliver_messages(EMAIL, 2)
+    sandbox.state.reset_calls()
+
+    response, _ = notify(apps, sandbox, EMAIL)
+
+    assert response.status_code == 200  # acknowledged: redelivery would not help
+    pull_nothing(subscriber, results)
+    assert sandbox.state.call_counts().get("gmail.history.list", 0) == 0
+    [record] = [r for r in caplog.records if "several watched users" in r.getMessage()]
+    assert record.json_fields["matches"] == 2
+    assert EMAIL not in caplog.text  # an address is personal data
+
+
+def test_a_watch_recorded_before_addresses_were_routes_by_the_stored_email_until_renewed(
+    apps, firestore_client, sandbox, subscriber, emulator_env
+):
+    from google.cloud import firestore
+
+    # GIVEN a watch stored by an earlier version, without the watched address
+    user = watched(apps, firestore_client, EMAIL)
+    user.reference.update({"watch.email_address": firestore.DELETE_FIELD})
+    results = results_subscription(emulator_env)
+    new = sandbox.state.deliver_messages(EMAIL, 1)
+
+    response, _ = notify(apps, sandbox, EMAIL)
+
+    assert response.status_code == 200
+    assert message_ids(pull_until_closed(subscriber, results)) == [new[0].id]
+    # AND the next renewal records the address
+    assert apps.renew_watches.post("/").status_code == 200
+    assert user.reference.get().to_dict()["watch"]["email_address"] == EMAIL
 
 
 def test_a_notification_publishes_exactly_the_new_messages(
@@ -67,9 +150,7 @@ def test_a_notification_publishes_exactly_the_new_messages(
 
     assert response.status_code == 200
     published = pull_until_closed(subscriber, results)
-    ids = [
-        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
-    ]
+    ids = message_ids(published)
     assert sorted(ids) == sorted(message.id for message in new)
     assert {body["request_id"] for body in published} == {f"push:{history_id}"}
     assert user.reference.get().to_dict()["watch"]["history_id"] == str(history_id)
@@ -93,9 +174,7 @@ def test_a_stale_history_id_recovers_through_a_full_listing(
 
     assert response.status_code == 200
     published = pull_until_closed(subscriber, results, timeout=60)
-    ids = {
-        item["id"] for body in published if body["type"] == "messages" for item in body["messages"]
-    }
+    ids = set(message_ids(published))
     inbox = {m.id for m in sandbox.state.mailbox(EMAIL).messages if "INBOX" in m.label_ids}
     assert ids == inbox
     stored = user.reference.get().to_dict()["watch"]["history_id"]
@@ -120,7 +199,15 @@ def test_renew_watches_renews_every_active_user_and_skips_the_others(
         "skipped": 2,
         "failed": 0,
         # the same run keeps grants alive: none of these is idle or time-limited
-        "grants": {"refreshed": 0, "warned": 0, "expired": 0, "lost": 0, "failed": 0},
+        "grants": {
+            "refreshed": 0,
+            "warned": 0,
+            "expired": 0,
+            "lost": 0,
+            "failed": 0,
+            "disconnected": 0,
+            "disconnect_pending": 0,
+        },
     }
     assert sandbox.state.call_counts().get("gmail.watch", 0) == 2
     for user in active:

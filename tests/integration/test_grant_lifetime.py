@@ -155,7 +155,9 @@ def test_a_time_limited_grant_is_warned_of_then_refused_without_calling_google(
     assert daily_job(later(8.5))["grants"]["warned"] == 0
     [warning] = pull_all(subscriber, reauth, wait=2.0)
     assert (warning["user_id"], warning["reason"]) == (user.id, "grant_expiring")
-    assert warning["authorize_url"].startswith("http://localhost:8081/?login_hint=")
+    assert warning["authorize_url"].startswith(
+        "http://localhost:8081/?pipeline=default&login_hint="
+    )
     document = user.get().to_dict()
     assert (document["status"], document["expiry_warned"]) == ("active", True)
 

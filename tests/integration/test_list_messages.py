@@ -202,7 +202,10 @@ def test_a_re_auth_event_is_published_once_per_transition(
     assert event["user_id"] == user_id
     assert event["email"] == EMAIL
     assert event["reason"] == "invalid_grant"
-    assert event["authorize_url"] == "http://localhost:8081/?login_hint=grace%40example.com"
+    assert (
+        event["authorize_url"]
+        == "http://localhost:8081/?pipeline=default&login_hint=grace%40example.com"
+    )
 
     # AND after the user consents again, a new revocation is a new transition
     assert connect(apps, ConsentBrowser(), EMAIL).final.status_code == 200

@@ -166,7 +166,7 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
         first = authorize(login_hint=email)
         state = query_of(first.headers["Location"])["state"]
         secrets.add(state)
-        keys = parse_keyring(sandbox.token_keys.read_bytes()).derive(flow.KEY_PURPOSE)
+        keys = parse_keyring(sandbox.cookie_keys.read_bytes())
         pending = flow.open_flow(keys, browser.cookies, state, secure=False, now=utcnow())
         secrets.add(pending.code_verifier)
         secrets.update(browser.cookies.values())

@@ -8,13 +8,14 @@ import hashlib
 import html
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 
 from devstack.consent_browser import ConsentBrowser, query_of
 from functions.clock import utcnow
 from functions.consent import pending as flow
-from functions.crypto import parse_keyring
+from functions.crypto import parse_keyring, parse_token_keys
 from functions.errors import InvalidState
 from tests.integration.flow import callback, connect, follow, start
 
@@ -32,8 +33,8 @@ def users(firestore_client):
 
 def refresh_token(sandbox, user_id, document):
     """Open the sealed refresh token with the test's key file."""
-    keyring = parse_keyring(sandbox.token_keys.read_bytes())
-    return keyring.open(document["refresh_token"], user_id=user_id, purpose="refresh_token")
+    keys = parse_token_keys(sandbox.token_keys.read_bytes())
+    return keys.open(document["refresh_token"], user_id=user_id, purpose="refresh_token")
 
 
 def used_states(firestore_client):
@@ -42,7 +43,7 @@ def used_states(firestore_client):
 
 
 def cookie_keys(sandbox):
-    return parse_keyring(sandbox.token_keys.read_bytes()).derive(flow.KEY_PURPOSE)
+    return parse_keyring(sandbox.cookie_keys.read_bytes())
 
 
 def flow_cookies_of(browser):
@@ -111,7 +112,7 @@ def test_a_flow_cookie_does_not_open_under_another_flows_name_or_when_altered(ap
         flow.open_flow(keys, {name_of[first]: flipped}, first, secure=False, now=now)
     other_keys = parse_keyring(
         b'{"primary": "k1", "keys": {"k1": "' + base64.b64encode(b"x" * 32) + b'"}}'
-    ).derive(flow.KEY_PURPOSE)
+    )
     with pytest.raises(InvalidState):
         flow.open_flow(other_keys, browser.cookies, first, secure=False, now=now)
 
@@ -140,7 +141,7 @@ def test_consent_stores_the_refresh_token_under_the_users_id(apps, firestore_cli
     assert user_id.isdigit()  # the OIDC sub, not the e-mail
     assert f"<code>{user_id}</code>" in page  # what a pipeline puts in a mailbox request
     assert document["email"] == EMAIL
-    assert set(document["refresh_token"]) == {"key_id", "ciphertext"}  # sealed, never readable
+    assert set(document["refresh_token"]) == {"alg", "key_id", "ciphertext"}  # sealed, unreadable
     assert "sbx-rt-" not in repr(document)
     assert GMAIL_READONLY in document["scopes"]
     assert document["status"] == "active"
@@ -329,6 +330,36 @@ def test_a_state_from_another_browser_is_refused_and_stays_usable_for_its_own(
     assert users(firestore_client) == {}
 
     assert callback(apps, victim, location).status_code == 303
+
+
+def test_the_callback_is_answered_by_the_issuer_we_asked(apps, firestore_client, sandbox):
+    # GIVEN the sandbox names itself in the answer, as Google does (RFC 9207)
+    consent = connect(apps, ConsentBrowser(), EMAIL)
+
+    assert query_of(consent.callback_url)["iss"] == sandbox.base_url
+    assert consent.final.status_code == 200
+    assert len(users(firestore_client)) == 1
+
+
+@pytest.mark.parametrize("issuer", ["https://accounts.example.com", "https://accounts.google.com"])
+def test_an_answer_from_another_issuer_is_refused_before_any_exchange(
+    apps, firestore_client, sandbox, issuer
+):
+    # GIVEN an answer naming another authorization server (a mix-up attack, RFC 9207 §2.4)
+    browser = ConsentBrowser()
+    page = browser.open_consent(start(apps, browser).headers["Location"])
+    location = browser.answer(page, email=EMAIL)
+    forged = location.replace(
+        f"iss={quote(sandbox.base_url, safe='')}", f"iss={quote(issuer, safe='')}"
+    )
+    assert forged != location
+    sandbox.state.reset_calls()
+
+    shown = follow(apps, browser, callback(apps, browser, forged))
+
+    assert shown.status_code == 400
+    assert sandbox.state.call_counts().get("token.authorization_code", 0) == 0
+    assert users(firestore_client) == {}
 
 
 def test_a_tampered_state_is_refused(apps, firestore_client):

@@ -18,11 +18,16 @@ import pytest
 from google.pubsub_v1 import PubsubMessage
 
 from devstack.emulators import reset_firestore
-from devstack.pubsub_setup import ensure_pull_subscription, publisher_client, subscriber_client
+from devstack.pubsub_setup import (
+    ensure_pull_subscription,
+    ensure_topic,
+    publisher_client,
+    subscriber_client,
+)
 from devstack.stack import LocalStack, StackPorts, Topology
 from functions.pipeline.ledger import REPLAY_OF
 from tests.integration.cli import run_cli
-from tests.integration.results import pull_once
+from tests.integration.results import pull_all, pull_once
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +111,33 @@ def test_replay_delivers_each_dead_letter_once_and_status_shows_it(stack, emulat
     assert f"dead letters in {TOPOLOGY.dead_letter_pull_subscription}: 0" in status
     assert "last errors (events that failed for good, from the event ledger): 3" in status
     assert status.count("not_authorized") == 3
+
+
+def test_replay_with_a_topic_keeps_each_dead_letter_on_its_own_topic(stack, emulator_env):
+    env = {**os.environ, **stack.cli_env}
+    subscriber = subscriber_client(emulator_env.pubsub_host)
+    publisher = publisher_client(emulator_env.pubsub_host)
+    results = ensure_pull_subscription(
+        subscriber, emulator_env.project, TOPOLOGY.results_topic, "ops-results-own-topic"
+    )
+    ensure_topic(publisher, emulator_env.project, "ops-elsewhere")
+    elsewhere = ensure_pull_subscription(
+        subscriber, emulator_env.project, "ops-elsewhere", "ops-elsewhere-pull"
+    )
+    dead_topic = publisher.topic_path(emulator_env.project, TOPOLOGY.dead_letter_topic)
+    # GIVEN a dead letter that names its subscription, and one that does not
+    orphan = PubsubMessage(data=b'{"user_id": "nobody-stored", "request_id": "orphan"}')
+    publisher.publish(topic=dead_topic, messages=[_dead_letter("own"), orphan])
+
+    # WHEN the operator replays them with --topic
+    replayed = run_cli(env, "dead-letters", "replay", *DEAD, "--topic", "ops-elsewhere")
+
+    # THEN the one that names its subscription goes back to that subscription's topic (another
+    # pipeline's request must never be answered as this one's); only the orphan takes --topic
+    assert "replayed 2, skipped 0" in replayed
+    assert _errors_by_request(subscriber, results, expected=1) == Counter({"own": 1})
+    [moved] = pull_all(subscriber, elsewhere, wait=2)
+    assert moved["request_id"] == "orphan"
 
 
 def _errors_by_request(subscriber: Any, subscription: str, *, expected: int) -> Counter[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -178,7 +179,33 @@ def test_re_auth_events_reach_each_granted_pipeline_and_no_other(
     heard = {p: pull_all(subscriber, reauth[p], wait=4) for p in PIPELINES}
     assert sorted(event["user_id"] for event in heard["alpha"]) == sorted([ann.id, ben.id])
     assert [event["user_id"] for event in heard["beta"]] == [ben.id]
-    assert all(event["authorize_url"] for events in heard.values() for event in events)
+    # AND each event's consent link names the pipeline it was sent to, which authorize needs
+    # when there are several: following it starts the consent for that pipeline
+    for pipeline, events in heard.items():
+        for event in events:
+            link = urlsplit(event["authorize_url"])
+            query = dict(parse_qsl(link.query))
+            assert query == {"pipeline": pipeline, "login_hint": event["email"]}
+            followed = start(apps, ConsentBrowser(), **query)
+            assert followed.status_code == 302, followed.get_data(as_text=True)
+
+
+def test_a_pipeline_not_granted_learns_nothing_even_of_an_unreadable_token(
+    two_pipelines, apps, sandbox, subscriber, firestore_client, results
+):
+    # GIVEN Ann granted alpha, and her stored token cannot be opened (plain text, before reseal)
+    ann = connected(apps, firestore_client, ANN, "alpha")
+    ann.reference.update({"refresh_token": "1//plain-text-before-reseal"})
+
+    # WHEN beta asks for her mailbox, and alpha too
+    assert request_from(apps, "beta", {"user_id": ann.id, "request_id": "b"}).status_code == 200
+    assert request_from(apps, "alpha", {"user_id": ann.id, "request_id": "a"}).status_code == 200
+
+    # THEN beta gets not_authorized, as for a stranger; only alpha hears the token is unreadable
+    [beta] = [body for body in pull_until_closed(subscriber, results["beta"])]
+    assert (beta["error"], beta["request_id"]) == ("not_authorized", "b")
+    [alpha] = [body for body in pull_until_closed(subscriber, results["alpha"])]
+    assert (alpha["error"], alpha["request_id"]) == ("token_unreadable", "a")
 
 
 def test_push_results_reach_each_granted_pipeline_and_no_other(

@@ -19,7 +19,7 @@ from functions import config, services
 from sandbox import risc
 from sandbox.server import serve_in_thread
 from tests.integration.cli import run_cli
-from tests.integration.conftest import MAIN
+from tests.integration.conftest import KEY_VARIABLES, MAIN, as_deployed
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,
@@ -113,6 +113,22 @@ def test_tokens_revoked_deletes_the_token_and_asks_for_consent(
     sandbox.state.reset_calls()
     assert list_mailbox(apps, subscriber, results, user.id)["error"] == "reauth_required"
     assert not [name for name in sandbox.state.call_counts() if name.startswith(("token", "gmail"))]
+
+
+def test_a_revocation_google_reports_ends_a_disconnect_that_waited_for_it(apps, sandbox, user):
+    # GIVEN a disconnect whose revocation failed: a tombstone waits for the retry
+    sandbox.state.update_behaviour({"revoke_unavailable": True})
+    try:
+        response = apps.disconnect.post("/", json={"user_id": user.id})
+    finally:
+        sandbox.state.update_behaviour({"revoke_unavailable": False})
+    assert response.status_code == 202
+
+    # WHEN Google reports the grant revoked after all
+    assert emit(sandbox, "tokens-revoked", email=EMAIL)["status"] == 202
+
+    # THEN the tombstone goes: nothing is left to retry
+    assert not user.get().exists
 
 
 @pytest.mark.parametrize("algorithm", ["hash_base64_sha512_sha512", "prefix"])
@@ -292,3 +308,29 @@ def test_the_operator_sees_grant_age_last_use_expiry_and_last_event(sandbox, use
     assert shown["grant"]["last_security_event"]["type"] == "account-credential-change-required"
     assert "refresh_token_sha512x2" not in shown
     assert shown["refresh_token"] == "stored"
+
+
+@pytest.mark.parametrize(
+    ("event", "fields", "status"),
+    [
+        ("tokens-revoked", {}, "revoked"),
+        ("token-revoked", {"token_identifier_alg": "hash_base64_sha512_sha512"}, "revoked"),
+        ("account-disabled", {"reason": "hijacking"}, "reauth_required"),
+    ],
+)
+def test_the_receiver_acts_with_no_token_key_as_deployed(
+    sandbox, user, reauth, function_env, monkeypatch, event, fields, status
+):
+    # GIVEN the receiver with only the secrets it is deployed with: no token key at all
+    deployed = as_deployed(function_env, sandbox, "security_events")
+    assert not {"TOKEN_ENCRYPTION_KEYS", "TOKEN_PUBLIC_KEYS"} & set(deployed)
+    for name in KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in deployed.items():
+        monkeypatch.setenv(name, value)
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
+
+    # WHEN Google tells it about the user THEN it acts as it does with every key
+    assert emit(sandbox, event, email=EMAIL, **fields)["status"] == 202
+    assert user.get().to_dict()["status"] == status

@@ -143,7 +143,7 @@ def test_plain_pkce_is_accepted_as_rfc_7636_allows(http):
 def test_cancel_redirects_with_access_denied(authorize):
     params = authorize(action="cancel")
 
-    assert params == {"error": "access_denied", "state": "state-123"}
+    assert params == {"error": "access_denied", "state": "state-123", "iss": "http://localhost"}
 
 
 def test_unticking_everything_is_a_refusal(authorize):
@@ -170,7 +170,15 @@ def test_no_state_in_the_request_means_none_in_the_redirect(http, oauth_client):
         | {"scope": ["openid"]},
     )
 
-    assert set(redirect_params(answer.location)) == {"code", "scope"}
+    assert set(redirect_params(answer.location)) == {"code", "scope", "iss"}
+
+
+def test_the_answer_names_its_issuer_as_google_does(authorize, http):
+    # RFC 9207 §2: the issuer identifier, the discovery document's `issuer`
+    issuer = http.get("/.well-known/openid-configuration").json["issuer"]
+
+    assert authorize()["iss"] == issuer
+    assert authorize(action="cancel")["iss"] == issuer
 
 
 def test_granted_scopes_are_exactly_the_ticked_ones(authorize):

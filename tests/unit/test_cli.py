@@ -92,3 +92,11 @@ def test_help_lays_out_examples_and_explains_every_argument(capsys):
             assert action.help, f"{name} {action.dest} has no help"
             if action.dest == "user_id":
                 assert action.metavar == "USER_ID"
+
+
+def test_a_plain_http_risc_api_root_off_loopback_is_refused(tmp_path):
+    # the operator's signed token would travel to it
+    env = {"GOOGLE_CLOUD_PROJECT": "demo", "RISC_API_ROOT": "http://risc.example.com/"}
+    completed = _run(env, "risc", "status", "--credentials", str(tmp_path / "key.json"))
+    assert completed.returncode == 2, completed.stderr
+    assert "RISC_API_ROOT must use https unless it points at localhost" in completed.stderr

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import key_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_authorize_redirects_without_loading_what_it_does_not_need(tmp_path: Pat
         "GOOGLE_CLOUD_PROJECT": "p-1",
         "OAUTH_CLIENT_SECRETS": str(client_json),
         "OAUTH_REDIRECT_URI": "https://fn.example/oauth2callback",
-        "TOKEN_ENCRYPTION_KEYS": str(ensure_token_keys(tmp_path / "keys.json")),
+        **key_files(tmp_path),
     }
     # WHEN it serves its first consent redirect
     completed = subprocess.run(

@@ -33,9 +33,7 @@ def test_defaults_follow_the_design():
     assert settings.log_level == logging.INFO
 
 
-@pytest.mark.parametrize(
-    "missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI", "TOKEN_ENCRYPTION_KEYS"]
-)
+@pytest.mark.parametrize("missing", ["OAUTH_CLIENT_SECRETS", "OAUTH_REDIRECT_URI"])
 def test_a_missing_required_variable_is_named(missing):
     environ = {k: v for k, v in BASE.items() if k != missing}
 
@@ -53,11 +51,30 @@ def test_a_missing_required_variable_is_named(missing):
         ("CREDENTIALS_COLLECTION", "a/b"),
         ("ALLOWED_RETURN_TO", "https://ok.example.com/,javascript:alert(1)"),
         ("LOG_LEVEL", "verbose"),
+        ("GMAIL_QUOTA_PROFILE", "2025"),
     ],
 )
 def test_a_malformed_variable_is_named(variable, value):
     with pytest.raises(ConfigError, match=rf"^{variable} must"):
         config.load_settings({**BASE, variable: value})
+
+
+ENDPOINTS = ("OIDC_USERINFO_URI", "OAUTH_REVOKE_URI", "GMAIL_API_ROOT", "RISC_CONFIGURATION_URI")
+
+
+@pytest.mark.parametrize("variable", ENDPOINTS)
+def test_a_provider_endpoint_must_use_https_off_loopback(variable):
+    # the access and refresh tokens travel to these endpoints
+    with pytest.raises(ConfigError, match=rf"^{variable} must use https unless"):
+        config.load_settings({**BASE, variable: "http://gmail.example.com/"})
+
+
+@pytest.mark.parametrize("variable", ENDPOINTS)
+@pytest.mark.parametrize("host", ["localhost:8090", "127.0.0.1:8090", "[::1]:8090"])
+def test_a_provider_endpoint_may_be_plain_http_on_loopback(variable, host):
+    settings = config.load_settings({**BASE, variable: f"http://{host}/x"})
+
+    assert f"http://{host}/x" in vars(settings).values()
 
 
 def test_plain_http_is_accepted_on_loopback_only_and_turns_secure_cookies_off():
@@ -151,6 +168,12 @@ def test_re_auth_events_need_an_authorize_url_to_link_to():
         }
     )
     assert settings.reauth_topic_path("default") == "projects/p1/topics/reauth"
+
+
+def test_the_gmail_quota_profile_is_legacy_unless_the_project_is_from_2026():
+    assert config.load_settings(BASE).gmail_quota_profile == "legacy"
+    settings = config.load_settings({**BASE, "GMAIL_QUOTA_PROFILE": "2026"})
+    assert settings.gmail_quota_profile == "2026"
 
 
 def test_the_log_level_is_named_in_any_case():

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from functions.consent.identify import UserInfo, expected_issuers, user_from_id_token
+from functions.consent.identify import (
+    UserInfo,
+    expected_issuers,
+    is_user_id,
+    user_from_id_token,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 CLIENT = "client-1.apps.googleusercontent.com"
@@ -87,3 +92,18 @@ def test_no_or_a_malformed_id_token_names_nobody(token: str | None) -> None:
 
 def test_without_the_email_claim_the_user_has_no_email() -> None:
     assert identify(jwt(claims(email=None))) == UserInfo(sub="110169484474386276334", email=None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    # Firestore's document ID limits (firebase.google.com/docs/firestore/quotas
+    # #collections_documents_and_fields): never __.*__, ".", ".." or "/".
+    ["__abc__", "__", "___", "____", "__id12__", ".", "..", "a/b", "", "x" * 256, "é", 5, None],
+)
+def test_reserved_and_unusable_document_ids_are_not_user_ids(value):
+    assert not is_user_id(value)
+
+
+@pytest.mark.parametrize("value", ["1234567890", "_abc_", "__abc", "abc__", "a.b", "x" * 255])
+def test_oidc_subjects_usable_as_document_ids_are_user_ids(value):
+    assert is_user_id(value)

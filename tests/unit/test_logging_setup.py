@@ -19,7 +19,7 @@ import pytest
 from cloudevents.http import CloudEvent
 from functions_framework import execution_id
 
-from devstack.token_keys import ensure_token_keys
+from devstack.token_keys import key_files
 from functions import config, services
 from functions.clock import utcnow
 from functions.consent.exchange import exchange_code
@@ -311,7 +311,7 @@ def test_main_served_with_log_execution_id_writes_each_record_once(
         "LOG_LEVEL": "DEBUG",
         "OAUTH_CLIENT_SECRETS": str(client_json),
         "OAUTH_REDIRECT_URI": "http://localhost:8082/",
-        "TOKEN_ENCRYPTION_KEYS": str(ensure_token_keys(tmp_path / "keys.json")),
+        **key_files(tmp_path),
         "GOOGLE_CLOUD_PROJECT": "p-1",
     }.items():
         monkeypatch.setenv(name, value)

@@ -91,6 +91,9 @@ def test_malformed_envelopes_are_refused(data):
         ({"user_id": "a/b", "request_id": "r"}, "a/b", "r"),
         ({"request_id": "r", "query": 5}, None, "r"),
         ({"user_id": "1", "request_id": "x" * 300}, "1", "x" * 300),
+        # Too big to repeat in the error (JSON escapes it up to three times over): the message ID.
+        ({"user_id": "1", "request_id": "\u00e9" * 600_000}, "1", "m-1"),
+        ({"user_id": "\u00e9" * 600_000, "request_id": "r"}, None, "r"),
     ],
 )
 def test_a_refused_request_keeps_what_it_named_so_its_sender_can_be_told(
@@ -109,3 +112,31 @@ def test_a_refused_request_naming_nobody_names_nobody(payload):
         parse_event(envelope(payload, message_id="m-1"))
 
     assert not refused.value.names_a_request
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # 256 four-byte characters: 1,024 bytes, and 1,033 as "<request_id>:complete", past
+        # Pub/Sub's 1,024-byte attribute limit, so every publish of its results failed.
+        {"user_id": "1", "request_id": "\U0001f600" * 256},
+        {"user_id": "1", "request_id": "\u00e9" * 200},
+        {"user_id": "1", "request_id": "\ud800"},
+        {"user_id": "1", "query": "\u65e5" * 1000},
+        {"user_id": "1", "label_ids": ["\u00e9" * 200]},
+        {"user_id": "1", "label_ids": ["IN\nBOX"]},
+        {"user_id": "__abc__"},
+    ],
+)
+def test_values_over_their_size_in_bytes_or_unusable_as_ids_are_refused(payload):
+    with pytest.raises(MalformedRequest):
+        parse_request(json.dumps({"request_id": "r", **payload}).encode())
+
+
+def test_every_result_attribute_of_an_accepted_request_fits_pub_sub():
+    from functions.pipeline.results import MAX_ATTRIBUTE_BYTES
+
+    longest = parse_request(json.dumps({"user_id": "1", "request_id": "\u00e9" * 128}).encode())
+
+    for part in ("complete", "error", "1000000"):
+        assert len(f"{longest.request_id}:{part}".encode()) <= MAX_ATTRIBUTE_BYTES

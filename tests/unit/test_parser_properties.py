@@ -110,7 +110,7 @@ def test_key_files_are_accepted_or_refused_with_a_config_error(raw):
         assert keyring.primary in keyring.keys
         assert all(len(key) == 32 for key in keyring.keys.values())
         return
-    assert refusal.startswith("TOKEN_ENCRYPTION_KEYS")
+    assert refusal.startswith("COOKIE_KEYS")
 
 
 ALLOWED = ("https://app.example.com/done",)

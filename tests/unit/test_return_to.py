@@ -55,3 +55,18 @@ def test_everything_else_is_refused(url):
 def test_nothing_passes_when_no_prefix_is_configured():
     with pytest.raises(ReturnToNotAllowed):
         check_return_to("https://app.example.com/done", ())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.example.com/done/caf\u00e9",
+        "https://app.example.com/done?q=\u65e5\u672c",
+        "https://app.example.com/done/" + "\U0001f600" * 500,
+    ],
+)
+def test_urls_that_are_not_ascii_are_refused(url):
+    # A URL is ASCII (RFC 3986 §2); in a sealed cookie each other character costs up to twelve
+    # bytes, which made a cookie browsers drop.
+    with pytest.raises(ReturnToNotAllowed):
+        check_return_to(url, ALLOWED)

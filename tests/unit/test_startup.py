@@ -34,10 +34,6 @@ def serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({}, "OAUTH_CLIENT_SECRETS is required"),
         ({"OAUTH_CLIENT_SECRETS": "/x.json"}, "OAUTH_REDIRECT_URI is required"),
         (
-            {"OAUTH_CLIENT_SECRETS": "/x.json", "OAUTH_REDIRECT_URI": "https://a.example/cb"},
-            "TOKEN_ENCRYPTION_KEYS is required",
-        ),
-        (
             {
                 "OAUTH_CLIENT_SECRETS": "/x.json",
                 "OAUTH_REDIRECT_URI": "https://a.example/cb",
