@@ -177,6 +177,9 @@ class Services:
             from google.cloud import firestore
 
             self._firestore = firestore.Client(project=self.settings.project)
+        # Its API client is built now, in one thread: the library builds it on first use, and
+        # two first calls at once (a read alongside the ledger's claim) would each build one.
+        _ = self._firestore._firestore_api
         return self._firestore
 
     @functools.cached_property

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlencode
@@ -138,9 +138,21 @@ def notify_reauth(services: Reauthorizing, user: StoredCredentials, reason: str)
 
 
 def active_user(
-    services: Reauthorizing, user_id: str, *, pipeline: str | None = None
+    services: Reauthorizing,
+    user_id: str,
+    *,
+    pipeline: str | None = None,
+    read: Callable[[], StoredCredentials | None] | None = None,
 ) -> StoredCredentials:
     """The user's stored credentials, if they may be used (by ``pipeline``, when one asks).
+
+    Args:
+        services: the token store and where a lost grant is told.
+        user_id: whose credentials.
+        pipeline: the pipeline asking, if one does.
+        read: the user's document already on its way (a mailbox request reads it while the
+            ledger claims the event), read as ``token_store.get(user_id, granted_to=pipeline)``
+            reads it, so a pipeline not granted opens no token; by default it is read here.
 
     Raises:
         NotAuthorized: ``pipeline`` is given and the user is unknown or did not grant it;
@@ -149,7 +161,7 @@ def active_user(
         ReauthRequired: the user must consent again (re-telling ``REAUTH_TOPIC`` if an earlier
             attempt failed before it could), or their time-limited grant has ended.
     """
-    stored = services.token_store.get(user_id, granted_to=pipeline)
+    stored = read() if read is not None else services.token_store.get(user_id, granted_to=pipeline)
     if stored is not None and stored.status is Status.DISCONNECTING:
         stored = None  # the user asked to be forgotten: as if nothing were stored
     if stored is None and pipeline is not None:

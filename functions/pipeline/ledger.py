@@ -13,16 +13,31 @@ ID, claimed in a transaction (the idempotency-key pattern of Powertools' idempot
 
 Markers carry ``expires_at`` for a Firestore TTL policy. :func:`exactly_once` is the one runner
 that claims, checkpoints and finishes; mailbox listings and push notifications both go through it.
+
+The event is acknowledged (the runner returns) once its work returned, and the work returns only
+once its results are durably published. The ``done`` mark of a completed event must follow that
+publication (marked earlier, a crash in between would lose the results for good), so it is the
+one write the acknowledgement does not wait for: it is sent in the background as the runner
+returns. Until it lands, the marker is ``running`` under this attempt's lease, which is correct
+in every case: a duplicate on another instance is told to come back later (and then finds it
+done); a duplicate on this instance waits for the mark first; and if the mark is lost with the
+instance, a duplicate after the lease takes the event over and republishes it under the same
+result IDs, which consumers drop. Nothing is lost, and nothing is published twice unless an
+instance dies in that window and Pub/Sub then delivers the event again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import enum
+import functools
 import hashlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -238,6 +253,57 @@ class FirestoreEventLedger:
         return document
 
 
+_READS = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="read-alongside")
+
+
+def read_alongside[T](read: Callable[..., T], *args: object, **kwargs: object) -> futures.Future[T]:
+    """Start a read the work will need while :func:`exactly_once` claims the event.
+
+    Neither needs the other's answer, so both travel in the same round trip. Nothing is decided
+    on the read before the claim, and a duplicate delivery drops it unused. More reads in flight
+    than workers queue, which is slower, never wrong.
+    """
+    return _READS.submit(contextvars.copy_context().run, functools.partial(read, *args, **kwargs))
+
+
+_MARKING = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ledger-done")
+_marks: dict[str, futures.Future[None]] = {}
+"""``done`` marks in flight on this instance, by event."""
+_marks_lock = threading.Lock()
+
+
+def _mark_done_later(ledger: EventLedger, event_id: str, owner: str, now: datetime) -> None:
+    """Send the ``done`` mark without waiting for it (see the module docstring)."""
+
+    def mark() -> None:
+        try:
+            ledger.finish(event_id, owner, "complete", now)
+        except Exception as error:  # the lease lapses instead; a duplicate then redoes the work
+            logger.warning(
+                "event not marked done",
+                extra={"json_fields": {"event_id": event_id, "error": type(error).__name__}},
+            )
+        finally:
+            with _marks_lock:
+                if _marks.get(event_id) is pending:
+                    del _marks[event_id]
+
+    with _marks_lock:
+        pending = _MARKING.submit(contextvars.copy_context().run, mark)
+        _marks[event_id] = pending
+
+
+def settle(event_id: str | None = None, timeout: float = TIMEOUT_SECONDS) -> None:
+    """Wait until this instance's ``done`` marks in flight (of ``event_id``, or all) have landed.
+
+    A duplicate delivered to the same instance settles its event before claiming it, so it finds
+    the event done rather than busy.
+    """
+    with _marks_lock:
+        pending = [f for key, f in _marks.items() if event_id is None or key == event_id]
+    futures.wait(pending, timeout=timeout)
+
+
 def exactly_once[R](
     ledger: EventLedger,
     event_id: str,
@@ -256,7 +322,8 @@ def exactly_once[R](
         on_failure: told a permanent failure before the event is marked done with its code.
 
     Returns:
-        What ``work`` returned; ``None`` when an earlier delivery already finished it.
+        What ``work`` returned (its ``done`` mark still on its way: see the module docstring);
+        ``None`` when an earlier delivery already finished it.
 
     Raises:
         TransientError: another delivery holds a live claim.
@@ -264,6 +331,7 @@ def exactly_once[R](
             retryable one the claim is released, so a redelivery resumes at once.
     """
     owner = uuid.uuid4().hex
+    settle(event_id)
     claimed = ledger.claim(event_id, owner, now())
     if claimed.claim is Claim.DONE:
         logger.info("duplicate delivery ignored", extra={"json_fields": {"event_id": event_id}})
@@ -285,5 +353,5 @@ def exactly_once[R](
             on_failure(error)
         ledger.finish(event_id, owner, error.code, now())
         raise
-    ledger.finish(event_id, owner, "complete", now())
+    _mark_done_later(ledger, event_id, owner, now())
     return result

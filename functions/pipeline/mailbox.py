@@ -37,7 +37,8 @@ from functions.gmail import paging
 from functions.gmail.metadata import describe
 from functions.gmail.session import GmailAccess, GmailSession
 from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
-from functions.pipeline.ledger import EventLedger, Progress, exactly_once
+from functions.grants.store import StoredCredentials
+from functions.pipeline.ledger import EventLedger, Progress, exactly_once, read_alongside
 from functions.pipeline.requests import MailboxRequest
 from functions.pipeline.results import ResultPublisher
 
@@ -79,11 +80,13 @@ def read_mailbox(
         request.user_id,
         request.request_id,
     )
+    # While claiming; the grant is checked on this read, before any token is opened.
+    stored = read_alongside(services.token_store.get, request.user_id, granted_to=pipeline)
     progress = exactly_once(
         services.event_ledger,
         event_id,
         lambda progress, checkpoint: list_mailbox(
-            services, pipeline, request, results, progress, checkpoint
+            services, pipeline, request, results, progress, checkpoint, read=stored.result
         ),
         now=services.now,
         on_failure=lambda error: results.error(error.code, str(error), reason=_reason(error)),
@@ -132,8 +135,12 @@ def list_mailbox(
     results: ResultPublisher,
     progress: Progress,
     checkpoint: Callable[[Progress], None],
+    *,
+    read: Callable[[], StoredCredentials | None] | None = None,
 ) -> Progress:
     """List every message matching ``request`` from ``progress`` on, publishing page by page.
+
+    ``read`` gives the user's document when it was read ahead (see :func:`read_mailbox`).
 
     Raises:
         NotAuthorized: the user is unknown or did not grant ``pipeline``.
@@ -141,7 +148,7 @@ def list_mailbox(
         TransientError: worth retrying; progress so far is checkpointed.
         GmailRequestRejected: Gmail refused the request itself.
     """
-    user = active_user(services, request.user_id, pipeline=pipeline)
+    user = active_user(services, request.user_id, pipeline=pipeline, read=read)
     with marking_lost_grant(services, user):
         session = GmailSession(services, user)
         progress = _pages(session, request, results, progress, checkpoint)

@@ -25,7 +25,7 @@ from functions.gmail import paging
 from functions.gmail.session import GmailSession
 from functions.grants.reauth import marking_lost_grant
 from functions.grants.store import StoredCredentials
-from functions.pipeline.ledger import EventLedger, exactly_once
+from functions.pipeline.ledger import EventLedger, exactly_once, read_alongside
 from functions.pipeline.results import ResultPublisher
 from functions.pipeline.watch import Watching, WatchState
 from functions.sizes import is_text
@@ -105,7 +105,22 @@ def read_changes(services: ReadingChanges, notification: Notification, event_id:
         ReauthRequired: the grant is gone (the user is marked).
         TransientError: worth retrying (Pub/Sub redelivers the notification).
     """
-    matches = services.watch_positions.watched_by_address(notification.email)
+    found = read_alongside(services.watch_positions.watched_by_address, notification.email)
+    total = exactly_once(
+        services.event_ledger,
+        event_id,
+        lambda _progress, _checkpoint: _changes(services, found.result(), notification),
+        now=services.now,
+    )
+    return total or 0
+
+
+def _changes(
+    services: ReadingChanges,
+    matches: list[tuple[StoredCredentials, WatchState]],
+    notification: Notification,
+) -> int:
+    """Publish the changes, unless there is nothing to read for whom the notification names."""
     fields = {"history_id": notification.history_id, "matches": len(matches)}
     if len(matches) != 1:
         # Nobody, or several documents claiming one address (a reassigned Workspace address):
@@ -123,13 +138,7 @@ def read_changes(services: ReadingChanges, notification: Notification, event_id:
     if notification.history_id <= int(watch.history_id):
         logger.info("notification already read", extra={"json_fields": fields})
         return 0
-    total = exactly_once(
-        services.event_ledger,
-        event_id,
-        lambda _progress, _checkpoint: _publish_changes(services, user, watch, notification),
-        now=services.now,
-    )
-    return total or 0
+    return _publish_changes(services, user, watch, notification)
 
 
 def _publish_changes(
@@ -146,6 +155,7 @@ def _publish_changes(
             latest, added = _full_sync(session, watch)
             source = "full_sync"
     pages = [added[i : i + gmail.PAGE_SIZE] for i in range(0, len(added), gmail.PAGE_SIZE)]
+    sent = []
     for pipeline in user.pipelines:  # each pipeline the user granted, and no other
         results = ResultPublisher(
             services.publisher,
@@ -155,8 +165,11 @@ def _publish_changes(
         )
         for number, page in enumerate(pages, start=1):
             results.batch(number, page)
-        results.complete(total=len(added), pages=len(pages), truncated=False)
-    services.watch_positions.advance(user.user_id, latest)
+        results.complete(total=len(added), pages=len(pages), truncated=False, wait=False)
+        sent.append(results)
+    for results in sent:  # every pipeline's results travel together; all accepted, then on
+        results.flush()
+    services.watch_positions.advance(user.user_id, latest, seen=watch)
     logger.info(
         "changes published",
         extra={"json_fields": {"user_id": user.user_id, "total": len(added), "source": source}},

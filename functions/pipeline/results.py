@@ -46,14 +46,16 @@ class ResultPublisher:
         """Publish page ``page`` (numbered from 1) of message references, without waiting."""
         self._send("messages", str(page), {"page": page, "messages": list(messages)})
 
-    def complete(self, *, total: int, pages: int, truncated: bool) -> None:
-        """Publish the completion message with the total, and wait until all is accepted.
+    def complete(self, *, total: int, pages: int, truncated: bool, wait: bool = True) -> None:
+        """Publish the completion message with the total, and wait until all is accepted
+        (unless ``wait`` is false: the caller flushes, after sending more elsewhere).
 
         Pub/Sub does not keep order without ordering keys, so the completion is not held back
         behind the batches: consumers count against ``total`` and de-duplicate by result ID.
         """
         self._send("complete", "complete", {"total": total, "pages": pages, "truncated": truncated})
-        self.flush()
+        if wait:
+            self.flush()
 
     def error(self, code: str, message: str, *, reason: str | None = None) -> None:
         """Close the request with an error the pipeline can act on.

@@ -15,9 +15,11 @@ notification goes to the one active watched user with that address, or to nobody
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent import futures
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,6 +38,10 @@ EMAIL_ADDRESS = "email_address"
 ROUTING_LIMIT = 2
 """Enough users read per address to tell one from several."""
 
+_BY_ADDRESS = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="watch-by-address")
+"""Reads a push's legacy address query while the recorded-address one runs (it waits on
+nothing, so it cannot starve the pool of the read it runs inside)."""
+
 
 @dataclass(frozen=True)
 class WatchState:
@@ -45,6 +51,8 @@ class WatchState:
     expiration: datetime
     topic: str
     label_ids: tuple[str, ...]
+    read_at: datetime | None = field(default=None, compare=False)
+    """When the user's document this was read from last changed (its ``update_time``)."""
     email_address: str | None = None
     """The watched mailbox's address (Gmail's ``users.getProfile``); ``None`` on a watch
     recorded before addresses were, until its next renewal."""
@@ -65,7 +73,9 @@ class WatchPositions(UserDocuments):
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
-        return self._read_leniently(user_id, data), _watch_state(data.get(WATCH))
+        return self._read_leniently(user_id, data), _watch_state(
+            data.get(WATCH), snapshot.update_time
+        )
 
     def watched_by_address(self, email: str) -> list[tuple[StoredCredentials, WatchState]]:
         """The active watched users whose mailbox is ``email``, at most :data:`ROUTING_LIMIT`.
@@ -76,22 +86,25 @@ class WatchPositions(UserDocuments):
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         active = FieldFilter("status", "==", Status.ACTIVE.value)
-        recorded = self._collection_ref().where(
-            filter=FieldFilter(f"{WATCH}.{EMAIL_ADDRESS}", "==", email)
+        collection = self._collection_ref()
+        recorded = collection.where(filter=FieldFilter(f"{WATCH}.{EMAIL_ADDRESS}", "==", email))
+        legacy = collection.where(filter=FieldFilter("email", "==", email))
+        # Both at once, so a push waits for one round trip, not two; the answer is the one
+        # reading them in turn gives (recorded first, several cut to the limit).
+        legacy_read = _BY_ADDRESS.submit(
+            contextvars.copy_context().run,
+            lambda: list(legacy.where(filter=active).limit(ROUTING_LIMIT + 1).stream()),
         )
-        legacy = self._collection_ref().where(filter=FieldFilter("email", "==", email))
+        recorded_read = list(recorded.where(filter=active).limit(ROUTING_LIMIT).stream())
         found: dict[str, tuple[StoredCredentials, WatchState]] = {}
-        for query, limit in ((recorded, ROUTING_LIMIT), (legacy, ROUTING_LIMIT + 1)):
-            for snapshot in query.where(filter=active).limit(limit).stream():
-                data = snapshot.to_dict() or {}
-                watch = _watch_state(data.get(WATCH))
-                if watch is None or watch.email_address not in (None, email):
-                    continue  # not watched, or the address recorded for it is another
-                user = self._read_leniently(snapshot.id, data)
-                if user.status is Status.ACTIVE:
-                    found[snapshot.id] = (user, watch)
-            if len(found) >= ROUTING_LIMIT:
-                break
+        for snapshot in [*recorded_read, *legacy_read.result()]:
+            data = snapshot.to_dict() or {}
+            watch = _watch_state(data.get(WATCH), snapshot.update_time)
+            if watch is None or watch.email_address not in (None, email):
+                continue  # not watched, or the address recorded for it is another
+            user = self._read_leniently(snapshot.id, data)
+            if user.status is Status.ACTIVE:
+                found.setdefault(snapshot.id, (user, watch))
         return list(found.values())[:ROUTING_LIMIT]
 
     def save(self, user_id: str, watch: WatchState) -> None:
@@ -120,11 +133,28 @@ class WatchPositions(UserDocuments):
 
         save(self._client.transaction())
 
-    def advance(self, user_id: str, history_id: str) -> None:
-        """Move the read position forward to ``history_id`` (never backwards)."""
+    def advance(self, user_id: str, history_id: str, *, seen: WatchState | None = None) -> None:
+        """Move the read position forward to ``history_id`` (never backwards).
+
+        ``seen`` is the watch as read earlier: if the document has not changed since, one write
+        conditional on that (a single round trip) moves it; otherwise a transaction reads the
+        current position first.
+        """
+        from google.api_core.exceptions import FailedPrecondition
         from google.cloud import firestore
 
         reference = self._document(user_id)
+        if seen is not None and seen.read_at is not None:
+            if int(history_id) <= int(seen.history_id):
+                return
+            try:
+                reference.update(
+                    {f"{WATCH}.history_id": history_id},
+                    option=self._client.write_option(last_update_time=seen.read_at),
+                )
+                return
+            except FailedPrecondition:
+                pass  # changed since it was read: decide on the current position
 
         @firestore.transactional
         def advance(transaction: firestore.Transaction) -> None:
@@ -136,7 +166,7 @@ class WatchPositions(UserDocuments):
         advance(self._client.transaction())
 
 
-def _watch_state(data: object) -> WatchState | None:
+def _watch_state(data: object, read_at: datetime | None = None) -> WatchState | None:
     if not isinstance(data, dict) or not data.get("history_id"):
         return None
     raw: dict[str, Any] = data
@@ -145,6 +175,7 @@ def _watch_state(data: object) -> WatchState | None:
         expiration=raw["expiration"],
         topic=str(raw.get("topic", "")),
         label_ids=tuple(raw.get("label_ids") or ()),
+        read_at=read_at,
         email_address=raw.get(EMAIL_ADDRESS) or None,
     )
 

@@ -1,0 +1,320 @@
+"""The critical path of a warm mailbox request, counted through latency proxies in front of the
+emulators: which storage round trips it waits for one after another, and that the concurrency
+behind that count keeps each event's results published once, and only then marked done."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent import futures
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from google.cloud import firestore
+
+from bench.latency_proxy import LatencyProxy, Rpc, sequential_round_trips
+from devstack.consent_browser import ConsentBrowser
+from functions.config import get_settings
+from functions.errors import TransientError
+from functions.pipeline import ledger
+from functions.pipeline.ledger import Claim, FirestoreEventLedger
+from functions.pipeline.mailbox import read_mailbox
+from functions.pipeline.push import Notification, read_changes
+from functions.pipeline.requests import MailboxRequest
+from functions.pipeline.watch import start_watch
+from functions.services import Services, make_publisher
+from tests.integration.flow import connect
+from tests.integration.results import pull_all, pull_until_closed, results_subscription
+
+pytestmark = pytest.mark.integration
+
+EMAIL = "ada@example.com"
+ROUND_TRIP_MS = 40
+BEFORE_THE_ACK = 2
+"""The ledger's claim and the user's document together, then the results' publish."""
+IN_ALL = 3
+"""And the ledger's ``done``, which must follow the publish and is not waited for."""
+
+
+@pytest.fixture
+def user_id(apps, firestore_client):
+    assert connect(apps, ConsentBrowser(), EMAIL).final.status_code == 200
+    [document] = firestore_client.collection("gmail_credentials").stream()
+    return document.id
+
+
+@pytest.fixture
+def slow_storage(function_env, emulator_env, monkeypatch) -> Iterator[dict[str, LatencyProxy]]:
+    """Firestore and Pub/Sub clients made within reach the emulators at ``ROUND_TRIP_MS``."""
+    with (
+        LatencyProxy("firestore", emulator_env.firestore_host, ROUND_TRIP_MS) as store,
+        LatencyProxy("pubsub", emulator_env.pubsub_host, ROUND_TRIP_MS) as pubsub,
+    ):
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", store.host_port)
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub.host_port)
+        yield {"firestore": store, "pubsub": pubsub}
+
+
+def _request(user_id: str, request_id: str | None = None) -> MailboxRequest:
+    return MailboxRequest(
+        user_id=user_id, request_id=request_id or uuid.uuid4().hex, include_spam_trash=True
+    )
+
+
+def _rpcs(proxies: dict[str, LatencyProxy]) -> list[Rpc]:
+    return sorted((rpc for p in proxies.values() for rpc in p.rpcs()), key=lambda r: r.opened)
+
+
+def test_a_warm_small_request_waits_for_two_storage_round_trips_and_marks_done_after(
+    slow_storage, emulator_env, sandbox, user_id
+):
+    # GIVEN a warm instance (clients connected, one request served) and a 100-message mailbox
+    sandbox.state.seed_mailbox(EMAIL, 100)
+    publisher = make_publisher()
+    services = Services(
+        get_settings(),
+        firestore_client=firestore.Client(project=emulator_env.project),
+        publisher=publisher,
+    )
+    read_mailbox(services, "default", _request(user_id), uuid.uuid4().hex)
+    for proxy in slow_storage.values():
+        proxy.reset()
+
+    # WHEN the next request is served
+    event_id = uuid.uuid4().hex
+    read_mailbox(services, "default", _request(user_id), event_id)
+    acknowledged = time.monotonic()
+    ledger.settle()
+    publisher.stop()
+
+    # THEN it waited for two storage round trips one after another, and sent a third ...
+    rpcs = _rpcs(slow_storage)
+    waited = [rpc for rpc in rpcs if rpc.closed is not None and rpc.closed <= acknowledged]
+    assert sequential_round_trips(waited) == BEFORE_THE_ACK, rpcs
+    assert sequential_round_trips(rpcs) == IN_ALL, rpcs
+    [mark] = [rpc for rpc in rpcs if rpc not in waited]
+    assert mark.service == "firestore"
+    assert _marker(services.firestore, event_id)["status"] == "done"
+    # ... the claim and the user's read in flight together ...
+    claim, read = [rpc for rpc in rpcs if rpc.service == "firestore"][:2]
+    assert read.opened < (claim.closed or 0)
+    assert claim.opened < (read.closed or 0)
+    # ... and the ledger marked done only after every publish was accepted
+    done = max((rpc for rpc in rpcs if rpc.service == "firestore"), key=lambda r: r.opened)
+    publishes = [rpc for rpc in rpcs if rpc.service == "pubsub"]
+    assert publishes
+    assert all(rpc.closed is not None and rpc.closed <= done.opened for rpc in publishes)
+
+
+class _RefusingPublisher:
+    """A publisher whose every publish fails, as Pub/Sub does when it is unreachable."""
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> futures.Future[str]:
+        failed: futures.Future[str] = futures.Future()
+        failed.set_exception(RuntimeError("unavailable"))
+        return failed
+
+
+class _DoneNeverWritten(FirestoreEventLedger):
+    """A ledger whose ``done`` is lost: the instance dies between the publish and the mark."""
+
+    def finish(self, event_id: str, owner: str, outcome: str, now: datetime) -> None:
+        raise RuntimeError("the instance died")
+
+
+class _DoneSlowly(FirestoreEventLedger):
+    """A ledger whose ``done`` takes a while to land."""
+
+    def finish(self, event_id: str, owner: str, outcome: str, now: datetime) -> None:
+        time.sleep(1.0)
+        super().finish(event_id, owner, outcome, now)
+
+
+def _services(database, publisher, ledger: type[FirestoreEventLedger] = FirestoreEventLedger):
+    class Quick(Services):
+        @functools.cached_property
+        def event_ledger(self) -> Any:
+            return ledger(self.firestore, "processed_events", timedelta(seconds=1))
+
+    return Quick(get_settings(), firestore_client=database, publisher=publisher)
+
+
+def _marker(firestore_client, event_id: str) -> dict[str, Any]:
+    name = hashlib.sha256(event_id.encode()).hexdigest()
+    return firestore_client.collection("processed_events").document(name).get().to_dict() or {}
+
+
+def test_results_not_accepted_leave_the_event_open_and_the_redelivery_publishes_them_once(
+    function_env, firestore_client, publisher, subscriber, emulator_env, sandbox, user_id
+):
+    sandbox.state.seed_mailbox(EMAIL, 100)
+    results = results_subscription(emulator_env)
+    request = _request(user_id, "refused-once")
+
+    # WHEN Pub/Sub refuses the results, the delivery fails as transient (it is not acknowledged)
+    with pytest.raises(TransientError):
+        read_mailbox(
+            _services(firestore_client, _RefusingPublisher()), "default", request, "e-refused"
+        )
+    # THEN the event is not done, and its claim is given up for the redelivery
+    marker = _marker(firestore_client, "e-refused")
+    assert marker["status"] == "running"
+    assert marker["lease_until"] < datetime.now(UTC)
+
+    # AND the redelivery publishes every result once
+    read_mailbox(_services(firestore_client, publisher), "default", request, "e-refused")
+    published = pull_until_closed(subscriber, results)
+    assert sorted(body["result_id"] for body in published) == [
+        "refused-once:1",
+        "refused-once:complete",
+    ]
+    ledger.settle()
+    assert _marker(firestore_client, "e-refused")["status"] == "done"
+
+
+def test_a_duplicate_while_the_done_mark_is_on_its_way_is_busy_here_and_waits_on_this_instance(
+    function_env, firestore_client, publisher, subscriber, emulator_env, sandbox, user_id
+):
+    sandbox.state.seed_mailbox(EMAIL, 100)
+    results = results_subscription(emulator_env)
+    request = _request(user_id, "slow-mark")
+    services = _services(firestore_client, publisher, _DoneSlowly)
+
+    # GIVEN a request acknowledged after its results were published, its mark still on its way
+    read_mailbox(services, "default", request, "e-slow")
+    assert {b["result_id"] for b in pull_until_closed(subscriber, results)} == {
+        "slow-mark:1",
+        "slow-mark:complete",
+    }
+
+    # THEN another instance's claim is told the event is busy (Pub/Sub brings it back later) ...
+    claimed = services.event_ledger.claim("e-slow", "another-instance", datetime.now(UTC))
+    assert claimed.claim is Claim.BUSY
+    # ... and a duplicate on this instance waits for the mark, finds it done, publishes nothing
+    read_mailbox(services, "default", request, "e-slow")
+    assert _marker(firestore_client, "e-slow")["status"] == "done"
+    assert pull_all(subscriber, results, wait=1.5) == []
+
+
+def test_an_instance_dying_between_publish_and_done_is_resumed_under_the_same_result_ids(
+    function_env, firestore_client, publisher, subscriber, emulator_env, sandbox, user_id
+):
+    sandbox.state.seed_mailbox(EMAIL, 100)
+    results = results_subscription(emulator_env)
+    request = _request(user_id, "died")
+
+    # GIVEN an attempt that published everything, was acknowledged, and died before its mark
+    read_mailbox(
+        _services(firestore_client, publisher, _DoneNeverWritten), "default", request, "e-died"
+    )
+    ledger.settle()
+    first = pull_until_closed(subscriber, results)
+    assert _marker(firestore_client, "e-died")["status"] == "running"
+
+    # WHEN Pub/Sub delivers it again once the dead attempt's lease has lapsed
+    time.sleep(1.2)
+    read_mailbox(_services(firestore_client, publisher), "default", request, "e-died")
+    again = pull_until_closed(subscriber, results)
+    ledger.settle()
+
+    # THEN the event is done, and what was sent again carries the same result IDs
+    assert _marker(firestore_client, "e-died")["status"] == "done"
+    assert {b["result_id"] for b in first} == {b["result_id"] for b in again}
+    assert {b["result_id"] for b in again} == {"died:1", "died:complete"}
+
+    # AND a further delivery publishes nothing
+    read_mailbox(_services(firestore_client, publisher), "default", request, "e-died")
+    assert pull_all(subscriber, results, wait=1.5) == []
+
+
+def test_a_failed_read_ahead_fails_the_attempt_and_gives_the_claim_up(
+    function_env, firestore_client, publisher, subscriber, emulator_env, sandbox, user_id
+):
+    class Unreachable(Services):
+        @functools.cached_property
+        def token_store(self) -> Any:
+            class Failing:
+                def get(self, user_id: str, *, granted_to: str | None = None) -> None:
+                    raise TransientError("Firestore is unreachable")
+
+            return Failing()
+
+    results = results_subscription(emulator_env)
+    services = Unreachable(get_settings(), firestore_client=firestore_client, publisher=publisher)
+    with pytest.raises(TransientError):
+        read_mailbox(services, "default", _request(user_id, "no-read"), "e-no-read")
+
+    marker = _marker(firestore_client, "e-no-read")
+    assert marker["status"] == "running"
+    assert marker["lease_until"] < datetime.now(UTC)  # a redelivery may resume at once
+    assert pull_all(subscriber, results, wait=1.0) == []
+
+
+def test_a_warm_push_notification_waits_for_three_storage_round_trips(
+    slow_storage, emulator_env, sandbox, user_id
+):
+    # GIVEN a watched user and a warm instance that has read one notification
+    publisher = make_publisher()
+    services = Services(
+        get_settings(),
+        firestore_client=firestore.Client(project=emulator_env.project),
+        publisher=publisher,
+    )
+    start_watch(services, user_id)
+
+    def notified() -> None:
+        sandbox.state.deliver_messages(EMAIL, 3)
+        history_id = int(sandbox.state.mailbox(EMAIL).history_id)
+        assert read_changes(services, Notification(EMAIL, history_id), uuid.uuid4().hex) == 3
+
+    notified()
+    ledger.settle()
+    for proxy in slow_storage.values():
+        proxy.reset()
+
+    # WHEN the next notification is read
+    notified()
+    acknowledged = time.monotonic()
+    ledger.settle()
+    publisher.stop()
+
+    # THEN the user's lookup went with the claim, then the publish, then the position moved in
+    # one conditional write; the done mark came after the acknowledgement
+    rpcs = _rpcs(slow_storage)
+    waited = [rpc for rpc in rpcs if rpc.closed is not None and rpc.closed <= acknowledged]
+    assert sequential_round_trips(waited) == 3, rpcs
+    assert sequential_round_trips(rpcs) == 4, rpcs
+
+
+def test_a_position_that_changed_since_it_was_read_never_moves_backwards(
+    function_env, firestore_client, publisher, sandbox, user_id
+):
+    services = _services(firestore_client, publisher)
+    start_watch(services, user_id)
+    positions = services.watch_positions
+    found = positions.find_user(user_id)
+    assert found is not None
+    _, seen = found
+    assert seen is not None
+    start = int(seen.history_id)
+
+    # GIVEN another notification moved the position on since ``seen`` was read
+    positions.advance(user_id, str(start + 20), seen=seen)
+
+    # WHEN an older one, read from the same ``seen``, would move it to less
+    positions.advance(user_id, str(start + 10), seen=seen)
+    # THEN it stays; and a newer one still moves it (through the transaction)
+    assert _position(positions, user_id) == start + 20
+    positions.advance(user_id, str(start + 30), seen=seen)
+    assert _position(positions, user_id) == start + 30
+
+
+def _position(positions: Any, user_id: str) -> int:
+    found = positions.find_user(user_id)
+    assert found is not None
+    assert found[1] is not None
+    return int(found[1].history_id)
