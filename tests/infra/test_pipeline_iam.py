@@ -153,6 +153,23 @@ def test_a_pipeline_can_neither_publish_to_nor_read_another_pipelines_topics(
     assert not (publishers & members) - set(PIPELINES[mine]["publishers"])
 
 
+# Who publishes each kind of pipeline topic, from the code paths that do: list_messages
+# (pipeline.mailbox) and gmail_push (pipeline.push) publish results; re-auth events come from
+# grants.reauth.notify_reauth, reached by the lister, Gmail push, watch (pipeline.watch), the daily
+# renewal (grants.upkeep) and the security events receiver. The consent callback publishes
+# nothing: it is public, and a grant on a re-auth topic would let it forge events for any pipeline.
+WRITERS = {
+    "results": {"fn:list_messages", "fn:gmail_push"},
+    "reauth": {
+        "fn:list_messages",
+        "fn:gmail_push",
+        "fn:watch",
+        "fn:renew_watches",
+        "fn:security_events",
+    },
+}
+
+
 def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, Any]) -> None:
     held = grants(two)
     written = {
@@ -161,15 +178,14 @@ def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, An
         if role == PUBLISHER and not member.startswith("fn:")
     }
     assert written == {two["topics"]["requests/alpha"], two["topics"]["requests/beta"]}
-    for kind in ("results", "reauth"):
+    for kind, expected in WRITERS.items():
         for pipeline in PIPELINES:
             writers = {
                 member
                 for member, what, name, role in held
                 if role == PUBLISHER and name == two["topics"][f"{kind}/{pipeline}"]
             }
-            assert writers
-            assert all(member.startswith("fn:") for member in writers)
+            assert writers == expected, (kind, pipeline)
 
 
 def test_the_default_is_one_pipeline_named_default(evaluated: dict[str, Any]) -> None:
