@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from functions.consent.oauth_client import OAuthClient
+from functions.consent.oauth_client import ClientID
 from functions.errors import SecurityEventRejected, TransientError, UpstreamError
 from functions.grants.access import AccessTokenCache
 from functions.grants.reauth import Reauthorizing, notify_reauth
@@ -96,7 +96,7 @@ class ReceivingSecurityEvents(Reauthorizing, Protocol):
     @property
     def access_tokens(self) -> AccessTokenCache: ...
     @property
-    def oauth_client(self) -> OAuthClient: ...
+    def client_id(self) -> ClientID: ...
     @property
     def http(self) -> requests.Session: ...
 
@@ -209,9 +209,10 @@ class TokenValidator:
 
 
 def validator_for(services: ReceivingSecurityEvents) -> TokenValidator:
-    """The instance's validator: ``RISC_CONFIGURATION_URI``, audiences as configured."""
+    """The instance's validator: ``RISC_CONFIGURATION_URI``, audiences as configured (by
+    default our client's ID, ``OAUTH_CLIENT_ID``: the receiver mounts no client secret)."""
     settings = services.settings
-    audiences = settings.risc_audiences or (services.oauth_client.client_id,)
+    audiences = settings.risc_audiences or (services.client_id.client_id,)
     return TokenValidator(settings.risc_configuration_uri, audiences, services.http)
 
 

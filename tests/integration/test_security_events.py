@@ -321,9 +321,11 @@ def test_the_operator_sees_grant_age_last_use_expiry_and_last_event(sandbox, use
 def test_the_receiver_acts_with_no_token_key_as_deployed(
     sandbox, user, reauth, function_env, monkeypatch, event, fields, status
 ):
-    # GIVEN the receiver with only the secrets it is deployed with: no token key at all
+    # GIVEN the receiver with only the secrets it is deployed with: no token key at all, and no
+    # client secret (it knows its client by OAUTH_CLIENT_ID, the default RISC audience)
     deployed = as_deployed(function_env, sandbox, "security_events")
-    assert not {"TOKEN_ENCRYPTION_KEYS", "TOKEN_PUBLIC_KEYS"} & set(deployed)
+    assert not {"TOKEN_ENCRYPTION_KEYS", "TOKEN_PUBLIC_KEYS", "OAUTH_CLIENT_SECRETS"} & set(deployed)
+    assert deployed["OAUTH_CLIENT_ID"] == sandbox.client_id
     for name in KEY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in deployed.items():
