@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from functions.consent.identify import is_user_id
 from functions.consent.oauth_client import ClientID
 from functions.errors import SecurityEventRejected, TransientError, UpstreamError
 from functions.grants.access import AccessTokenCache
@@ -307,7 +308,9 @@ def _subject_users(services: ReceivingSecurityEvents, subject: Mapping[str, Any]
         # A prefix names a token only when it names exactly one of ours.
         return found if len(found) == 1 else []
     sub = subject.get("sub")
-    return [sub] if isinstance(sub, str) and sub and "/" not in sub else []
+    # Only a possible user ID reaches the database: a reserved or refused document ID would be a
+    # Firestore error on every retry of the transmitter.
+    return [sub] if is_user_id(sub) else []
 
 
 def _standard_base64(value: str) -> str | None:
