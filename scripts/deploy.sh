@@ -27,7 +27,9 @@
 #
 #   ALLOWED_RETURN_TO        comma-separated URL prefixes return_to may start with (default: none)
 #   INTERNAL_INVOKERS        comma-separated IAM members that may call disconnect and watch
-#                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:)
+#                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:);
+#                            not per pipeline: they may act on any user of any pipeline, so list
+#                            the operators' tooling, never a pipeline's account
 #   INTERNAL_HTTP_INGRESS    internal-only (default), internal-and-gclb or all, for those two
 #                            (or Terraform's ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL)
 #   OAUTH_CLIENT_ID          the OAuth client's ID (required; or --oauth-client-id): authorize

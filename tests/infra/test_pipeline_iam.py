@@ -236,3 +236,18 @@ def test_deploy_sh_grants_what_terraform_grants(two: dict[str, Any], tmp_path: P
         and "--member=serviceAccount:fn-" in " ".join(command)
     }
     assert published == functions
+
+
+def test_the_internal_invokers_are_said_to_be_the_operators_not_a_pipeline() -> None:
+    # An internal invoker may disconnect or watch any user of any pipeline: nowhere may a
+    # pipeline's account be suggested for it.
+    description = unquote(load_infra().variables["internal_invokers"]["description"])
+    assert "pipeline@" not in description
+    assert "not per pipeline" in description.lower()
+    script = (ROOT / "scripts" / "deploy.sh").read_text()
+    header = script[
+        script.index("#   INTERNAL_INVOKERS") : script.index("#   INTERNAL_HTTP_INGRESS")
+    ]
+    assert "not per pipeline" in header
+    deploying = (ROOT / "docs" / "deploying.md").read_text()
+    assert "not per pipeline" in deploying[deploying.index("`internal_invokers`") :][:600]
