@@ -9,6 +9,7 @@ subscriptions, and nothing grants a Pub/Sub role on the project.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,21 @@ def test_the_internal_invokers_are_said_to_be_the_operators_not_a_pipeline() -> 
     deploying = (ROOT / "docs" / "deploying.md").read_text()
     said = " ".join(deploying[deploying.index("`internal_invokers`") :][:600].split())
     assert "not per pipeline" in said
+
+
+@pytest.mark.parametrize("template", ["requests_topic", "results_topic", "reauth_topic"])
+def test_terraform_refuses_a_topic_template_without_pipeline_for_several_pipelines(
+    terraform: str, tmp_path: Path, template: str
+) -> None:
+    # GIVEN two pipelines and a topic template that does not name the pipeline
+    variables = {"project_id": PROJECT, "region": REGION, "pipelines": PIPELINES}
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        evaluate_locals(terraform, tmp_path / "two", {**variables, template: "shared-topic"})
+    # THEN Terraform refuses it, naming the templates, as deploy.sh and config.py do
+    output = re.sub(r"\x1b\[[0-9;]*m|│", "", (refused.value.stderr or b"").decode())
+    said = " ".join(output.split())
+    assert "must hold {pipeline} when there are several pipelines" in said
+    # AND with one pipeline the same template is fine
+    one = {**variables, "pipelines": {"alpha": {}}, template: "shared-topic"}
+    evaluated = evaluate_locals(terraform, tmp_path / "one", one)
+    assert "shared-topic" in evaluated["topics"].values()
