@@ -663,6 +663,85 @@ for line in "${DEPLOYED[@]}"; do
   fi
 done
 
+step "Grants an earlier version made that this one does not (upgrades; each policy is read first)"
+# Grants are only ever added above, so an upgrade would leave old ones in place (Terraform
+# destroys them instead): each policy below is read (get-iam-policy) and only the members this
+# script manages lose a role it manages: function accounts on secrets they no longer mount, the
+# build account's old project-wide storage.objectViewer (it now has a conditional one), and on
+# each pipeline's topics and pull subscriptions, publishers and subscribers no longer given.
+# Other members and roles (yours, for instance) are left alone. A dry run reads nothing.
+
+# stale_members ROLE PATTERN WANTED... < POLICY: the members of ROLE's unconditional bindings
+# that match PATTERN (a regular expression, whole member) and are not WANTED, one a line.
+stale_members() {
+  python3 -c '
+import json, re, sys
+role, pattern, *wanted = sys.argv[1:]
+for binding in json.loads(sys.stdin.read() or "{}").get("bindings", []):
+    if binding.get("role") == role and "condition" not in binding:
+        for member in binding.get("members", []):
+            if re.fullmatch(pattern, member) and member not in wanted:
+                print(member)
+' "$@"
+}
+# prune "GROUP" NAME ROLE PATTERN WANTED...: removes ROLE on NAME (gcloud GROUP, e.g. "secrets" or
+# "pubsub topics") from each stale member.
+prune() {
+  local -a group
+  read -r -a group <<<"$1"
+  local name="$2" role="$3" pattern="$4" policy member condition=()
+  shift 4
+  if [[ "$DRY_RUN" == 1 ]]; then
+    echo "# gcloud ${group[*]} get-iam-policy ${name}: remove ${role} from members matching ${pattern} other than: ${*:-none}"
+    return
+  fi
+  [[ "${group[0]}" != projects ]] || condition=(--condition=None)
+  policy="$(gcloud "${group[@]}" get-iam-policy "$name" --format=json "${G[@]}")"
+  while IFS= read -r member; do
+    [[ -z "$member" ]] || run gcloud "${group[@]}" remove-iam-policy-binding "$name" \
+      --member="$member" --role="$role" ${condition[@]+"${condition[@]}"} "${G[@]}"
+  done < <(stale_members "$role" "$pattern" "$@" <<<"$policy")
+}
+
+FUNCTION_ACCOUNT="serviceAccount:fn-[a-z0-9-]+@${PROJECT}[.]iam[.]gserviceaccount[.]com"
+declare -A READERS=() WRITERS=()
+for line in "${DEPLOYED[@]}"; do
+  eval "$line"
+  for secret_id in $SECRET_IDS; do
+    READERS[$secret_id]+=" serviceAccount:fn-${NAME}@${PROJECT}.iam.gserviceaccount.com"
+  done
+  for topic_id in $PUBLISHES; do
+    WRITERS[$topic_id]+=" serviceAccount:fn-${NAME}@${PROJECT}.iam.gserviceaccount.com"
+  done
+done
+for secret in ${SECRETS[@]+"${SECRETS[@]}"}; do
+  # shellcheck disable=SC2086 # the readers are words
+  prune secrets "$secret" roles/secretmanager.secretAccessor "$FUNCTION_ACCOUNT" ${READERS[$secret]-}
+done
+prune projects "$PROJECT" roles/storage.objectViewer \
+  "serviceAccount:functions-build@${PROJECT}[.]iam[.]gserviceaccount[.]com"
+# members_of NAME LIST...: the members LIST (NAME=MEMBER entries) gives pipeline NAME.
+members_of() {
+  local pipeline="$1" grant
+  shift
+  for grant in "$@"; do [[ "${grant%%=*}" != "$pipeline" ]] || echo "${grant#*=}"; done
+}
+for pipeline in "${PIPELINES[@]}"; do
+  mapfile -t publishers < <(members_of "$pipeline" ${PIPELINE_PUBLISHERS[@]+"${PIPELINE_PUBLISHERS[@]}"})
+  mapfile -t consumers < <(members_of "$pipeline" ${PIPELINE_CONSUMERS[@]+"${PIPELINE_CONSUMERS[@]}"})
+  requests="$(pipeline_topic "$REQUESTS_TOPIC" "$pipeline")"
+  # shellcheck disable=SC2086 # the writers are words
+  prune "pubsub topics" "$requests" roles/pubsub.publisher '.+' \
+    ${publishers[@]+"${publishers[@]}"} ${WRITERS[$requests]-}
+  for topic in "$(pipeline_topic "$RESULTS_TOPIC" "$pipeline")" "$(pipeline_topic "$REAUTH_TOPIC" "$pipeline")"; do
+    # shellcheck disable=SC2086 # the writers are words
+    prune "pubsub topics" "$topic" roles/pubsub.publisher '.+' ${WRITERS[$topic]-}
+    prune "pubsub topics" "$topic" roles/pubsub.subscriber '.+' ${consumers[@]+"${consumers[@]}"}
+    prune "pubsub subscriptions" "${topic}-pull" roles/pubsub.subscriber '.+' \
+      ${consumers[@]+"${consumers[@]}"}
+  done
+done
+
 cat >&2 <<EOF
 ==> Done.
     authorize:        ${FUNCTIONS_HOST}/authorize

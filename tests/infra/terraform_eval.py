@@ -71,7 +71,7 @@ def evaluate_locals(
     for name in ("main.py", ".gcloudignore"):
         shutil.copy(ROOT / name, workdir / name)
     for name in ("variables.tf", "locals.tf", "checks.tf", "functions.json"):
-        shutil.copy(infra / name, module / name)
+        shutil.copy(infra / name if (infra / name).exists() else INFRA / name, module / name)
     (module / "evaluate.tf").write_text(
         "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in _EVALUATED)
     )
