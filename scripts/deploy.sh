@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Deploy with gcloud alone (no Terraform): the same APIs, service accounts, secrets, Firestore
 # database, topics, functions, push subscriptions and scheduler job as infra/, with the same least
-# privilege. Safe to run again: it creates what is missing and redeploys the functions.
+# privilege. Safe to run again: it creates what is missing, redeploys the functions, and removes
+# what an earlier version granted that this one does not (on the secrets, the build account's
+# project-wide grant, and the pipelines' topics and pull subscriptions: pass every
+# --pipeline-publisher and --pipeline-consumer you still want on each run).
 #
 #   scripts/deploy.sh --project PROJECT --region REGION [--runtime RUNTIME]
 #                     [--pipeline NAME ...] [--pipeline-publisher NAME=MEMBER ...]
