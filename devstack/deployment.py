@@ -140,7 +140,9 @@ class Function:
         names_topics: topic keys it only names (``users.watch``), which also set the variable.
         sizing: the shipped default sizing.
         pages: it shows people pages, so it gets the pages' settings (the service's name and
-            links).
+            links) and ``OAUTH_CLIENT_ID``.
+        client_id: it gets ``OAUTH_CLIENT_ID`` without showing pages (the security events
+            receiver: the client is the tokens' audience; it mounts no client secret).
     """
 
     key: str
@@ -156,6 +158,7 @@ class Function:
     names_topics: tuple[str, ...]
     sizing: Sizing
     pages: bool = False
+    client_id: bool = False
 
     @property
     def signature_type(self) -> str:
@@ -191,6 +194,7 @@ def load(path: Path = DEFINITION) -> Definition:
             names_topics=tuple(value["names_topics"]),
             sizing=Sizing(**value["sizing"]),
             pages=bool(value.get("pages", False)),
+            client_id=bool(value.get("client_id", False)),
         )
         for key, value in raw["functions"].items()
     }
@@ -228,7 +232,7 @@ class Settings:
     auth_sessions_collection: str = "oauth_sessions"
     oauth_scopes: str = ""
     oauth_client_id: str = ""
-    """``OAUTH_CLIENT_ID``, given to the browser-facing functions (those with ``pages``)."""
+    """``OAUTH_CLIENT_ID``, given to the functions with ``pages`` or ``client_id``."""
     allowed_return_to: Sequence[str] = ()
     page_settings: Mapping[str, str] = field(default_factory=dict)
     """SERVICE_NAME, SUPPORT_URL, PRIVACY_POLICY_URL: set only when given, on the functions
@@ -299,8 +303,8 @@ def environment(
         env["ALLOWED_RETURN_TO"] = ",".join(settings.allowed_return_to)
     if function.pages:
         env.update({name: value for name, value in settings.page_settings.items() if value})
-        if settings.oauth_client_id:
-            env["OAUTH_CLIENT_ID"] = settings.oauth_client_id
+    if (function.pages or function.client_id) and settings.oauth_client_id:
+        env["OAUTH_CLIENT_ID"] = settings.oauth_client_id
     for key in function.secrets:
         secret = definition.secrets[key]
         env[secret.variable] = f"{secrets_root}{secret.path}"

@@ -24,6 +24,8 @@ locals {
   # - secrets: the secrets it reads, each mounted as a file (local.secrets) that only its
   #   service account may read;
   # - firestore: whether its service account may use the database (authorize writes nothing);
+  # - pages: it shows people pages (their settings and OAUTH_CLIENT_ID); client_id: it gets
+  #   OAUTH_CLIENT_ID without pages (the security events receiver: no client secret mounted);
   # - publishes: the topics it may publish to, each also setting that topic's variable;
   #   names_topics: topics it only names (users.watch; list_messages knows a request's
   #   pipeline by its requests topic), which set the variable too;
@@ -181,10 +183,8 @@ locals {
     var.oauth_scopes == "" ? {} : { OAUTH_SCOPES = var.oauth_scopes },
     length(var.allowed_return_to) == 0 ? {} : { ALLOWED_RETURN_TO = join(",", var.allowed_return_to) },
   )
-  # What the pages show (the functions marked "pages" in functions.json), set only when given,
-  # and the client they send people to consent with (authorize mounts no client secret).
+  # What the pages show (the functions marked "pages" in functions.json), set only when given.
   page_env = merge(
-    { OAUTH_CLIENT_ID = var.oauth_client_id },
     var.service_name == "" ? {} : { SERVICE_NAME = var.service_name },
     var.support_url == "" ? {} : { SUPPORT_URL = var.support_url },
     var.privacy_policy_url == "" ? {} : { PRIVACY_POLICY_URL = var.privacy_policy_url },
@@ -194,6 +194,9 @@ locals {
       local.common_env,
       local.optional_env,
       try(fn.pages, false) ? local.page_env : {},
+      # Which client they are: authorize sends people to consent with it and the security events
+      # receiver expects it as the audience, neither mounting the client secret.
+      try(fn.pages, false) || try(fn.client_id, false) ? { OAUTH_CLIENT_ID = var.oauth_client_id } : {},
       { for secret in fn.secrets : local.secrets[secret].variable => "${local.secrets[secret].mount_path}/${local.secrets[secret].file}" },
       { for topic in concat(fn.publishes, fn.names_topics) : local.topic_env_vars[topic] => local.topic_env_values[topic] },
     )

@@ -260,7 +260,7 @@ variable "retry_maximum_backoff" {
 # --- Who may call what. ---
 
 variable "internal_invokers" {
-  description = "IAM members (e.g. serviceAccount:pipeline@P.iam.gserviceaccount.com) allowed to invoke the internal HTTP functions (disconnect, watch)."
+  description = "IAM members (e.g. group:mail-operators@example.com or the operators' tooling, serviceAccount:ops-tools@P.iam.gserviceaccount.com) allowed to invoke the internal HTTP functions (disconnect, watch). Not per pipeline: an invoker may disconnect or watch any user of any pipeline, so never list a pipeline's account."
   type        = list(string)
   default     = []
 

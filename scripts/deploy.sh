@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Deploy with gcloud alone (no Terraform): the same APIs, service accounts, secrets, Firestore
 # database, topics, functions, push subscriptions and scheduler job as infra/, with the same least
-# privilege. Safe to run again: it creates what is missing and redeploys the functions.
+# privilege. Safe to run again: it creates what is missing, redeploys the functions, and removes
+# what an earlier version granted that this one does not (on the secrets, the build account's
+# project-wide grant, and the pipelines' topics and pull subscriptions: pass every
+# --pipeline-publisher and --pipeline-consumer you still want on each run).
 #
 #   scripts/deploy.sh --project PROJECT --region REGION [--runtime RUNTIME]
 #                     [--pipeline NAME ...] [--pipeline-publisher NAME=MEMBER ...]
@@ -27,7 +30,9 @@
 #
 #   ALLOWED_RETURN_TO        comma-separated URL prefixes return_to may start with (default: none)
 #   INTERNAL_INVOKERS        comma-separated IAM members that may call disconnect and watch
-#                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:)
+#                            (user:, group:, serviceAccount:, domain:, principal:, principalSet:);
+#                            not per pipeline: they may act on any user of any pipeline, so list
+#                            the operators' tooling, never a pipeline's account
 #   INTERNAL_HTTP_INGRESS    internal-only (default), internal-and-gclb or all, for those two
 #                            (or Terraform's ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL)
 #   OAUTH_CLIENT_ID          the OAuth client's ID (required; or --oauth-client-id): authorize
@@ -661,6 +666,85 @@ for line in "${DEPLOYED[@]}"; do
       --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$uri" \
       --attempt-deadline="$((TIMEOUT < 1800 ? TIMEOUT : 1800))s" --max-retry-attempts=3 --min-backoff=60s --max-backoff=600s "${G[@]}"
   fi
+done
+
+step "Grants an earlier version made that this one does not (upgrades; each policy is read first)"
+# Grants are only ever added above, so an upgrade would leave old ones in place (Terraform
+# destroys them instead): each policy below is read (get-iam-policy) and only the members this
+# script manages lose a role it manages: function accounts on secrets they no longer mount, the
+# build account's old project-wide storage.objectViewer (it now has a conditional one), and on
+# each pipeline's topics and pull subscriptions, publishers and subscribers no longer given.
+# Other members and roles (yours, for instance) are left alone. A dry run reads nothing.
+
+# stale_members ROLE PATTERN WANTED... < POLICY: the members of ROLE's unconditional bindings
+# that match PATTERN (a regular expression, whole member) and are not WANTED, one a line.
+stale_members() {
+  python3 -c '
+import json, re, sys
+role, pattern, *wanted = sys.argv[1:]
+for binding in json.loads(sys.stdin.read() or "{}").get("bindings", []):
+    if binding.get("role") == role and "condition" not in binding:
+        for member in binding.get("members", []):
+            if re.fullmatch(pattern, member) and member not in wanted:
+                print(member)
+' "$@"
+}
+# prune "GROUP" NAME ROLE PATTERN WANTED...: removes ROLE on NAME (gcloud GROUP, e.g. "secrets" or
+# "pubsub topics") from each stale member.
+prune() {
+  local -a group
+  read -r -a group <<<"$1"
+  local name="$2" role="$3" pattern="$4" policy member condition=()
+  shift 4
+  if [[ "$DRY_RUN" == 1 ]]; then
+    echo "# gcloud ${group[*]} get-iam-policy ${name}: remove ${role} from members matching ${pattern} other than: ${*:-none}"
+    return
+  fi
+  [[ "${group[0]}" != projects ]] || condition=(--condition=None)
+  policy="$(gcloud "${group[@]}" get-iam-policy "$name" --format=json "${G[@]}")"
+  while IFS= read -r member; do
+    [[ -z "$member" ]] || run gcloud "${group[@]}" remove-iam-policy-binding "$name" \
+      --member="$member" --role="$role" ${condition[@]+"${condition[@]}"} "${G[@]}"
+  done < <(stale_members "$role" "$pattern" "$@" <<<"$policy")
+}
+
+FUNCTION_ACCOUNT="serviceAccount:fn-[a-z0-9-]+@${PROJECT}[.]iam[.]gserviceaccount[.]com"
+declare -A READERS=() WRITERS=()
+for line in "${DEPLOYED[@]}"; do
+  eval "$line"
+  for secret_id in $SECRET_IDS; do
+    READERS[$secret_id]+=" serviceAccount:fn-${NAME}@${PROJECT}.iam.gserviceaccount.com"
+  done
+  for topic_id in $PUBLISHES; do
+    WRITERS[$topic_id]+=" serviceAccount:fn-${NAME}@${PROJECT}.iam.gserviceaccount.com"
+  done
+done
+for secret in ${SECRETS[@]+"${SECRETS[@]}"}; do
+  # shellcheck disable=SC2086 # the readers are words
+  prune secrets "$secret" roles/secretmanager.secretAccessor "$FUNCTION_ACCOUNT" ${READERS[$secret]-}
+done
+prune projects "$PROJECT" roles/storage.objectViewer \
+  "serviceAccount:functions-build@${PROJECT}[.]iam[.]gserviceaccount[.]com"
+# members_of NAME LIST...: the members LIST (NAME=MEMBER entries) gives pipeline NAME.
+members_of() {
+  local pipeline="$1" grant
+  shift
+  for grant in "$@"; do [[ "${grant%%=*}" != "$pipeline" ]] || echo "${grant#*=}"; done
+}
+for pipeline in "${PIPELINES[@]}"; do
+  mapfile -t publishers < <(members_of "$pipeline" ${PIPELINE_PUBLISHERS[@]+"${PIPELINE_PUBLISHERS[@]}"})
+  mapfile -t consumers < <(members_of "$pipeline" ${PIPELINE_CONSUMERS[@]+"${PIPELINE_CONSUMERS[@]}"})
+  requests="$(pipeline_topic "$REQUESTS_TOPIC" "$pipeline")"
+  # shellcheck disable=SC2086 # the writers are words
+  prune "pubsub topics" "$requests" roles/pubsub.publisher '.+' \
+    ${publishers[@]+"${publishers[@]}"} ${WRITERS[$requests]-}
+  for topic in "$(pipeline_topic "$RESULTS_TOPIC" "$pipeline")" "$(pipeline_topic "$REAUTH_TOPIC" "$pipeline")"; do
+    # shellcheck disable=SC2086 # the writers are words
+    prune "pubsub topics" "$topic" roles/pubsub.publisher '.+' ${WRITERS[$topic]-}
+    prune "pubsub topics" "$topic" roles/pubsub.subscriber '.+' ${consumers[@]+"${consumers[@]}"}
+    prune "pubsub subscriptions" "${topic}-pull" roles/pubsub.subscriber '.+' \
+      ${consumers[@]+"${consumers[@]}"}
+  done
 done
 
 cat >&2 <<EOF

@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from functions.consent.oauth_client import OAuthClient
+from functions.consent.identify import is_user_id
+from functions.consent.oauth_client import ClientID
 from functions.errors import SecurityEventRejected, TransientError, UpstreamError
 from functions.grants.access import AccessTokenCache
 from functions.grants.reauth import Reauthorizing, notify_reauth
@@ -96,7 +97,7 @@ class ReceivingSecurityEvents(Reauthorizing, Protocol):
     @property
     def access_tokens(self) -> AccessTokenCache: ...
     @property
-    def oauth_client(self) -> OAuthClient: ...
+    def client_id(self) -> ClientID: ...
     @property
     def http(self) -> requests.Session: ...
 
@@ -209,9 +210,10 @@ class TokenValidator:
 
 
 def validator_for(services: ReceivingSecurityEvents) -> TokenValidator:
-    """The instance's validator: ``RISC_CONFIGURATION_URI``, audiences as configured."""
+    """The instance's validator: ``RISC_CONFIGURATION_URI``, audiences as configured (by
+    default our client's ID, ``OAUTH_CLIENT_ID``: the receiver mounts no client secret)."""
     settings = services.settings
-    audiences = settings.risc_audiences or (services.oauth_client.client_id,)
+    audiences = settings.risc_audiences or (services.client_id.client_id,)
     return TokenValidator(settings.risc_configuration_uri, audiences, services.http)
 
 
@@ -306,7 +308,9 @@ def _subject_users(services: ReceivingSecurityEvents, subject: Mapping[str, Any]
         # A prefix names a token only when it names exactly one of ours.
         return found if len(found) == 1 else []
     sub = subject.get("sub")
-    return [sub] if isinstance(sub, str) and sub and "/" not in sub else []
+    # Only a possible user ID reaches the database: a reserved or refused document ID would be a
+    # Firestore error on every retry of the transmitter.
+    return [sub] if is_user_id(sub) else []
 
 
 def _standard_base64(value: str) -> str | None:

@@ -1,7 +1,8 @@
 """infra/locals.tf evaluated by terraform itself, offline.
 
 Terraform's providers cannot be downloaded here, but infra/locals.tf uses no resources, so a copy
-of it with infra/variables.tf is a provider-free module that `terraform apply` evaluates.
+of it with infra/variables.tf is a provider-free module that `terraform apply` evaluates; with it
+goes infra/checks.tf, whose preconditions use only Terraform's built-in ``terraform_data``.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def evaluate_locals(
     module.mkdir(parents=True)
     for name in ("main.py", ".gcloudignore"):
         shutil.copy(ROOT / name, workdir / name)
-    for name in ("variables.tf", "locals.tf", "functions.json"):
-        shutil.copy(infra / name, module / name)
+    for name in ("variables.tf", "locals.tf", "checks.tf", "functions.json"):
+        shutil.copy(infra / name if (infra / name).exists() else INFRA / name, module / name)
     (module / "evaluate.tf").write_text(
         "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in _EVALUATED)
     )

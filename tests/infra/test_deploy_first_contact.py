@@ -32,6 +32,10 @@ case "$*" in
   "secrets versions list "*)
     [[ -z "${FAKE_VERSIONS:-}" ]] || echo "projects/1/secrets/$4/versions/1"; exit 0 ;;
   "auth print-access-token"*) echo "$FAKE_TOKEN"; exit 0 ;;
+  *" get-iam-policy "*)
+    # The policy the test presents as FAKE_DIR/policies/GROUP_NAME.json, else one without bindings.
+    key="$*"; key="${key%% --*}"; key="${key/ get-iam-policy / }"; key="${key// /_}"
+    cat "$FAKE_DIR/policies/$key.json" 2>/dev/null || echo '{"etag": "BwX"}'; exit 0 ;;
   *) exit 0 ;;
 esac
 case "$1 $2" in
@@ -109,9 +113,26 @@ def deploy(
     describe: str = "missing",
     versions: bool = False,
     rules: str = "same",
+    policies: Mapping[str, Mapping[str, list[str]]] = {},
 ) -> Run:
-    """scripts/deploy.sh for p-1 in europe-west1 (not a dry run) against the stand-ins."""
+    """scripts/deploy.sh for p-1 in europe-west1 (not a dry run) against the stand-ins.
+
+    Args:
+        policies: the IAM policies gcloud answers ``get-iam-policy`` with, by what the command
+            names (``"secrets token-keys"``, ``"pubsub topics NAME"``, ``"projects p-1"``): role
+            -> members, each an unconditional binding; a role ending in ``?condition`` stands
+            for a conditional binding. Anything else has no bindings.
+    """
     (tmp_path / "tmp").mkdir()
+    (tmp_path / "policies").mkdir()
+    for named, bindings in policies.items():
+        listed = [
+            {"role": role.removesuffix("?condition"), "members": members}
+            | ({"condition": {"title": "t", "expression": "true"}} if "?" in role else {})
+            for role, members in bindings.items()
+        ]
+        policy = {"bindings": listed, "etag": "BwX"}
+        (tmp_path / "policies" / f"{named.replace(' ', '_')}.json").write_text(json.dumps(policy))
     for name, text in (("gcloud", FAKE_GCLOUD), ("curl", FAKE_CURL)):
         (tmp_path / name).write_text(text)
         (tmp_path / name).chmod(0o755)
@@ -159,7 +180,7 @@ def deploy(
 
 def changes(run: Run) -> list[list[str]]:
     """The gcloud calls that would change something (everything but reads)."""
-    reads = ("describe", "list", "print-access-token", "get-value")
+    reads = ("describe", "list", "print-access-token", "get-value", "get-iam-policy")
     return [call for call in run.gcloud if not set(reads) & set(call)]
 
 
@@ -473,3 +494,127 @@ def test_a_bad_public_access_or_scheduler_region_changes_nothing(tmp_path: Path)
     assert "PUBLIC_ACCESS must be allUsers or invoker_iam_disabled" in run.result.stderr
     assert "SCHEDULER_REGION must be a Cloud Scheduler region" in run.result.stderr
     assert changes(run) == []
+
+
+# -- h. An upgrade removes the grants an earlier version made, and only those. ----------------
+
+ACCESSOR, VIEWER = "roles/secretmanager.secretAccessor", "roles/storage.objectViewer"
+PUBLISHER, SUBSCRIBER = "roles/pubsub.publisher", "roles/pubsub.subscriber"
+OPERATOR = "user:ops@example.com"
+CONSUMER = "group:crm-readers@example.com"
+OLD_CONSUMER = "group:old-readers@example.com"
+PUBLISHER_MEMBER = "serviceAccount:crm@p-1.iam.gserviceaccount.com"
+OLD_PUBLISHER = "serviceAccount:old-crm@p-1.iam.gserviceaccount.com"
+BUILD = f"serviceAccount:functions-build@{PROJECT}.iam.gserviceaccount.com"
+
+
+def fn(name: str) -> str:
+    return f"serviceAccount:fn-{name}@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_an_upgrade_removes_exactly_the_stale_grants(tmp_path: Path) -> None:
+    # GIVEN a deployment an earlier version made: the public functions could read the token
+    # keys, the security events receiver the client secret, the callback publish re-auth events,
+    # the build account read every bucket, and other pipeline members were given than now
+    policies = {
+        "secrets token-keys": {
+            ACCESSOR: [
+                fn("authorize"),
+                fn("oauth2callback"),
+                fn("security-events"),
+                fn("list-messages"),
+                OPERATOR,
+                "serviceAccount:backup@p-1.iam.gserviceaccount.com",
+            ],
+            "roles/secretmanager.admin": [fn("authorize")],
+        },
+        "secrets oauth-client": {ACCESSOR: [fn("security-events"), fn("oauth2callback")]},
+        "projects p-1": {
+            VIEWER: [BUILD, OPERATOR],
+            f"{VIEWER}?condition": [BUILD],
+            "roles/owner": [OPERATOR],
+        },
+        "pubsub topics mailbox-requests-default": {
+            PUBLISHER: [PUBLISHER_MEMBER, OLD_PUBLISHER],
+            "roles/pubsub.viewer": [OLD_PUBLISHER],
+        },
+        "pubsub topics reauth-required-default": {
+            PUBLISHER: [fn("oauth2callback"), fn("watch"), fn("security-events")],
+            SUBSCRIBER: [CONSUMER, OLD_CONSUMER],
+        },
+        "pubsub subscriptions reauth-required-default-pull": {SUBSCRIBER: [CONSUMER, OLD_CONSUMER]},
+        "pubsub topics mailbox-results-default": {PUBLISHER: [fn("list-messages")]},
+    }
+    # WHEN deploy.sh runs again with this version's definition and members
+    run = deploy(
+        tmp_path,
+        f"--pipeline-publisher=default={PUBLISHER_MEMBER}",
+        f"--pipeline-consumer=default={CONSUMER}",
+        describe="exists",
+        versions=True,
+        policies=policies,
+    )
+    assert run.result.returncode == 0, run.result.stderr
+    removed = {
+        (
+            " ".join(call[1 : call.index("remove-iam-policy-binding") + 2]),
+            flags(call)["member"],
+            flags(call)["role"],
+        )
+        for call in run.gcloud
+        if "remove-iam-policy-binding" in call
+    }
+    # THEN exactly the stale grants are removed: not the operator's, not another account's on a
+    # secret, not roles this script does not manage, not the conditional build grant
+    assert removed == {
+        ("secrets remove-iam-policy-binding token-keys", fn("authorize"), ACCESSOR),
+        ("secrets remove-iam-policy-binding token-keys", fn("oauth2callback"), ACCESSOR),
+        ("secrets remove-iam-policy-binding token-keys", fn("security-events"), ACCESSOR),
+        ("secrets remove-iam-policy-binding oauth-client", fn("security-events"), ACCESSOR),
+        ("projects remove-iam-policy-binding p-1", BUILD, VIEWER),
+        (
+            "pubsub topics remove-iam-policy-binding mailbox-requests-default",
+            OLD_PUBLISHER,
+            PUBLISHER,
+        ),
+        (
+            "pubsub topics remove-iam-policy-binding reauth-required-default",
+            fn("oauth2callback"),
+            PUBLISHER,
+        ),
+        (
+            "pubsub topics remove-iam-policy-binding reauth-required-default",
+            OLD_CONSUMER,
+            SUBSCRIBER,
+        ),
+        (
+            "pubsub subscriptions remove-iam-policy-binding reauth-required-default-pull",
+            OLD_CONSUMER,
+            SUBSCRIBER,
+        ),
+    }
+    # AND the project-wide grant goes by its unconditional binding only
+    [project] = [
+        call for call in run.gcloud if call[1:3] == ["projects", "remove-iam-policy-binding"]
+    ]
+    assert "--condition=None" in project
+    # AND it is done after the functions are deployed without what they lose
+    last_deploy = max(
+        i for i, call in enumerate(run.gcloud) if call[1:3] == ["functions", "deploy"]
+    )
+    first_removal = min(
+        i for i, call in enumerate(run.gcloud) if "remove-iam-policy-binding" in call
+    )
+    assert last_deploy < first_removal
+
+
+def test_a_first_run_or_a_dry_run_removes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "dry").mkdir()
+    run = deploy(tmp_path / "first", describe="missing", versions=True)
+    assert run.result.returncode == 0, run.result.stderr
+    assert not [call for call in run.gcloud if "remove-iam-policy-binding" in call]
+    result, _ = dry_run(tmp_path / "dry")
+    assert result.returncode == 0, result.stderr
+    assert "remove-iam-policy-binding" not in result.stdout
+    assert "# gcloud secrets get-iam-policy token-keys: remove" in result.stdout

@@ -135,7 +135,9 @@ def test_each_function_mounts_the_secrets_terraform_mounts(
     commands: list[list[str]], evaluated: dict[str, Any], entry_point: str
 ) -> None:
     (command,) = [c for c in deploys(commands) if flags(c)["entry-point"] == entry_point]
-    mounts = dict(pair.partition("=")[::2] for pair in flags(command)["set-secrets"].split(","))
+    given = flags(command).get("set-secrets")
+    mounts = dict(pair.partition("=")[::2] for pair in given.split(",")) if given else {}
+    assert ("--clear-secrets" in command) == (given is None)
     assert mounts == {
         f"{volume['mount_path']}/{volume['file']}": f"{volume['secret']}:{volume['version']}"
         for volume in evaluated["secret_volumes"][entry_point]

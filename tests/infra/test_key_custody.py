@@ -136,3 +136,40 @@ def test_deploy_sh_refuses_to_deploy_without_a_client_id(tmp_path: Path) -> None
     result, _ = dry_run(tmp_path, env={"OAUTH_CLIENT_ID": ""})
     assert result.returncode != 0
     assert "OAUTH_CLIENT_ID" in result.stderr
+
+
+CLIENT = DEFINITION.secrets["oauth_client"]
+
+
+def test_only_the_consent_callback_among_the_public_functions_mounts_the_client_secret(
+    evaluated: dict[str, Any], tmp_path: Path
+) -> None:
+    # The callback exchanges codes, which takes the client secret; authorize and the security
+    # events receiver only need to know which client they are (OAUTH_CLIENT_ID).
+    assert [key for key in PUBLIC if "oauth_client" in DEFINITION.functions[key].secrets] == [
+        "oauth2callback"
+    ]
+    result, _ = dry_run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    commands = gcloud_commands(result.stdout)
+    by_key = {flags(c)["entry-point"]: flags(c) for c in deploys(commands)}
+    client_readers = {
+        flags(c)["member"]
+        for c in commands
+        if c[1:3] == ["secrets", "add-iam-policy-binding"] and c[3] == CLIENT.default_id
+    }
+    for key in ("authorize", "security_events"):
+        # Terraform
+        env = evaluated["function_env"][key]
+        assert env["OAUTH_CLIENT_ID"] == OAUTH_CLIENT_ID, key
+        assert CLIENT.variable not in env, key
+        assert not [v for v in evaluated["secret_volumes"][key] if v["secret"] == CLIENT.default_id]
+        # deploy.sh
+        assert f"OAUTH_CLIENT_ID={OAUTH_CLIENT_ID}" in by_key[key]["set-env-vars"], key
+        assert CLIENT.default_id not in by_key[key].get("set-secrets", ""), key
+        name = DEFINITION.functions[key].name
+        assert f"serviceAccount:fn-{name}@{PROJECT}.iam.gserviceaccount.com" not in client_readers
+        # the local stack
+        local = LocalStack(state_dir=tmp_path / "stack").function_envs[key]
+        assert local["OAUTH_CLIENT_ID"], key
+        assert CLIENT.variable not in local, key

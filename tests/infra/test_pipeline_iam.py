@@ -9,6 +9,7 @@ subscriptions, and nothing grants a Pub/Sub role on the project.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,23 @@ def test_a_pipeline_can_neither_publish_to_nor_read_another_pipelines_topics(
     assert not (publishers & members) - set(PIPELINES[mine]["publishers"])
 
 
+# Who publishes each kind of pipeline topic, from the code paths that do: list_messages
+# (pipeline.mailbox) and gmail_push (pipeline.push) publish results; re-auth events come from
+# grants.reauth.notify_reauth, reached by the lister, Gmail push, watch (pipeline.watch), the daily
+# renewal (grants.upkeep) and the security events receiver. The consent callback publishes
+# nothing: it is public, and a grant on a re-auth topic would let it forge events for any pipeline.
+WRITERS = {
+    "results": {"fn:list_messages", "fn:gmail_push"},
+    "reauth": {
+        "fn:list_messages",
+        "fn:gmail_push",
+        "fn:watch",
+        "fn:renew_watches",
+        "fn:security_events",
+    },
+}
+
+
 def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, Any]) -> None:
     held = grants(two)
     written = {
@@ -161,15 +179,14 @@ def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, An
         if role == PUBLISHER and not member.startswith("fn:")
     }
     assert written == {two["topics"]["requests/alpha"], two["topics"]["requests/beta"]}
-    for kind in ("results", "reauth"):
+    for kind, expected in WRITERS.items():
         for pipeline in PIPELINES:
             writers = {
                 member
                 for member, what, name, role in held
                 if role == PUBLISHER and name == two["topics"][f"{kind}/{pipeline}"]
             }
-            assert writers
-            assert all(member.startswith("fn:") for member in writers)
+            assert writers == expected, (kind, pipeline)
 
 
 def test_the_default_is_one_pipeline_named_default(evaluated: dict[str, Any]) -> None:
@@ -224,3 +241,37 @@ def test_deploy_sh_grants_what_terraform_grants(two: dict[str, Any], tmp_path: P
         and "--member=serviceAccount:fn-" in " ".join(command)
     }
     assert published == functions
+
+
+def test_the_internal_invokers_are_said_to_be_the_operators_not_a_pipeline() -> None:
+    # An internal invoker may disconnect or watch any user of any pipeline: nowhere may a
+    # pipeline's account be suggested for it.
+    description = unquote(load_infra().variables["internal_invokers"]["description"])
+    assert "pipeline@" not in description
+    assert "not per pipeline" in description.lower()
+    script = (ROOT / "scripts" / "deploy.sh").read_text()
+    header = script[
+        script.index("#   INTERNAL_INVOKERS") : script.index("#   INTERNAL_HTTP_INGRESS")
+    ]
+    assert "not per pipeline" in header
+    deploying = (ROOT / "docs" / "deploying.md").read_text()
+    said = " ".join(deploying[deploying.index("`internal_invokers`") :][:600].split())
+    assert "not per pipeline" in said
+
+
+@pytest.mark.parametrize("template", ["requests_topic", "results_topic", "reauth_topic"])
+def test_terraform_refuses_a_topic_template_without_pipeline_for_several_pipelines(
+    terraform: str, tmp_path: Path, template: str
+) -> None:
+    # GIVEN two pipelines and a topic template that does not name the pipeline
+    variables = {"project_id": PROJECT, "region": REGION, "pipelines": PIPELINES}
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        evaluate_locals(terraform, tmp_path / "two", {**variables, template: "shared-topic"})
+    # THEN Terraform refuses it, naming the templates, as deploy.sh and config.py do
+    output = re.sub(r"\x1b\[[0-9;]*m|│", "", (refused.value.stderr or b"").decode())
+    said = " ".join(output.split())
+    assert "must hold {pipeline} when there are several pipelines" in said
+    # AND with one pipeline the same template is fine
+    one = {**variables, "pipelines": {"alpha": {}}, template: "shared-topic"}
+    evaluated = evaluate_locals(terraform, tmp_path / "one", one)
+    assert "shared-topic" in evaluated["topics"].values()

@@ -16,6 +16,7 @@ import requests
 from devstack.consent_browser import ConsentBrowser
 from devstack.emulators import DEFAULT_PROJECT
 from functions import config, services
+from functions.grants import security_events
 from sandbox import risc
 from sandbox.server import serve_in_thread
 from tests.integration.cli import run_cli
@@ -321,9 +322,12 @@ def test_the_operator_sees_grant_age_last_use_expiry_and_last_event(sandbox, use
 def test_the_receiver_acts_with_no_token_key_as_deployed(
     sandbox, user, reauth, function_env, monkeypatch, event, fields, status
 ):
-    # GIVEN the receiver with only the secrets it is deployed with: no token key at all
+    # GIVEN the receiver with only the secrets it is deployed with: no token key at all, and no
+    # client secret (it knows its client by OAUTH_CLIENT_ID, the default RISC audience)
     deployed = as_deployed(function_env, sandbox, "security_events")
-    assert not {"TOKEN_ENCRYPTION_KEYS", "TOKEN_PUBLIC_KEYS"} & set(deployed)
+    unmounted = {"TOKEN_ENCRYPTION_KEYS", "TOKEN_PUBLIC_KEYS", "OAUTH_CLIENT_SECRETS"}
+    assert not unmounted & set(deployed)
+    assert deployed["OAUTH_CLIENT_ID"] == sandbox.client_id
     for name in KEY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in deployed.items():
@@ -334,3 +338,19 @@ def test_the_receiver_acts_with_no_token_key_as_deployed(
     # WHEN Google tells it about the user THEN it acts as it does with every key
     assert emit(sandbox, event, email=EMAIL, **fields)["status"] == 202
     assert user.get().to_dict()["status"] == status
+
+
+@pytest.mark.parametrize("kind", [security_events.TOKENS_REVOKED, security_events.ACCOUNT_PURGED])
+@pytest.mark.parametrize("sub", ["__reserved__", ".", "..", "a/b"])
+def test_a_subject_that_cannot_be_a_user_id_names_no_user(
+    user, firestore_client, kind: str, sub: str
+) -> None:
+    # GIVEN an event whose subject is no possible user ID (a name Firestore reserves or refuses)
+    details = {
+        "subject": {"subject_type": "iss-sub", "iss": "https://accounts.google.com", "sub": sub}
+    }
+    # WHEN the receiver acts on it THEN it acts on no one, with no database error (which would be
+    # a 5xx, and the transmitter's retries)
+    security_events.act(services.get_services(), "jti-1", kind, details)
+    assert user.get().to_dict()["status"] == "active"
+    assert [d.id for d in firestore_client.collection("gmail_credentials").stream()] == [user.id]
