@@ -159,7 +159,10 @@ def test_a_pipeline_can_neither_publish_to_nor_read_another_pipelines_topics(
 # grants.reauth.notify_reauth, reached by the lister, Gmail push, watch (pipeline.watch), the daily
 # renewal (grants.upkeep) and the security events receiver. The consent callback publishes
 # nothing: it is public, and a grant on a re-auth topic would let it forge events for any pipeline.
+# A requests topic is written by its pipeline's publishers and by list_messages, which continues a
+# read paused for Gmail's quota on the topic that delivered it (pipeline.mailbox.continue_paused).
 WRITERS = {
+    "requests": {"fn:list_messages"},
     "results": {"fn:list_messages", "fn:gmail_push"},
     "reauth": {
         "fn:list_messages",
@@ -186,6 +189,8 @@ def test_only_the_functions_publish_results_and_re_auth_events(two: dict[str, An
                 for member, what, name, role in held
                 if role == PUBLISHER and name == two["topics"][f"{kind}/{pipeline}"]
             }
+            if kind == "requests":
+                expected = expected | set(PIPELINES[pipeline]["publishers"])
             assert writers == expected, (kind, pipeline)
 
 
