@@ -14,7 +14,8 @@
 # --pipeline declares a pipeline (a consumer of mailbox data; default: one named "default"), each
 # with its own requests, results and re-auth topics (REQUESTS_TOPIC, RESULTS_TOPIC and
 # REAUTH_TOPIC are templates: {pipeline} is the name). --pipeline-publisher grants MEMBER (e.g.
-# serviceAccount:crm@P.iam.gserviceaccount.com) roles/pubsub.publisher on NAME's requests topic;
+# serviceAccount:crm@P.iam.gserviceaccount.com) roles/pubsub.publisher on NAME's requests topic
+# (list_messages's account publishes there too: a read paused for Gmail's quota continues itself);
 # --pipeline-consumer grants roles/pubsub.subscriber on NAME's results and re-auth topics and on
 # their pull subscriptions (TOPIC-pull), as infra/ does. No Pub/Sub role is granted on the project.
 #
