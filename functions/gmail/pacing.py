@@ -138,7 +138,7 @@ class Pacer:
         if seconds_left < wait <= budget:
             raise QuotaPaused(
                 f"Gmail's per-user quota allows {units} units in {wait:.1f} s, past this"
-                " invocation's budget; the rest is left to a redelivery"
+                " invocation's budget; the rest is left to a later invocation"
             )
 
     def refused(self, retry_in: float) -> None:
