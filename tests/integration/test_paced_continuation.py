@@ -20,6 +20,7 @@ from functions.pipeline.ledger import REPLAY_OF
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,
+    pull_messages,
     pull_nothing,
     pull_until_closed,
     results_subscription,
@@ -57,21 +58,6 @@ def paced(apps, sandbox, firestore_client, monkeypatch):
     services.get_services.cache_clear()
 
 
-def pull_requests(subscriber: Any, subscription: str) -> list[Any]:
-    """The messages on the requests topic now, acknowledged."""
-    response = subscriber.pull(
-        request={"subscription": subscription, "max_messages": 10}, timeout=10
-    )
-    if response.received_messages:
-        subscriber.acknowledge(
-            request={
-                "subscription": subscription,
-                "ack_ids": [m.ack_id for m in response.received_messages],
-            }
-        )
-    return [m.message for m in response.received_messages]
-
-
 def as_delivery(message: Any) -> dict[str, Any]:
     """A message pulled from the requests topic, delivered as its push subscription would."""
     event = cloud_event(message.data, message_id=message.message_id)
@@ -96,7 +82,7 @@ def test_a_long_paced_read_continues_itself_past_max_delivery_attempts(
     continuations, redeliveries = [], 0
     for _ in range(40):
         status = apps.list_messages.post(**delivery).status_code
-        published = pull_requests(subscriber, requests)
+        published = pull_messages(subscriber, requests)
         if status != 200:  # a pause before any progress: redelivered, nothing continues it
             assert not published
             redeliveries += 1
