@@ -231,6 +231,8 @@ class Settings:
     events_collection: str = "processed_events"
     auth_sessions_collection: str = "oauth_sessions"
     oauth_scopes: str = ""
+    gmail_quota_profile: str = ""
+    """``GMAIL_QUOTA_PROFILE``, set only when given (the code's default is ``legacy``)."""
     oauth_client_id: str = ""
     """``OAUTH_CLIENT_ID``, given to the functions with ``pages`` or ``client_id``."""
     allowed_return_to: Sequence[str] = ()
@@ -299,6 +301,8 @@ def environment(
     }
     if settings.oauth_scopes:
         env["OAUTH_SCOPES"] = settings.oauth_scopes
+    if settings.gmail_quota_profile:
+        env["GMAIL_QUOTA_PROFILE"] = settings.gmail_quota_profile
     if settings.allowed_return_to:
         env["ALLOWED_RETURN_TO"] = ",".join(settings.allowed_return_to)
     if function.pages:
@@ -434,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--collection", action="append", default=[], metavar="KIND=NAME")
     parser.add_argument("--oauth-client-id", default="")
     parser.add_argument("--scopes", default="")
+    parser.add_argument("--gmail-quota-profile", choices=("", "legacy", "2026"), default="")
     parser.add_argument("--allowed-return-to", default="")
     parser.add_argument("--page-setting", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--sizing", action="append", default=[], metavar="FUNCTION.FIELD=VALUE")
@@ -461,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "auth_sessions", defaults.auth_sessions_collection
             ),
             oauth_scopes=args.scopes,
+            gmail_quota_profile=args.gmail_quota_profile,
             oauth_client_id=args.oauth_client_id,
             allowed_return_to=[p.strip() for p in args.allowed_return_to.split(",") if p.strip()],
             page_settings=_page_settings(args.page_setting),

@@ -200,6 +200,19 @@ class TransientError(AppError):
     retryable = True
 
 
+class QuotaPaused(TransientError):
+    """Gmail's per-user quota would not let the next page finish within the work budget.
+
+    Attributes:
+        progressed: set by the mailbox reader when this attempt recorded progress before the
+            pause; such a read is continued by a new message rather than a redelivery, so its
+            pauses do not count toward Pub/Sub's ``max_delivery_attempts``.
+    """
+
+    code = "quota_paused"
+    progressed: bool = False
+
+
 class SecurityEventRejected(BadRequest):
     """A security event token that failed validation (RFC 8935 §2.4: 400 with ``err``).
 

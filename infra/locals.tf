@@ -181,6 +181,7 @@ locals {
   # Set only when given, so that the code's defaults apply otherwise.
   optional_env = merge(
     var.oauth_scopes == "" ? {} : { OAUTH_SCOPES = var.oauth_scopes },
+    var.gmail_quota_profile == "" ? {} : { GMAIL_QUOTA_PROFILE = var.gmail_quota_profile },
     length(var.allowed_return_to) == 0 ? {} : { ALLOWED_RETURN_TO = join(",", var.allowed_return_to) },
   )
   # What the pages show (the functions marked "pages" in functions.json), set only when given.

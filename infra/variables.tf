@@ -125,6 +125,17 @@ variable "oauth_scopes" {
   default     = ""
 }
 
+variable "gmail_quota_profile" {
+  description = "GMAIL_QUOTA_PROFILE: the project's Gmail per-user quota, \"legacy\" (projects that used the Gmail API before May 2026: 15,000 units a user a minute, messages.get 5) or \"2026\" (projects created since: 6,000, messages.get 20); empty keeps the code's default (legacy). The readers pace themselves to it."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "legacy", "2026"], var.gmail_quota_profile)
+    error_message = "gmail_quota_profile must be \"legacy\", \"2026\" or empty."
+  }
+}
+
 variable "allowed_return_to" {
   description = "ALLOWED_RETURN_TO: URL prefixes that return_to may start with; empty shows the success page instead."
   type        = list(string)

@@ -14,7 +14,8 @@
 # --pipeline declares a pipeline (a consumer of mailbox data; default: one named "default"), each
 # with its own requests, results and re-auth topics (REQUESTS_TOPIC, RESULTS_TOPIC and
 # REAUTH_TOPIC are templates: {pipeline} is the name). --pipeline-publisher grants MEMBER (e.g.
-# serviceAccount:crm@P.iam.gserviceaccount.com) roles/pubsub.publisher on NAME's requests topic;
+# serviceAccount:crm@P.iam.gserviceaccount.com) roles/pubsub.publisher on NAME's requests topic
+# (list_messages's account publishes there too: a read paused for Gmail's quota continues itself);
 # --pipeline-consumer grants roles/pubsub.subscriber on NAME's results and re-auth topics and on
 # their pull subscriptions (TOPIC-pull), as infra/ does. No Pub/Sub role is granted on the project.
 #
@@ -38,6 +39,7 @@
 #   OAUTH_CLIENT_ID          the OAuth client's ID (required; or --oauth-client-id): authorize
 #                            uses it and mounts no client secret
 #   OAUTH_SCOPES             space-separated scopes (default: the code's)
+#   GMAIL_QUOTA_PROFILE      legacy or 2026: the project's Gmail per-user quota (default: legacy)
 #   SERVICE_NAME             the service's name on the consent pages (default: none)
 #   SUPPORT_URL, PRIVACY_POLICY_URL  https links in the pages' footer (default: none)
 #   FIRESTORE_LOCATION       location of a new Firestore database (default: the region)
@@ -128,6 +130,7 @@ ALLOWED_RETURN_TO="${ALLOWED_RETURN_TO:-}"
 INTERNAL_INVOKERS="${INTERNAL_INVOKERS:-}"
 RISC_OPERATORS="${RISC_OPERATORS:-}"
 OAUTH_SCOPES="${OAUTH_SCOPES:-}"
+GMAIL_QUOTA_PROFILE="${GMAIL_QUOTA_PROFILE:-}"
 SERVICE_NAME="${SERVICE_NAME:-}"
 SUPPORT_URL="${SUPPORT_URL:-}"
 PRIVACY_POLICY_URL="${PRIVACY_POLICY_URL:-}"
@@ -172,6 +175,10 @@ case "$INTERNAL_HTTP_INGRESS" in
   *) refuse "INTERNAL_HTTP_INGRESS must be internal-only, internal-and-gclb or all (or ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB, ALLOW_ALL), not '${INTERNAL_HTTP_INGRESS}'." ;;
 esac
 
+case "$GMAIL_QUOTA_PROFILE" in
+  "" | legacy | 2026) ;;
+  *) refuse "GMAIL_QUOTA_PROFILE must be legacy or 2026 (the project's Gmail per-user quota), not '${GMAIL_QUOTA_PROFILE}'." ;;
+esac
 # Pipelines: a lowercase letter, then up to 29 lowercase letters, digits or hyphens.
 for pipeline in "${PIPELINES[@]}"; do
   [[ "$pipeline" =~ ^[a-z][a-z0-9-]{0,29}$ ]] ||
@@ -268,7 +275,8 @@ definition() {
     --collection=credentials="$CREDENTIALS_COLLECTION" --collection=events="$EVENTS_COLLECTION"
     --collection=auth_sessions="$AUTH_SESSIONS_COLLECTION"
     --oauth-client-id="$OAUTH_CLIENT_ID"
-    --scopes="$OAUTH_SCOPES" --allowed-return-to="$ALLOWED_RETURN_TO"
+    --scopes="$OAUTH_SCOPES" --gmail-quota-profile="$GMAIL_QUOTA_PROFILE"
+    --allowed-return-to="$ALLOWED_RETURN_TO"
     --page-setting=SERVICE_NAME="$SERVICE_NAME" --page-setting=SUPPORT_URL="$SUPPORT_URL"
     --page-setting=PRIVACY_POLICY_URL="$PRIVACY_POLICY_URL")
   local item

@@ -18,8 +18,9 @@ carries no more calls than the bucket holds units for (:meth:`Pacer.calls_at_onc
 
 A call waits for its units before it is sent. A page of metadata is begun only if its units come
 within the invocation's budget (a redelivery resumes at a page, so what was read of a cut page
-would be read again); otherwise the invocation ends there with a ``TransientError``, and Pub/Sub
-redelivers the rest from the last checkpoint.
+would be read again); otherwise the invocation ends there with a ``QuotaPaused``, and the rest
+goes on from the last checkpoint: in a continuation message when this invocation made progress
+(``functions.pipeline.mailbox``), else in Pub/Sub's redelivery.
 
 Someone else may spend the same user's quota (another instance, a push notification): a refusal
 with a stated retry time empties the bucket until then and lowers the pace by
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from functions.errors import TransientError
+from functions.errors import QuotaPaused
 
 WINDOW_SECONDS = 60.0
 """Gmail counts units per user per minute."""
@@ -129,15 +130,15 @@ class Pacer:
         may, since a later invocation could not do better.
 
         Raises:
-            TransientError: as said.
+            QuotaPaused: as said.
         """
         with self._lock:
             self._refill()
             wait = max(0.0, units - self._tokens) / self.rate
         if seconds_left < wait <= budget:
-            raise TransientError(
+            raise QuotaPaused(
                 f"Gmail's per-user quota allows {units} units in {wait:.1f} s, past this"
-                " invocation's budget; the rest is left to a redelivery"
+                " invocation's budget; the rest is left to a later invocation"
             )
 
     def refused(self, retry_in: float) -> None:

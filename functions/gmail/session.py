@@ -110,7 +110,7 @@ class GmailSession:
         within the budget left, so that work is cut between pages rather than in the middle of one.
 
         Raises:
-            TransientError: as said; Pub/Sub's redelivery goes on from here.
+            QuotaPaused: as said; a continuation or a redelivery goes on from here.
         """
         units = self._pacer.quota.cost(method) * calls
         self._pacer.check(units, self._budget.left(), self._budget.seconds)

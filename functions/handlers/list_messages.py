@@ -8,7 +8,8 @@ request it is. A delivery from any other topic is logged and acknowledged.
 
 Permanent failures were already reported on the results topic by ``read_mailbox``, refused
 requests by ``refuse_request``; whether the message is acknowledged or redelivered is decided in
-``pubsub_events``.
+``pubsub_events``. A read paused for Gmail's quota after progress is continued by a new message
+on the same requests topic (``continue_paused``) and acknowledged.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from functions.errors import QuotaPaused
 from functions.handlers.pubsub_events import handle_event
 from functions.logging_setup import event_context
-from functions.pipeline.mailbox import read_mailbox, refuse_request
+from functions.pipeline.mailbox import continue_paused, read_mailbox, refuse_request
 from functions.pipeline.requests import MailboxRequest, parse_event
 from functions.services import Services, get_services
 
@@ -35,10 +37,18 @@ def handle_list_messages(event: Any, services: Services | None = None) -> None:
             return
         # a missing RESULTS_TOPIC fails every delivery
         services.settings.results_topic_path(pipeline)
+        topic = str(event.get("source")).removeprefix(SOURCE_PREFIX)
+
+        def work(request: MailboxRequest, event_id: str) -> None:
+            try:
+                read_mailbox(services, pipeline, request, event_id)
+            except QuotaPaused as pause:
+                continue_paused(services.publisher, topic, event.data["message"], pause)
+
         handle_event(
             event,
             parse_event,
-            lambda request, event_id: read_mailbox(services, pipeline, request, event_id),
+            work,
             _describe,
             refused=lambda error: refuse_request(services, pipeline, error),
         )

@@ -17,6 +17,7 @@ pipeline's results topic only. A user who did not grant the pipeline, or who is 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import logging
@@ -29,6 +30,7 @@ from functions.errors import (
     AppError,
     GmailRequestRejected,
     MalformedRequest,
+    QuotaPaused,
     ReauthRequired,
     TransientError,
 )
@@ -38,7 +40,13 @@ from functions.gmail.metadata import describe
 from functions.gmail.session import GmailAccess, GmailSession
 from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
 from functions.grants.store import StoredCredentials
-from functions.pipeline.ledger import EventLedger, Progress, exactly_once, read_alongside
+from functions.pipeline.ledger import (
+    REPLAY_OF,
+    EventLedger,
+    Progress,
+    exactly_once,
+    read_alongside,
+)
 from functions.pipeline.requests import MailboxRequest
 from functions.pipeline.results import ResultPublisher
 
@@ -193,6 +201,7 @@ def _pages(
     remaining = None if limit is None else limit - progress.total
     if remaining == 0:
         return progress
+    started = progress
     metadata = request.format == "metadata"
     stream = paging.pages_in_turn if metadata else paging.pages
     last_checkpoint = time.monotonic()
@@ -215,13 +224,50 @@ def _pages(
                     results.flush()  # everything before the checkpoint is published first
                     checkpoint(progress)
                     last_checkpoint = time.monotonic()
-    except TransientError:
+    except TransientError as error:
         # Gmail's quota or the budget ended this invocation: what was read so far is kept
         with contextlib.suppress(Exception):  # if it cannot be, the last checkpoint holds
             results.flush()
             checkpoint(progress)
+            if isinstance(error, QuotaPaused):  # only progress on record may be continued
+                error.progressed = progress != started
         raise
     return progress
 
 
-__all__ = ["list_mailbox", "read_mailbox", "refuse_request"]
+CONTINUE_TIMEOUT_SECONDS = 30.0
+
+
+def continue_paused(
+    publisher: PublisherClient, topic: str, message: dict[str, Any], pause: QuotaPaused
+) -> None:
+    """Continue a read that ``pause`` ended after progress, by a new message instead of a
+    redelivery: the same data and attributes on the same requests ``topic``, with ``REPLAY_OF``
+    naming the original message, so the ledger resumes the original event's checkpoint under
+    its request and result IDs. Pub/Sub counts redeliveries of one message toward
+    ``max_delivery_attempts``; a long paced read would be dead-lettered although every pause
+    made progress. A pause without progress is re-raised (a redelivery, with backoff), so
+    nothing can loop.
+
+    Raises:
+        QuotaPaused: the pause made no progress.
+        TransientError: the continuation could not be published; the delivery is redelivered.
+    """
+    if not pause.progressed:
+        raise pause
+    attributes = dict(message.get("attributes") or {})
+    attributes[REPLAY_OF] = attributes.get(REPLAY_OF) or str(
+        message.get("messageId") or message.get("message_id") or ""
+    )
+    data = base64.b64decode(str(message.get("data", "")))
+    try:
+        publisher.publish(topic, data, **attributes).result(timeout=CONTINUE_TIMEOUT_SECONDS)
+    except Exception as error:
+        raise TransientError("the paused read's continuation was not published") from error
+    logger.info(
+        "paused read continued by a new message",
+        extra={"json_fields": {"replay_of": attributes[REPLAY_OF]}},
+    )
+
+
+__all__ = ["continue_paused", "list_mailbox", "read_mailbox", "refuse_request"]

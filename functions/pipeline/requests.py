@@ -21,6 +21,7 @@ from typing import Any
 
 from functions.consent.identify import is_user_id
 from functions.errors import MalformedRequest
+from functions.pipeline.ledger import REPLAY_OF
 from functions.sizes import is_text, utf8_length
 
 MAX_QUERY_BYTES = 2048
@@ -56,7 +57,9 @@ def parse_event(event_data: Any) -> MailboxRequest:
     """Read a mailbox request out of a Pub/Sub ``messagePublished`` CloudEvent's data.
 
     The Pub/Sub ``messageId`` is the default ``request_id``: it is the same on every
-    redelivery, so consumers can match results to requests even when the caller set none.
+    redelivery, so consumers can match results to requests even when the caller set none. A
+    continuation of a paused read or a dead-letter replay has a new ID and names the original in
+    ``ledger.REPLAY_OF``: that original ID is the default then, so its results keep their IDs.
 
     Raises:
         MalformedRequest: the envelope or the request is unusable.
@@ -68,7 +71,9 @@ def parse_event(event_data: Any) -> MailboxRequest:
         payload = base64.b64decode(message["data"], validate=True)
     except (binascii.Error, ValueError):
         raise MalformedRequest("the message data is not base64") from None
-    message_id = message.get("messageId") or message.get("message_id")
+    attributes = message.get("attributes")
+    original = attributes.get(REPLAY_OF) if isinstance(attributes, dict) else None
+    message_id = original or message.get("messageId") or message.get("message_id")
     return parse_request(payload, default_request_id=str(message_id or "") or None)
 
 

@@ -278,6 +278,7 @@ def test_internal_ingress_takes_terraforms_spelling_too(
         ("INTERNAL_INVOKERS", "serviceAccount:a@p.iam.gserviceaccount.com,allAuthenticatedUsers"),
         ("INTERNAL_INVOKERS", "pipeline@p-1.iam.gserviceaccount.com"),
         ("INTERNAL_INVOKERS", "user:bob"),
+        ("GMAIL_QUOTA_PROFILE", "2027"),
     ],
 )
 def test_a_bad_setting_is_refused_before_any_change(

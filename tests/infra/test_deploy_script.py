@@ -222,6 +222,7 @@ def test_each_service_account_gets_the_grants_terraform_gives_it(
     mine = [c for c in commands if flags(c).get("member") == member]
     secret_ids = {key: secret.default_id for key, secret in deployment.load().secrets.items()}
     topic_ids = {
+        "requests": "mailbox-requests-default",
         "results": "mailbox-results-default",
         "reauth": "reauth-required-default",
         "upkeep": "daily-upkeep",

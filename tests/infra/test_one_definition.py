@@ -238,31 +238,11 @@ def test_the_pages_settings_reach_only_the_functions_that_show_pages(
     evaluated = evaluate_locals(
         terraform, tmp_path / "tf", {"project_id": PROJECT, "region": REGION, **pages}
     )
-    script = subprocess.run(
-        [
-            "python3",
-            "-m",
-            "devstack.deployment",
-            f"--project={PROJECT}",
-            f"--region={REGION}",
-            f"--oauth-client-id={OAUTH_CLIENT_ID}",
-            f"--page-setting=SERVICE_NAME={pages['service_name']}",
-            f"--page-setting=SUPPORT_URL={pages['support_url']}",
-            f"--page-setting=PRIVACY_POLICY_URL={pages['privacy_policy_url']}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    by_key = {
-        assignments["KEY"]: dict(
-            pair.split("=", 1) for pair in assignments["ENV_VARS"][3:].split("|")
-        )
-        for assignments in (
-            dict(word.split("=", 1) for word in shlex.split(line)) for line in script.splitlines()
-        )
-    }
+    by_key = deploy_sh_env(
+        f"--page-setting=SERVICE_NAME={pages['service_name']}",
+        f"--page-setting=SUPPORT_URL={pages['support_url']}",
+        f"--page-setting=PRIVACY_POLICY_URL={pages['privacy_policy_url']}",
+    )
     wanted = {
         "SERVICE_NAME": "Acme Mail Reader",
         "SUPPORT_URL": "https://acme.example/support",
@@ -274,3 +254,58 @@ def test_the_pages_settings_reach_only_the_functions_that_show_pages(
         shown = {name: env[name] for name in wanted if name in env}
         assert shown == (wanted if DEFINITION.functions[key].pages else {}), key
         assert by_key[key] == env, key
+
+
+def test_the_gmail_quota_profile_reaches_every_function_alike(
+    terraform: str, tmp_path: Path
+) -> None:
+    # GIVEN a project created since May 2026, told to Terraform and to deploy.sh
+    evaluated = evaluate_locals(
+        terraform,
+        tmp_path / "tf",
+        {"project_id": PROJECT, "region": REGION, "gmail_quota_profile": "2026"},
+    )
+    by_key = deploy_sh_env("--gmail-quota-profile=2026")
+    # THEN every function paces itself to it (the readers use it; the rest carry it alike),
+    # and both paths give the same environment
+    for key in ENTRY_POINTS:
+        env = evaluated["function_env"][key]
+        assert env["GMAIL_QUOTA_PROFILE"] == "2026", key
+        assert by_key[key] == env, key
+
+
+def test_terraform_refuses_an_unknown_gmail_quota_profile(terraform: str, tmp_path: Path) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        evaluate_locals(
+            terraform,
+            tmp_path / "tf",
+            {"project_id": PROJECT, "region": REGION, "gmail_quota_profile": "2027"},
+        )
+    assert "gmail_quota_profile" in (refused.value.stderr or b"").decode()
+
+
+def deploy_sh_env(*flags: str) -> dict[str, dict[str, str]]:
+    """Each function's environment as deploy.sh sets it (devstack.deployment's assignments)."""
+    script = subprocess.run(
+        [
+            "python3",
+            "-m",
+            "devstack.deployment",
+            f"--project={PROJECT}",
+            f"--region={REGION}",
+            f"--oauth-client-id={OAUTH_CLIENT_ID}",
+            *flags,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        assignments["KEY"]: dict(
+            pair.split("=", 1) for pair in assignments["ENV_VARS"][3:].split("|")
+        )
+        for assignments in (
+            dict(word.split("=", 1) for word in shlex.split(line)) for line in script.splitlines()
+        )
+    }

@@ -40,6 +40,16 @@ def pull_all(subscriber: Any, subscription: str, *, wait: float = 3.0) -> list[d
 
 def pull_once(subscriber: Any, subscription: str) -> list[dict[str, Any]]:
     """One pull: the messages waiting now, acknowledged, each body with its ``_attributes``."""
+    bodies = []
+    for message in pull_messages(subscriber, subscription):
+        body = json.loads(message.data)
+        body["_attributes"] = dict(message.attributes)
+        bodies.append(body)
+    return bodies
+
+
+def pull_messages(subscriber: Any, subscription: str) -> list[Any]:
+    """One pull: the Pub/Sub messages waiting now, acknowledged."""
     response = subscriber.pull(
         request={"subscription": subscription, "max_messages": 100}, timeout=10
     )
@@ -50,12 +60,7 @@ def pull_once(subscriber: Any, subscription: str) -> list[dict[str, Any]]:
                 "ack_ids": [m.ack_id for m in response.received_messages],
             }
         )
-    bodies = []
-    for item in response.received_messages:
-        body = json.loads(item.message.data)
-        body["_attributes"] = dict(item.message.attributes)
-        bodies.append(body)
-    return bodies
+    return [item.message for item in response.received_messages]
 
 
 def pull_until_closed(

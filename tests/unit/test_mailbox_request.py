@@ -8,6 +8,7 @@ import json
 import pytest
 
 from functions.errors import MalformedRequest
+from functions.pipeline.ledger import REPLAY_OF
 from functions.pipeline.requests import MailboxRequest, parse_event, parse_request
 
 
@@ -23,6 +24,18 @@ def test_only_user_id_is_required_and_message_id_becomes_the_request_id():
     assert parse_event(envelope({"user_id": "123"})) == MailboxRequest(
         user_id="123", request_id="m-1"
     )
+
+
+def test_a_continuation_or_replay_keeps_the_original_messages_request_id():
+    # GIVEN new messages that continue (or replay) message m-1
+    def continuing(payload: object) -> dict[str, object]:
+        event = envelope(payload, message_id="m-2")
+        event["message"] = {**event["message"], "attributes": {REPLAY_OF: "m-1"}}  # type: ignore[dict-item]
+        return event
+
+    # THEN their results are those of m-1's request; a request_id given still wins
+    assert parse_event(continuing({"user_id": "123"})).request_id == "m-1"
+    assert parse_event(continuing({"user_id": "123", "request_id": "r"})).request_id == "r"
 
 
 def test_every_field_of_the_contract_is_read():

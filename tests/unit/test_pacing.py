@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from functions.errors import TransientError
+from functions.errors import QuotaPaused
 from functions.gmail.pacing import QUOTAS, Pacer
 from sandbox.quota import PROFILES, SlidingQuota
 
@@ -110,7 +110,7 @@ def test_a_page_the_budget_cannot_pay_for_is_not_begun():
     # a page that fits what is left of the budget may begin
     pacer.check(page, seconds_left=200, budget=240)
     # one that does not ends the invocation before any of its units are spent
-    with pytest.raises(TransientError):
+    with pytest.raises(QuotaPaused):
         pacer.check(page, seconds_left=60, budget=240)
     assert clock() == 1000.0
     # one that not even a whole budget could pay for goes ahead: a redelivery would do no better
