@@ -156,10 +156,10 @@ def test_a_pipeline_can_neither_publish_to_nor_read_another_pipelines_topics(
 
 # Who publishes each kind of pipeline topic, from the code paths that do: list_messages
 # (pipeline.mailbox) and gmail_push (pipeline.push) publish results; re-auth events come from
-# grants.reauth.notify_reauth, reached by the lister, Gmail push, watch (pipeline.watch), each user's
-# daily upkeep (upkeep_user: grants.upkeep, pipeline.watch; renew_watches only dispatches) and the
-# security events receiver. The consent callback publishes
-# nothing: it is public, and a grant on a re-auth topic would let it forge events for any pipeline.
+# grants.reauth.notify_reauth, reached by the lister, Gmail push, watch (pipeline.watch), each
+# user's daily upkeep (upkeep_user: grants.upkeep, pipeline.watch; renew_watches only dispatches)
+# and the security events receiver. The consent callback publishes nothing: it is public, and a
+# grant on a re-auth topic would let it forge events for any pipeline.
 WRITERS = {
     "results": {"fn:list_messages", "fn:gmail_push"},
     "reauth": {
