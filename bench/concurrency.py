@@ -17,7 +17,6 @@ from typing import Any
 
 from bench.round_trips import LATENCY_MS
 from bench.world import World
-from functions.config import get_settings
 from functions.pipeline import ledger
 from functions.pipeline.mailbox import read_mailbox
 from functions.pipeline.requests import MailboxRequest
@@ -33,30 +32,20 @@ GOAL = 6.0
 
 def measure(world: World) -> dict[str, Any]:
     """Requests a second, one at a time and ``CONCURRENCY`` at once, through one instance."""
-    from google.cloud import firestore
-
-    from functions.services import make_publisher
-
     users = []
     for n in range(CONCURRENCY):
         email = f"concurrent-{n}@example.com"
         users.append(world.connect(email))
         world.sandbox.seed_mailbox(email, MESSAGES)
-    world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
-    try:
-        with world.production_latency():
-            database = firestore.Client(project=world.env["GOOGLE_CLOUD_PROJECT"])
-            publisher = make_publisher()
-            services = Services(get_settings(), firestore_client=database, publisher=publisher)
-            with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-                list(pool.map(lambda user: _request(services, user), users))  # warm every thread
-                serial = _throughput(lambda work: [_request(services, u) for u in work], users)
-                parallel = _throughput(
-                    lambda work: list(pool.map(lambda u: _request(services, u), work)), users
-                )
-            publisher.stop()
-    finally:
-        world.sandbox.update_behaviour({"latency_ms": 0})
+    with (
+        world.warm_instance(LATENCY_MS) as services,
+        ThreadPoolExecutor(max_workers=CONCURRENCY) as pool,
+    ):
+        list(pool.map(lambda user: _request(services, user), users))  # warm every thread
+        serial = _throughput(lambda work: [_request(services, u) for u in work], users)
+        parallel = _throughput(
+            lambda work: list(pool.map(lambda u: _request(services, u), work)), users
+        )
     return {"serial_rps": serial, "parallel_rps": parallel}
 
 

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.flow import ConsentBrowser, connect
+from devstack.consent_browser import ConsentBrowser
+from tests.integration.flow import connect
 from tests.integration.results import pull_all, results_subscription
 
 EMAILS = ("ada@example.com", "bob@example.com")
@@ -41,7 +42,7 @@ def peaks(sandbox, monkeypatch):
         with lock:  # counted as it arrives: a call Gmail refuses for the cap was over it
             open_calls[email] += 1
             peak[email] = max(peak[email], open_calls[email])
-        admitted = begin(email)
+        admitted: bool = begin(email)
         if not admitted:
             with lock:
                 open_calls[email] -= 1
