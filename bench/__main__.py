@@ -15,7 +15,8 @@ Cold starts are measured against the emulators as they are.
 storm, the callback and the critical path (``bench.critical_path``); ``--only quota`` only the
 metadata read paced to Gmail's per-user quota (``bench.quota_pacing``); ``--only connections``
 only the connections per request (``bench.connections``); ``--only daily`` only the daily job at
-10,000 users (``bench.daily``). Only a whole run writes the report.
+10,000 users (``bench.daily``); ``--only concurrency`` only the throughput of 8 requests at once
+(``bench.concurrency``). Only a whole run writes the report.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, connections, critical_path, daily, quota_pacing, round_trips, sizing
+from bench import (
+    cold_start,
+    concurrency,
+    connections,
+    critical_path,
+    daily,
+    quota_pacing,
+    round_trips,
+    sizing,
+)
 from bench.world import FIRESTORE_ROUND_TRIP_MS, PUBSUB_ROUND_TRIP_MS, STORAGE_LABELS, local_world
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -39,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
         "--only",
-        choices=("cold", "sizing", "trips", "quota", "connections", "daily"),
+        choices=("cold", "sizing", "trips", "quota", "connections", "daily", "concurrency"),
         help="measure only these parts",
     )
     parser.add_argument(
@@ -58,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with local_world(args.firestore_ms, args.pubsub_ms) as world:
         if args.only == "daily":
             return _finish(*daily.report(daily.measure(world)))
+        if args.only == "concurrency":
+            return _finish(*concurrency.report(concurrency.measure(world)))
         user_id = world.connect(EMAIL)
         if args.only == "quota":
             return _finish(*quota_pacing.report(quota_pacing.measure(world, user_id, EMAIL)))
@@ -88,12 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         paced = quota_pacing.measure(world, user_id, EMAIL)
         kept = connections.measure(world, user_id, EMAIL)
         daily_row = daily.measure(world)
+        concurrent = concurrency.measure(world)
     lines, goals = _report(cold, shares, trips, storm, callback, args.firestore_ms, args.pubsub_ms)
     for part_lines, part_goals in (
         path,
         quota_pacing.report(paced),
         connections.report(kept),
         daily.report(daily_row),
+        concurrency.report(concurrent),
     ):
         lines += ["", *part_lines]
         goals.update(part_goals)

@@ -22,7 +22,6 @@ from typing import Any
 from bench.latency_proxy import sequential_round_trips
 from bench.round_trips import LATENCY_MS
 from bench.world import World
-from functions.config import get_settings
 from functions.gmail import api as gmail
 from functions.gmail.session import GmailSession
 from functions.pipeline import ledger
@@ -40,25 +39,13 @@ GOAL = 1.3
 
 def measure(world: World, user_id: str, email: str) -> dict[str, dict[str, Any]]:
     """The warm mailbox request and the warm push notification, each with its floor."""
-    from google.cloud import firestore
-
-    from functions.services import make_publisher
-
     world.sandbox.seed_mailbox(email, MESSAGES)
-    world.sandbox.update_behaviour({"latency_ms": LATENCY_MS})
-    try:
-        with world.production_latency():
-            database = firestore.Client(project=world.env["GOOGLE_CLOUD_PROJECT"])
-            publisher = make_publisher()
-            services = Services(get_settings(), firestore_client=database, publisher=publisher)
-            bare = _bare_calls(services, user_id)
-            result = {
-                "mailbox": _measured(world, bare, lambda: _mailbox(services, user_id)),
-                "push": _measured(world, bare, _push(world, services, user_id, email)),
-            }
-            publisher.stop()
-    finally:
-        world.sandbox.update_behaviour({"latency_ms": 0})
+    with world.warm_instance(LATENCY_MS) as services:
+        bare = _bare_calls(services, user_id)
+        result = {
+            "mailbox": _measured(world, bare, lambda: _mailbox(services, user_id)),
+            "push": _measured(world, bare, _push(world, services, user_id, email)),
+        }
     rtt = {name: proxy.round_trip_ms for name, proxy in world.proxies.items()}
     for row in result.values():
         row["nominal_floor_s"] = (

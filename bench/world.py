@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -26,6 +26,9 @@ from devstack.pubsub_setup import (
     subscriber_client,
 )
 from devstack.token_keys import key_files
+
+if TYPE_CHECKING:
+    from functions.services import Services
 
 REDIRECT_URI = "http://localhost:8082/"
 RESULTS_TOPIC = "bench-results"
@@ -111,6 +114,25 @@ class World:
         finally:
             self.env.update(direct)
             self.apply()
+
+    @contextmanager
+    def warm_instance(self, gmail_latency_ms: int) -> Iterator[Services]:
+        """Within: one instance's services, every call of it at production latency (storage
+        through the proxies, ``gmail_latency_ms`` added by the sandbox to each Google call)."""
+        from google.cloud import firestore
+
+        from functions.config import get_settings
+        from functions.services import Services, make_publisher
+
+        self.sandbox.update_behaviour({"latency_ms": gmail_latency_ms})
+        try:
+            with self.production_latency():
+                database = firestore.Client(project=self.env["GOOGLE_CLOUD_PROJECT"])
+                publisher = make_publisher()
+                yield Services(get_settings(), firestore_client=database, publisher=publisher)
+                publisher.stop()
+        finally:
+            self.sandbox.update_behaviour({"latency_ms": 0})
 
     def reset_rpcs(self) -> None:
         """Forget the storage RPCs the proxies saw so far."""

@@ -12,6 +12,7 @@ a :class:`Services` of their own with emulator- or sandbox-backed clients.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -53,6 +54,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _Client = TypeVar("_Client")
+_Built = TypeVar("_Built")
+
+
+class _built_once(functools.cached_property[_Built]):
+    """``functools.cached_property`` that builds once when threads ask at the same moment.
+
+    An instance serves several requests at once (``sizing.concurrency``), and since Python 3.12
+    ``cached_property`` takes no lock: two first uses at once would build two Firestore clients,
+    or read a secret twice. Builds take the services' re-entrant lock (a build may use another);
+    a built client is read from the instance's ``__dict__`` without it.
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> _Built:  # type: ignore[override]
+        lock = getattr(instance, "_build_lock", None) or contextlib.nullcontext()
+        with lock:  # none when the class itself is asked (it answers the descriptor)
+            return super().__get__(instance, owner)
 
 
 class Services:
@@ -75,8 +92,9 @@ class Services:
         self._publisher = publisher
         self._http = http
         self._per_thread = threading.local()
+        self._build_lock = threading.RLock()
 
-    @functools.cached_property
+    @_built_once
     def oauth_client(self) -> OAuthClient:
         """The OAuth client from ``OAUTH_CLIENT_SECRETS``, read once.
 
@@ -93,7 +111,7 @@ class Services:
             )
         return client
 
-    @functools.cached_property
+    @_built_once
     def client_id(self) -> ClientID:
         """Who we are to the provider when sending a browser to consent: ``OAUTH_CLIENT_ID``
         where the client secret is not mounted (``authorize``), else the client JSON's."""
@@ -103,7 +121,7 @@ class Services:
             return ClientID(self.settings.client_id, self.settings.auth_uri)
         return self.oauth_client.public
 
-    @functools.cached_property
+    @_built_once
     def token_keys(self) -> TokenKeys:
         """The private keys that open tokens, from ``TOKEN_ENCRYPTION_KEYS``, read once.
 
@@ -119,7 +137,7 @@ class Services:
         )
         return keys
 
-    @functools.cached_property
+    @_built_once
     def token_sealer(self) -> TokenKeys | TokenSealer | None:
         """What the stores seal tokens with: the private keys where this function holds them
         (they open too), else the public keys of ``TOKEN_PUBLIC_KEYS`` (the callback), else
@@ -140,7 +158,7 @@ class Services:
         )
         return sealer
 
-    @functools.cached_property
+    @_built_once
     def cookie_keys(self) -> Keyring:
         """The keys of the sealed consent cookies, from ``COOKIE_KEYS``, read once."""
         from functions.crypto import parse_keyring
@@ -158,7 +176,7 @@ class Services:
             )
         return read_secret(reference, variable=variable, client=self._secret_client)
 
-    @functools.cached_property
+    @_built_once
     def consent_page(self) -> ConsentPage:
         """Where a browser is sent to consent, its pending authorization sealed in a cookie."""
         from functions.consent.authorize import ConsentPage
@@ -170,7 +188,7 @@ class Services:
             secure=self.settings.secure_cookies,
         )
 
-    @functools.cached_property
+    @_built_once
     def firestore(self) -> firestore.Client:
         """The Firestore client (honours ``FIRESTORE_EMULATOR_HOST``)."""
         if self._firestore is None:
@@ -182,14 +200,14 @@ class Services:
         _ = self._firestore._firestore_api
         return self._firestore
 
-    @functools.cached_property
+    @_built_once
     def state_store(self) -> UsedStates:
         """Markers of used states."""
         from functions.consent.pending import UsedStates
 
         return UsedStates(self.firestore, self.settings.auth_sessions_collection)
 
-    @functools.cached_property
+    @_built_once
     def token_store(self) -> GrantStore:
         """Per-user grants (the user's document; each concern below has its own store)."""
         from functions.grants.store import GrantStore
@@ -197,7 +215,7 @@ class Services:
         collection = self.settings.credentials_collection
         return GrantStore(self.firestore, collection, self.token_sealer)
 
-    @functools.cached_property
+    @_built_once
     def access_tokens(self) -> AccessTokenCache:
         """The access-token cache on the user's document."""
         from functions.grants.access import AccessTokenCache
@@ -205,7 +223,7 @@ class Services:
         collection = self.settings.credentials_collection
         return AccessTokenCache(self.firestore, collection, self.token_sealer)
 
-    @functools.cached_property
+    @_built_once
     def reauth_status(self) -> ReauthStatus:
         """The re-auth status on the user's document."""
         from functions.grants.reauth import ReauthStatus
@@ -213,7 +231,7 @@ class Services:
         collection = self.settings.credentials_collection
         return ReauthStatus(self.firestore, collection, self.token_sealer)
 
-    @functools.cached_property
+    @_built_once
     def watch_positions(self) -> WatchPositions:
         """The Gmail watch and its read position on the user's document."""
         from functions.pipeline.watch import WatchPositions
@@ -221,28 +239,28 @@ class Services:
         collection = self.settings.credentials_collection
         return WatchPositions(self.firestore, collection, self.token_sealer)
 
-    @functools.cached_property
+    @_built_once
     def key_rotation(self) -> KeyRotation:
         """Re-sealing stored tokens under the primary key (the operator's ``reseal``)."""
         from functions.grants.rotation import KeyRotation
 
         return KeyRotation(self.firestore, self.settings.credentials_collection, self.token_keys)
 
-    @functools.cached_property
+    @_built_once
     def event_ledger(self) -> EventLedger:
         """Markers of processed Pub/Sub events."""
         from functions.pipeline.ledger import FirestoreEventLedger
 
         return FirestoreEventLedger(self.firestore, self.settings.events_collection)
 
-    @functools.cached_property
+    @_built_once
     def refresh_lease(self) -> RefreshLease:
         """Per-user refresh leases."""
         from functions.grants.lease import FirestoreRefreshLease
 
         return FirestoreRefreshLease(self.firestore, self.settings.credentials_collection)
 
-    @functools.cached_property
+    @_built_once
     def publisher(self) -> PublisherClient:
         """The Pub/Sub publisher (honours ``PUBSUB_EMULATOR_HOST``)."""
         if self._publisher is None:

@@ -2,7 +2,10 @@
 
 Gmail limits concurrent requests per user (it answers 429 "Too many concurrent requests for
 user" past it), and an instance serving several requests for one user at once would hit that
-limit itself. A semaphore per user keeps each instance polite. The per-user quota in units is
+limit itself (the event functions serve 8 requests at once: ``sizing.concurrency``). A
+semaphore per user keeps each instance polite, whichever of its threads and ``Services`` call.
+Instances do not share it: several instances serving one user at once may still meet Gmail's
+429, which is retried within the work budget like any rate limit. The per-user quota in units is
 paced separately (``functions.gmail.pacing``); refusals are waited out (``functions.gmail.retry``).
 """
 

@@ -6,6 +6,8 @@ thread that serves requests gets its own, and keeps it for every request it serv
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -51,3 +53,34 @@ def test_a_session_given_to_the_instance_serves_every_thread():
         there = pool.submit(lambda: services.http).result()
 
     assert services.http is there is given
+
+
+class SlowClient:
+    """A Firestore client whose API client takes a while to build, and counts its builds."""
+
+    def __init__(self) -> None:
+        self.builds = 0
+
+    @property
+    def _firestore_api(self) -> object:
+        self.builds += 1
+        time.sleep(0.05)
+        return object()
+
+
+def test_a_shared_client_is_built_once_when_threads_first_ask_at_once():
+    # An instance serves several requests at once: cached_property alone (no lock since Python
+    # 3.12) would let each of them build the client.
+    client = SlowClient()
+    services = Services(SETTINGS, firestore_client=client)  # type: ignore[arg-type]
+    start = threading.Barrier(8)
+
+    def first_use() -> object:
+        start.wait()
+        return services.event_ledger
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ledgers = list(pool.map(lambda _: first_use(), range(8)))
+
+    assert client.builds == 1
+    assert all(ledger is ledgers[0] for ledger in ledgers)
