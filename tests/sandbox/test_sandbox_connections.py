@@ -82,10 +82,14 @@ def test_kept_clients_show_as_one_connection_each_and_fresh_ones_as_one_per_requ
 
 
 def test_shutting_down_ends_kept_connections():
+    # Only this server's threads: other servers of the session may hold kept connections too.
+    before = set(threading.enumerate())
     server: RunningServer = serve_in_thread(create_app(SandboxState()))
     session = requests.Session()
     assert session.get(f"{server.base_url}/_sandbox/health", timeout=10).status_code == 200
-    waiting = [t for t in threading.enumerate() if "process_request_thread" in t.name]
+    waiting = [
+        t for t in threading.enumerate() if t not in before and "process_request_thread" in t.name
+    ]
     assert waiting  # the kept connection's thread, waiting for a next request
 
     server.shutdown()
