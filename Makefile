@@ -53,7 +53,7 @@ lock: install
 chromium:
 	@scripts/ensure-chromium.sh
 
-## dev: the whole local stack (emulators, Google sandbox, the seven functions); Ctrl-C stops it.
+## dev: the whole local stack (emulators, Google sandbox, the nine functions); Ctrl-C stops it.
 ## DEV_PORTS=free takes any free ports (or NAME=PORT words: DEV_PORTS="sandbox=9090"; the banner
 ## shows the ports taken), else the fixed ones; Firestore's data is kept in .dev/data/ across
 ## restarts unless DEV_DATA=memory (start empty, save nothing)
