@@ -32,7 +32,6 @@ from functions.config import (
 from functions.errors import ConfigError
 
 if TYPE_CHECKING:
-    import httplib2
     import requests
     from google.auth.transport import Request
     from google.cloud import firestore
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from functions.consent.oauth_client import ClientID, OAuthClient
     from functions.consent.pending import UsedStates
     from functions.crypto import Keyring, TokenKeys, TokenSealer
+    from functions.gmail.api import GmailClient
     from functions.grants.access import AccessTokenCache
     from functions.grants.lease import RefreshLease
     from functions.grants.reauth import ReauthStatus
@@ -283,10 +283,16 @@ class Services:
         return self._thread_client("token_transport", lambda: _google_auth_transport(self.http))
 
     @property
-    def gmail_http(self) -> httplib2.Http:
-        """This thread's connection to the Gmail API, kept alive across requests and users (each
-        request authorizes it with its own access token)."""
-        return self._thread_client("gmail_http", _new_gmail_http)
+    def gmail(self) -> GmailClient:
+        """This thread's Gmail client: its connection to the Gmail API, kept alive across
+        requests and users (each call carries its own request's access token), and the service
+        built on it once."""
+        return self._thread_client("gmail", self._new_gmail_client)
+
+    def _new_gmail_client(self) -> GmailClient:
+        from functions.gmail.api import GmailClient
+
+        return GmailClient(self.settings.gmail_api_root)
 
     def _thread_client(self, name: str, build: Callable[[], _Client]) -> _Client:
         """The client ``name`` of the calling thread, built on its first use there."""
@@ -307,12 +313,6 @@ def _google_auth_transport(session: requests.Session) -> Request:
     from google.auth.transport.requests import Request
 
     return Request(session)
-
-
-def _new_gmail_http() -> httplib2.Http:
-    from functions.gmail.api import new_transport
-
-    return new_transport()
 
 
 def make_publisher() -> PublisherClient:

@@ -2,11 +2,12 @@
 and ``ListMessages``).
 
 The Gmail service comes from googleapiclient's bundled discovery document (no discovery round
-trip at cold start) with its root taken from ``GMAIL_API_ROOT``. It is authorized with an access
-token from ``functions.grants.access`` and never refreshes on its own: refreshing is coordinated
-across instances there. It sends over a transport the caller keeps (one per thread: httplib2 is
-not thread-safe), so that a warm instance reuses its connection to Gmail rather than paying a TCP
-and TLS handshake on every request. Listing asks for the largest page, 500 IDs
+trip at cold start) with its root taken from ``GMAIL_API_ROOT``. Each thread keeps one
+:class:`GmailClient` (httplib2 is not thread-safe): its connection to Gmail, so that a warm
+instance pays no TCP and TLS handshake per request, and the service built on it, so that it
+parses the discovery document once rather than on every request. Calls carry the access token
+their caller gives (from ``functions.grants.access``), and never refresh it on their own:
+refreshing is coordinated across instances there. Listing asks for the largest page, 500 IDs
 (``users.messages.list``), so N messages cost ⌈N/500⌉ calls.
 """
 
@@ -51,40 +52,52 @@ class GmailApi:
         return self.users.history()
 
 
+class GmailClient:
+    """One thread's Gmail API: a kept connection, and the service built on it once.
+
+    Building the service parses googleapiclient's discovery document (about 7 ms of CPU), which
+    an instance serving 8 requests at once cannot afford on each. The service's credentials are
+    this client's own; :meth:`acting_for` sets the caller's access token on them just before its
+    calls are built and sent, so requests for different users may take turns on one thread, and
+    a thread's client is used by one thread at a time, as its connection must be.
+    """
+
+    def __init__(self, api_root: str, transport: httplib2.Http | None = None) -> None:
+        import google_auth_httplib2
+        from googleapiclient.discovery import build
+
+        self.transport = transport or new_transport()
+        self._credentials = _access_token_credentials()(token=None)
+        http = google_auth_httplib2.AuthorizedHttp(
+            self._credentials, http=self.transport, refresh_status_codes=()
+        )
+        service = build(
+            "gmail",
+            "v1",
+            http=http,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": api_root},
+        )
+        self._api = GmailApi(service)
+
+    def acting_for(self, access_token: str) -> GmailApi:
+        """The Gmail API, sending ``access_token`` with the calls built and executed next.
+
+        A 401 surfaces as :class:`AccessTokenRefused` for the caller to act on, whether it
+        answers a call (an ``HttpError``, classified in ``google_errors``) or a part of a batch:
+        there googleapiclient asks the credentials to refresh, and these say the token was
+        refused instead of raising google-auth's ``RefreshError``.
+        """
+        self._credentials.token = access_token
+        return self._api
+
+
 def new_transport() -> httplib2.Http:
-    """A connection pool to Gmail, for one thread to keep (see :func:`build_gmail`)."""
+    """A connection pool to Gmail, for one thread to keep (see :class:`GmailClient`)."""
     import httplib2
 
     return httplib2.Http(timeout=TIMEOUT_SECONDS)
-
-
-def build_gmail(access_token: str, api_root: str, transport: httplib2.Http) -> GmailApi:
-    """The Gmail v1 API over ``transport``, sending ``access_token`` and never refreshing it.
-
-    The credentials wrap ``transport`` for this request only; its connections stay with it.
-
-    A 401 surfaces as :class:`AccessTokenRefused` for the caller to act on, whether it answers a
-    call (an ``HttpError``, classified in ``google_errors``) or a part of a batch: there
-    googleapiclient asks the credentials to refresh, and these say the token was refused instead
-    of raising google-auth's ``RefreshError`` for a token that cannot be refreshed.
-    """
-    import google_auth_httplib2
-    from googleapiclient.discovery import build
-
-    http = google_auth_httplib2.AuthorizedHttp(
-        _access_token_credentials()(token=access_token),
-        http=transport,
-        refresh_status_codes=(),
-    )
-    service = build(
-        "gmail",
-        "v1",
-        http=http,
-        static_discovery=True,
-        cache_discovery=False,
-        client_options={"api_endpoint": api_root},
-    )
-    return GmailApi(service)
 
 
 @functools.cache

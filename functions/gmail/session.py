@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
@@ -19,18 +19,15 @@ from functions.gmail.limits import gmail_slot
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
 
-if TYPE_CHECKING:
-    import httplib2
-
 
 class GmailAccess(TokenMinting, Protocol):
     """What a Gmail session uses: minting access tokens, the Gmail settings, and this thread's
-    kept connection to Gmail."""
+    Gmail client (its kept connection and the service built on it)."""
 
     settings: Settings
 
     @property
-    def gmail_http(self) -> httplib2.Http: ...
+    def gmail(self) -> gmail.GmailClient: ...
 
 
 class GmailSession:
@@ -40,18 +37,19 @@ class GmailSession:
     (``invalid_grant``) means the user must consent again; a new token refused too is left to
     Pub/Sub's redelivery.
 
-    Its calls, and its refreshes, go over the connections of the thread that made it, kept by the
+    Its calls, and its refreshes, go over the clients of the thread that made it, kept by the
     services: a session is used by one thread at a time (``paging`` lends it to its worker while
-    the caller waits), so a request's page fetcher reuses them instead of opening its own."""
+    the caller waits), so a request's page fetcher reuses them instead of opening its own. Each
+    call is built and sent with the session's own access token (:meth:`GmailClient.acting_for`),
+    so sessions for different users may take turns on one thread's client."""
 
     def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
         self._token_transport = services.token_transport
-        self._gmail_http = services.gmail_http
+        self._gmail = services.gmail
         self._token = live_access_token(services, user, transport=self._token_transport)
-        self._service = self._build()
         self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
@@ -83,10 +81,11 @@ class GmailSession:
                     failures[key] = exception
 
             batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
+            api = self._gmail.acting_for(self._token)
             units = 0
             for key, make_call in make_calls.items():
                 if key not in done:
-                    request = make_call(self._service)
+                    request = make_call(api)
                     units += self._pacer.quota.cost(request.methodId)
                     batch.add(request, request_id=key)
             self._pacer.spend(units)
@@ -123,18 +122,13 @@ class GmailSession:
         self._token = live_access_token(
             self._services, self._user, refused=self._token, transport=self._token_transport
         )
-        self._service = self._build()
         try:
             return retry.call(action, budget=self._budget, now=self._services.now)
         except AccessTokenRefused:
             raise TransientError("Gmail refused a newly minted access token too") from None
 
-    def _build(self) -> gmail.GmailApi:
-        api_root = self._services.settings.gmail_api_root
-        return gmail.build_gmail(self._token, api_root, self._gmail_http)
-
     def _once(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
-        request = make_call(self._service)
+        request = make_call(self._gmail.acting_for(self._token))
         self._pacer.spend(self._pacer.quota.cost(request.methodId))
         try:
             with gmail_slot(self._user.user_id):

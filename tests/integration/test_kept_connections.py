@@ -78,12 +78,12 @@ def test_each_thread_keeps_its_own_clients_and_connections(
     together = threading.Barrier(2)
 
     def serve_three() -> tuple[object, object]:
-        clients = (services.http, services.gmail_http)
+        clients = (services.http, services.gmail)
         for _ in range(3):
             together.wait(timeout=30)
             request = MailboxRequest(user_id=user_id, request_id=uuid.uuid4().hex)
             read_mailbox(services, "default", request, event_id=uuid.uuid4().hex)
-            assert (services.http, services.gmail_http) == clients  # kept within the thread
+            assert (services.http, services.gmail) == clients  # kept within the thread
         return clients
 
     # WHEN one instance serves three requests in each of two threads at once
@@ -96,3 +96,39 @@ def test_each_thread_keeps_its_own_clients_and_connections(
     assert services.http not in (first[0], second[0])  # nor does this thread share theirs
     views = sandbox.state.connections.snapshot()["views"]
     assert views["gmail.list_messages"] == {"requests": 6, "new_connections": 2, "connections": 2}
+
+
+def test_sessions_for_two_users_taking_turns_on_one_threads_client_each_read_their_own(
+    apps, sandbox, firestore_client, publisher
+):
+    from functions.config import get_settings
+    from functions.gmail import api as gmail
+    from functions.gmail.metadata import describe
+    from functions.gmail.session import GmailSession
+    from functions.grants.reauth import active_user
+    from functions.services import Services
+
+    # GIVEN two users with mailboxes of different sizes, and one instance's services
+    sizes = {EMAILS[0]: 3, EMAILS[1]: 7}
+    for email, size in sizes.items():
+        assert connect(apps, ConsentBrowser(), email).final.status_code == 200
+        sandbox.state.seed_mailbox(email, size)
+    ids = user_ids(firestore_client)
+    services = Services(get_settings(), firestore_client=firestore_client, publisher=publisher)
+    first, second = (GmailSession(services, active_user(services, ids[e])) for e in sizes)
+
+    def listed(session: GmailSession) -> list[gmail.MessageRef]:
+        return gmail.message_refs(session.execute(lambda api: api.messages.list(userId="me")))
+
+    # WHEN their sessions take turns on this thread's one Gmail client, in calls and in batches
+    turns = [listed(first), listed(second), listed(first)]
+    described = [describe(second, turns[1]), describe(first, turns[0])]
+
+    # THEN each call carried its own session's access token: each user saw only their mailbox
+    assert [len(refs) for refs in turns] == [3, 7, 3]
+    assert turns[0] == turns[2]
+    assert not {ref["id"] for ref in turns[0]} & {ref["id"] for ref in turns[1]}
+    assert [[item["id"] for item in d] for d in described] == [
+        [ref["id"] for ref in turns[1]],
+        [ref["id"] for ref in turns[0]],
+    ]

@@ -25,7 +25,7 @@ SETTINGS = load_settings(
 
 
 def clients(services: Services) -> tuple[object, object, object]:
-    return services.http, services.gmail_http, services.token_transport
+    return services.http, services.gmail, services.token_transport
 
 
 def test_a_thread_keeps_its_clients_and_another_thread_has_its_own():
