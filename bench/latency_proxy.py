@@ -18,19 +18,25 @@ Bounded: at most ``max_connections`` connections (more are closed at once and co
 most ``max_queued_chunks`` chunks of up to 64 KiB held per direction (then reading pauses).
 Loopback only: it listens on 127.0.0.1 and refuses an upstream that is not a loopback address.
 It runs an asyncio loop in one daemon thread; :meth:`LatencyProxy.stop` (or leaving the ``with``
-block) closes every connection and ends the thread.
+block) closes every connection and ends the thread. :class:`LatencyProxyProcess` runs one in a
+process of its own, so that the proxy's work (the network's, in production) does not take the
+CPU and the GIL of the instance being measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import multiprocessing
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from types import TracebackType
+from typing import cast
 
 CHUNK = 64 * 1024
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -330,3 +336,90 @@ class LatencyProxy:
         async with asyncio.TaskGroup() as group:  # one side failing ends the other
             group.create_task(read())
             group.create_task(write())
+
+
+class LatencyProxyProcess:
+    """A :class:`LatencyProxy` served by a process of its own, with the same records.
+
+    Its times are :func:`time.monotonic` seconds too, one clock for every process of the
+    machine, so they compare with the caller's. The process ends with :meth:`stop`, or when
+    the caller's end of the pipe closes.
+    """
+
+    def __init__(self, name: str, upstream: str, round_trip_ms: float) -> None:
+        self.name = name
+        self.round_trip_ms = round_trip_ms
+        self._upstream = upstream
+        self._pipe: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self.port = 0
+
+    @property
+    def host_port(self) -> str:
+        """Where clients connect: the value for ``*_EMULATOR_HOST``."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> LatencyProxyProcess:
+        """Start the process; return once its proxy accepts connections."""
+        context = multiprocessing.get_context("spawn")  # no copy of the caller's gRPC threads
+        ours, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_serve,
+            args=(theirs, self.name, self._upstream, self.round_trip_ms),
+            name=f"latency-proxy-{self.name}",
+            daemon=True,
+        )
+        self._process.start()
+        theirs.close()
+        self._pipe = ours
+        if not ours.poll(30):
+            self.stop()
+            raise TimeoutError(f"{self.name}: the latency proxy did not start")
+        self.port = ours.recv()
+        return self
+
+    def stop(self) -> None:
+        """Close the proxy's connections and end its process."""
+        if self._pipe is not None:
+            with contextlib.suppress(EOFError, OSError):
+                self._ask("stop")
+            self._pipe.close()
+            self._pipe = None
+        if self._process is not None:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
+
+    def reset(self) -> None:
+        """See :meth:`LatencyProxy.reset`."""
+        self._ask("reset")
+
+    def rpcs(self) -> list[Rpc]:
+        """See :meth:`LatencyProxy.rpcs`."""
+        return cast("list[Rpc]", self._ask("rpcs"))
+
+    def _ask(self, command: str) -> object:
+        if self._pipe is None:
+            raise RuntimeError(f"{self.name}: the latency proxy is not running")
+        self._pipe.send(command)
+        return self._pipe.recv()
+
+
+def _serve(pipe: Connection, name: str, upstream: str, round_trip_ms: float) -> None:
+    """A :class:`LatencyProxyProcess`'s process: the proxy, and its answers on ``pipe``."""
+    with LatencyProxy(name, upstream, round_trip_ms) as proxy:
+        pipe.send(proxy.port)
+        answers: dict[str, Callable[[], object]] = {
+            "rpcs": proxy.rpcs,
+            "reset": proxy.reset,
+            "stop": lambda: None,
+        }
+        while True:
+            try:
+                command = pipe.recv()
+            except (EOFError, OSError):
+                return
+            pipe.send(answers[command]())
+            if command == "stop":
+                return

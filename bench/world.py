@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from bench.latency_proxy import LatencyProxy, Rpc
+from bench.latency_proxy import LatencyProxyProcess, Rpc
 from devstack.consent_browser import ConsentBrowser, query_of
 from devstack.emulators import DEFAULT_PROJECT, start_emulators
 from devstack.google_sandbox import sandbox_url, start_sandbox, wait_for_sandbox
@@ -97,7 +97,7 @@ class World:
     sandbox_url: str
     env: dict[str, str]
     """The functions' configuration (as ``make dev`` would set it)."""
-    proxies: dict[str, LatencyProxy]
+    proxies: dict[str, LatencyProxyProcess]
     """The latency proxies in front of the emulators, by the variable they stand in for."""
 
     @contextmanager
@@ -192,8 +192,9 @@ class World:
 def local_world(
     firestore_ms: float = FIRESTORE_ROUND_TRIP_MS, pubsub_ms: float = PUBSUB_ROUND_TRIP_MS
 ) -> Iterator[World]:
-    """Start the emulators and the sandbox (each in its own process) and a latency proxy in front
-    of each emulator (used within :meth:`World.production_latency`); stop them afterwards."""
+    """Start the emulators and the sandbox, and a latency proxy in front of each emulator (used
+    within :meth:`World.production_latency`), each in its own process, as the network and Google
+    are to an instance; stop them afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         folder = Path(scratch)
         port = free_port()
@@ -210,12 +211,12 @@ def local_world(
         firestore_emulator, pubsub_emulator = start_emulators(
             free_port(), free_port(), DEFAULT_PROJECT, folder
         )
-        proxies: dict[str, LatencyProxy] = {}
+        proxies: dict[str, LatencyProxyProcess] = {}
         try:
-            proxies["FIRESTORE_EMULATOR_HOST"] = LatencyProxy(
+            proxies["FIRESTORE_EMULATOR_HOST"] = LatencyProxyProcess(
                 "firestore", firestore_emulator.host_port, firestore_ms
             ).start()
-            proxies["PUBSUB_EMULATOR_HOST"] = LatencyProxy(
+            proxies["PUBSUB_EMULATOR_HOST"] = LatencyProxyProcess(
                 "pubsub", pubsub_emulator.host_port, pubsub_ms
             ).start()
             wait_for_sandbox(google, port, client_json, 60)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bench.latency_proxy import LatencyProxy, Rpc, sequential_round_trips
+from bench.latency_proxy import LatencyProxy, LatencyProxyProcess, Rpc, sequential_round_trips
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -50,7 +50,7 @@ def echo(conn: socket.socket) -> None:
             conn.sendall(data)
 
 
-def connect(proxy: LatencyProxy) -> socket.socket:
+def connect(proxy: LatencyProxy | LatencyProxyProcess) -> socket.socket:
     conn = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as gRPC does: no Nagle delay
     return conn
@@ -181,3 +181,28 @@ def test_stopping_closes_connections_and_ends_the_thread(upstream) -> None:
     assert conn.recv(1) == b""
     conn.close()
     assert not any(t.name == "latency-proxy-echo" for t in threading.enumerate())
+
+
+def test_a_proxy_in_its_own_process_delays_and_records_on_the_callers_clock(upstream) -> None:
+    proxy = LatencyProxyProcess("grpc", upstream(fake_grpc_server), round_trip_ms=40).start()
+    try:
+        assert not any(t.name.startswith("latency-proxy") for t in threading.enumerate())
+        with connect(proxy) as conn:
+            conn.sendall(PREFACE + frame(0x4, 0x0, 0))
+            conn.sendall(frame(0x1, 0x4, 1, b"hdr") + frame(0x0, 0x1, 1, b"req"))
+            receive(conn, 3 * 9 + 6)
+            proxy.reset()  # the first call is forgotten
+            before = time.monotonic()
+            conn.sendall(frame(0x1, 0x4, 3, b"hdr") + frame(0x0, 0x1, 3, b"req"))
+            receive(conn, 3 * 9 + 6)
+            after = time.monotonic()
+            time.sleep(0.05)
+            [rpc] = proxy.rpcs()
+        assert after - before >= 0.040
+        assert rpc.stream == 3
+        assert rpc.closed is not None
+        assert before <= rpc.opened < rpc.closed <= after
+    finally:
+        proxy.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        proxy.rpcs()
