@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from functions.sizes import COOKIE_BYTES
+
 
 class _FormReader(HTMLParser):
     """Collects the consent form's action, hidden fields and checkbox values."""
@@ -49,9 +51,6 @@ class ConsentPage:
     action: str
 
 
-_COOKIE_BYTES = 4096
-
-
 @dataclass
 class ConsentBrowser:
     """One browser: a cookie jar per host and a requests session for the sandbox."""
@@ -66,7 +65,7 @@ class ConsentBrowser:
             jar: SimpleCookie = SimpleCookie()
             jar.load(header)
             for name, morsel in jar.items():
-                if len(name.encode()) + len(morsel.coded_value.encode()) > _COOKIE_BYTES:
+                if len(name.encode()) + len(morsel.coded_value.encode()) > COOKIE_BYTES:
                     continue
                 if morsel["max-age"] == "0":
                     self.cookies.pop(name, None)

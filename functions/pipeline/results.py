@@ -21,13 +21,12 @@ from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 from functions.errors import TransientError
+from functions.sizes import PUBSUB_ATTRIBUTE_BYTES, utf8_length
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
 
 PUBLISH_TIMEOUT_SECONDS = 60.0
-MAX_ATTRIBUTE_BYTES = 1024
-"""Pub/Sub's limit on an attribute value."""
 
 
 class ResultPublisher:
@@ -113,6 +112,7 @@ def _fits_attribute(value: str | None) -> bool:
     if not value:
         return False
     try:
-        return len(value.encode()) <= MAX_ATTRIBUTE_BYTES
+        value.encode()
     except UnicodeEncodeError:
         return False
+    return utf8_length(value) <= PUBSUB_ATTRIBUTE_BYTES

@@ -147,9 +147,9 @@ def test_values_over_their_size_in_bytes_or_unusable_as_ids_are_refused(payload)
 
 
 def test_every_result_attribute_of_an_accepted_request_fits_pub_sub():
-    from functions.pipeline.results import MAX_ATTRIBUTE_BYTES
+    from functions.sizes import PUBSUB_ATTRIBUTE_BYTES
 
     longest = parse_request(json.dumps({"user_id": "1", "request_id": "\u00e9" * 128}).encode())
 
     for part in ("complete", "error", "1000000"):
-        assert len(f"{longest.request_id}:{part}".encode()) <= MAX_ATTRIBUTE_BYTES
+        assert len(f"{longest.request_id}:{part}".encode()) <= PUBSUB_ATTRIBUTE_BYTES
