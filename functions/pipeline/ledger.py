@@ -23,7 +23,11 @@ in every case: a duplicate on another instance is told to come back later (and t
 done); a duplicate on this instance waits for the mark first; and if the mark is lost with the
 instance, a duplicate after the lease takes the event over and republishes it under the same
 result IDs, which consumers drop. Nothing is lost, and nothing is published twice unless an
-instance dies in that window and Pub/Sub then delivers the event again.
+instance dies in that window and Pub/Sub then delivers the event again. Cloud Run's request-based
+billing throttles an instance's CPU once it has answered; a worker takes the mark as it is
+submitted, before the answer, so its request is normally on the wire by then and Firestore
+commits it whatever becomes of the instance. A mark held up by the throttling is the case above:
+it lands when the instance next runs, or the lease lapses.
 """
 
 from __future__ import annotations
