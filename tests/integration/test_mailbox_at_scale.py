@@ -28,9 +28,10 @@ from functions.pipeline.requests import MailboxRequest
 from functions.services import Services
 from tests.integration.flow import connect
 from tests.integration.results import (
+    POLL_SECONDS,
     cloud_event,
-    pull_all,
     pull_nothing,
+    pull_once,
     pull_until_closed,
     results_subscription,
 )
@@ -252,9 +253,10 @@ def _pull_pages(subscriber, subscription, *, at_least):
     seen = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        seen += pull_all(subscriber, subscription, wait=0.5)
+        seen += pull_once(subscriber, subscription)
         if sum(body["type"] == "messages" for body in seen) >= at_least:
             return seen
+        time.sleep(POLL_SECONDS)
     raise AssertionError("the listing never got going")
 
 
