@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from devstack.consent_browser import ConsentBrowser
+from tests.integration.conftest import GMAIL_ANSWERS
 from tests.integration.daily import (
     UPKEEP_TOPIC,
     deliver_units,
@@ -241,13 +242,7 @@ def test_a_failing_unit_is_redelivered_for_its_user_alone(
             subscriber, subscription, lambda d: apps.upkeep_user.post(**d).status_code
         )
     finally:
-        sandbox.state.update_behaviour(
-            {
-                "quota_units_per_minute": 15000,
-                "quota_refusal_status": 403,
-                "quota_window_seconds": 60,
-            }
-        )
+        sandbox.state.update_behaviour({**GMAIL_ANSWERS, "quota_refusal_status": 403})
     # THEN each user's unit fails on its own and Pub/Sub would redeliver it (5xx: not acked)
     assert sorted(unit["user_id"] for unit in units) == sorted(user.id for user in users)
     assert [unit["_status"] for unit in units] == [500, 500]
