@@ -24,6 +24,7 @@ from devstack.emulators import DEFAULT_PROJECT, reset_firestore
 from devstack.pubsub_setup import ensure_topic, publisher_client
 from devstack.token_keys import ensure_cookie_keys, ensure_token_keys, write_public_keys
 from functions import config, services
+from functions.gmail import pacing
 from sandbox.app import create_app as create_sandbox_app
 from sandbox.server import serve_in_thread
 from sandbox.state import SandboxState
@@ -34,6 +35,15 @@ REPO = Path(__file__).resolve().parents[2]
 MAIN = str(REPO / "main.py")
 REAUTH_TOPIC = "reauth-events"
 GMAIL_PUSH_TOPIC = "gmail-push"
+WORK_BUDGET_SECONDS = 5
+"""The functions' work budget in tests: retries inside one invocation stop after this; longer
+waits are Pub/Sub's to make."""
+GMAIL_REFUSES = {"quota_units_per_minute": 0, "quota_window_seconds": WORK_BUDGET_SECONDS + 1}
+"""Sandbox knobs: Gmail refuses every call for the user's quota, stating a retry time just past
+the work budget, so an invocation gives up at once (Pub/Sub's to retry, as with Gmail's minute)
+and the instance's pacer then holds the user's next call for seconds, not a minute."""
+GMAIL_ANSWERS = {"quota_units_per_minute": 15000, "quota_window_seconds": 60}
+"""Sandbox knobs: Gmail's own legacy quota again (undoes :data:`GMAIL_REFUSES`)."""
 
 
 KEY_VARIABLES = frozenset(secret.variable for secret in deployment.load().secrets.values())
@@ -150,8 +160,7 @@ def function_env(
         "TOKEN_PUBLIC_KEYS": str(sandbox.token_public_keys),
         "COOKIE_KEYS": str(sandbox.cookie_keys),
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
-        # Retries inside one invocation stop after this; longer waits are Pub/Sub's to make.
-        "WORK_BUDGET_SECONDS": "5",
+        "WORK_BUDGET_SECONDS": str(WORK_BUDGET_SECONDS),
         "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
         "UPKEEP_TOPIC": UPKEEP_TOPIC,
     }
@@ -159,6 +168,9 @@ def function_env(
         monkeypatch.setenv(key, value)
     for key in ("ALLOWED_RETURN_TO", "OAUTH_SCOPES", "CREDENTIALS_COLLECTION"):
         monkeypatch.delenv(key, raising=False)
+    # A new instance's pacers: one told by an earlier test that Gmail refused a user (the
+    # sandbox derives a user's ID from the address) would make this test wait out that refusal.
+    monkeypatch.setattr(pacing, "_pacers", {})
     _forget_instance_state()
     yield env
     _forget_instance_state()

@@ -31,7 +31,7 @@ def deliver_units(
     Returns:
         The units delivered, each with the status ``upkeep_user`` answered (``_status``).
     """
-    units = pull_all(subscriber, subscription, wait=1.5)
+    units = pull_all(subscriber, subscription)
     for unit in units:
         body = {"user_id": unit["user_id"], "run_id": run_id or unit["run_id"]}
         unit["_status"] = deliver(cloud_event(body, topic=UPKEEP_TOPIC))

@@ -17,6 +17,14 @@ from devstack.pubsub_setup import (
 )
 
 RESULTS_TOPIC = "mailbox-results"
+SETTLE_SECONDS = 0.5
+"""How long a subscription must stay empty for what was published to it to count as all there:
+published messages can be pulled at once (the emulator stores them before it accepts them), so
+this only allows for a slow moment of a loaded machine."""
+MAX_PULL_SECONDS = 30.0
+"""Bound on :func:`pull_all` while messages keep coming."""
+POLL_SECONDS = 0.1
+"""Pause after a pull that found nothing."""
 
 
 def results_subscription(emulators: Any, topic: str = RESULTS_TOPIC) -> str:
@@ -28,13 +36,24 @@ def results_subscription(emulators: Any, topic: str = RESULTS_TOPIC) -> str:
     )
 
 
-def pull_all(subscriber: Any, subscription: str, *, wait: float = 3.0) -> list[dict[str, Any]]:
-    """Every message that arrives within ``wait`` seconds, acknowledged, with attributes."""
+def pull_all(subscriber: Any, subscription: str) -> list[dict[str, Any]]:
+    """Every message published so far, acknowledged, with attributes: pulled until none has come
+    for :data:`SETTLE_SECONDS` (at most :data:`MAX_PULL_SECONDS`).
+
+    Call it once the work that publishes has answered: every publisher of the product waits for
+    Pub/Sub to accept what it sent before its function returns, so by then the messages are in
+    the emulator and an empty subscription stays empty.
+    """
     received: list[dict[str, Any]] = []
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        received += pull_once(subscriber, subscription)
-        time.sleep(0.3)
+    deadline = time.monotonic() + MAX_PULL_SECONDS
+    settled = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < min(settled, deadline):
+        pulled = pull_once(subscriber, subscription)
+        if pulled:
+            received += pulled
+            settled = time.monotonic() + SETTLE_SECONDS
+        else:
+            time.sleep(POLL_SECONDS)
     return received
 
 
@@ -49,10 +68,10 @@ def pull_once(subscriber: Any, subscription: str) -> list[dict[str, Any]]:
 
 
 def pull_messages(subscriber: Any, subscription: str) -> list[Any]:
-    """One pull: the Pub/Sub messages waiting now, acknowledged."""
-    response = subscriber.pull(
-        request={"subscription": subscription, "max_messages": 100}, timeout=10
-    )
+    """One pull: the Pub/Sub messages waiting now, acknowledged. It answers at once, found or
+    not (the emulator's pull otherwise holds an empty answer back for seconds)."""
+    request = {"subscription": subscription, "max_messages": 100, "return_immediately": True}
+    response = subscriber.pull(request=request, timeout=10)
     if response.received_messages:
         subscriber.acknowledge(
             request={
@@ -70,9 +89,12 @@ def pull_until_closed(
     received: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        received += pull_once(subscriber, subscription)
+        pulled = pull_once(subscriber, subscription)
+        received += pulled
         if _closed(received):
             return received
+        if not pulled:
+            time.sleep(POLL_SECONDS)
     raise AssertionError(f"no closing result within {timeout} s; got {len(received)} messages")
 
 
@@ -88,15 +110,11 @@ def _closed(received: list[dict[str, Any]]) -> bool:
     return listed >= total
 
 
-def pull_nothing(subscriber: Any, subscription: str, *, wait: float = 3.0) -> None:
-    """Assert that nothing arrives within ``wait`` seconds."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        response = subscriber.pull(
-            request={"subscription": subscription, "max_messages": 10}, timeout=5
-        )
-        assert not response.received_messages, [m.message.data for m in response.received_messages]
-        time.sleep(0.5)
+def pull_nothing(subscriber: Any, subscription: str) -> None:
+    """Assert that nothing was published, once the work that would publish has answered
+    (see :func:`pull_all`)."""
+    received = pull_all(subscriber, subscription)
+    assert not received, received
 
 
 def cloud_event(

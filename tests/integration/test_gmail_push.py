@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from devstack.consent_browser import ConsentBrowser
+from tests.integration.conftest import GMAIL_ANSWERS
 from tests.integration.daily import (
     UPKEEP_TOPIC,
     deliver_units,
@@ -220,23 +221,28 @@ def test_the_daily_job_reaches_every_user_once_and_renews_the_active_watched_one
 
 
 def test_a_failing_unit_is_redelivered_for_its_user_alone(
-    apps, firestore_client, sandbox, subscriber, emulator_env
+    apps, firestore_client, sandbox, subscriber, emulator_env, monkeypatch
 ):
+    from functions import config, services
+
     users = [watched(apps, firestore_client, f"user{n}@example.com") for n in range(2)]
+    monkeypatch.setenv("WORK_BUDGET_SECONDS", "2")  # time for one retry of a stated second
+    config.get_settings.cache_clear()
+    services.get_services.cache_clear()
     sandbox.state.reset_calls()
     subscription = upkeep_subscription(emulator_env)
     assert apps.renew_watches.post("/").status_code == 200
 
-    # WHEN Gmail refuses every call for a while (rate limit: worth retrying)
-    sandbox.state.update_behaviour({"quota_units_per_minute": 0, "quota_refusal_status": 429})
+    # WHEN Gmail refuses every call for a while (rate limit: worth retrying); its window is
+    # shortened so that the retry times it states, and the pacer's waits for them, are short
+    refusing = {"quota_units_per_minute": 0, "quota_refusal_status": 429}
+    sandbox.state.update_behaviour({**refusing, "quota_window_seconds": 1})
     try:
         units = deliver_units(
             subscriber, subscription, lambda d: apps.upkeep_user.post(**d).status_code
         )
     finally:
-        sandbox.state.update_behaviour(
-            {"quota_units_per_minute": 15000, "quota_refusal_status": 403}
-        )
+        sandbox.state.update_behaviour({**GMAIL_ANSWERS, "quota_refusal_status": 403})
     # THEN each user's unit fails on its own and Pub/Sub would redeliver it (5xx: not acked)
     assert sorted(unit["user_id"] for unit in units) == sorted(user.id for user in users)
     assert [unit["_status"] for unit in units] == [500, 500]

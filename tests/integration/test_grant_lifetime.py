@@ -90,7 +90,7 @@ def daily_job(services: Services) -> dict[str, Any]:
         response = handle_renew_watches(flask.request, services)
     assert response.status_code == 200, response.get_data(as_text=True)
     grants: Counter[str] = Counter()
-    for unit in pull_all(pubsub_v1.SubscriberClient(), subscription, wait=1.5):
+    for unit in pull_all(pubsub_v1.SubscriberClient(), subscription):
         outcome = upkeep_user(services, UnitOfWork(unit["user_id"], unit["run_id"]))
         if outcome is not None and outcome["grant"]:
             grants[outcome["grant"]] += 1
@@ -165,11 +165,11 @@ def test_a_time_limited_grant_is_warned_of_then_refused_without_calling_google(
 
     # WHEN the daily job runs today: nothing to say yet
     assert daily_job(later(0))["grants"]["warned"] == 0
-    pull_nothing(subscriber, reauth, wait=1.0)
+    pull_nothing(subscriber, reauth)
     # WHEN it runs eight days later (within GRANT_EXPIRY_WARNING_DAYS, 3): the user is told, once
     assert daily_job(later(8))["grants"]["warned"] == 1
     assert daily_job(later(8.5))["grants"]["warned"] == 0
-    [warning] = pull_all(subscriber, reauth, wait=2.0)
+    [warning] = pull_all(subscriber, reauth)
     assert (warning["user_id"], warning["reason"]) == (user.id, "grant_expiring")
     assert warning["authorize_url"].startswith(
         "http://localhost:8081/?pipeline=default&login_hint="
@@ -186,7 +186,7 @@ def test_a_time_limited_grant_is_warned_of_then_refused_without_calling_google(
     assert closing["error"] == "reauth_required"
     assert not [n for n in sandbox_time.call_counts() if n.startswith(("token", "gmail"))]
     assert user.get().to_dict()["status_reason"] == "grant_expired"
-    [ended] = pull_all(subscriber, reauth, wait=2.0)
+    [ended] = pull_all(subscriber, reauth)
     assert ended["reason"] == "grant_expired"
 
 

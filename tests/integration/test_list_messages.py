@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devstack.consent_browser import ConsentBrowser
+from tests.integration.conftest import GMAIL_ANSWERS, GMAIL_REFUSES
 from tests.integration.flow import connect
 from tests.integration.results import (
     cloud_event,
@@ -243,11 +244,11 @@ def test_a_re_auth_event_lost_to_an_outage_is_sent_on_redelivery(
 def test_a_rate_limited_request_is_left_for_pub_sub_to_retry(
     apps, sandbox, firestore_client, user_id
 ):
-    sandbox.state.update_behaviour({"quota_units_per_minute": 0})
+    sandbox.state.update_behaviour(GMAIL_REFUSES)
     try:
         response = deliver(apps, {"user_id": user_id})
     finally:
-        sandbox.state.update_behaviour({"quota_units_per_minute": 15000})
+        sandbox.state.update_behaviour(GMAIL_ANSWERS)
 
     assert response.status_code == 500  # not acknowledged: Pub/Sub redelivers
     document = firestore_client.collection("gmail_credentials").document(user_id).get().to_dict()

@@ -38,6 +38,7 @@ from functions.crypto import parse_keyring
 from functions.grants.access import live_access_token
 from functions.logging_setup import REDACTED, event_context, redact
 from functions.services import get_services
+from tests.integration.conftest import GMAIL_ANSWERS, GMAIL_REFUSES
 from tests.integration.flow import connect
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 
@@ -214,11 +215,11 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
     listing(user.id)
     user.reference.update({"access_token_expires_at": LONG_AGO})
     listing(user.id)
-    sandbox.state.update_behaviour({"quota_units_per_minute": 0})
+    sandbox.state.update_behaviour(GMAIL_REFUSES)
     try:
         assert platform.event("list_messages", {"user_id": user.id}).status_code == 500
     finally:
-        sandbox.state.update_behaviour({"quota_units_per_minute": 15000})
+        sandbox.state.update_behaviour(GMAIL_ANSWERS)
 
     # Gmail push: a watch, new mail, the notification, the daily renewal
     assert platform.post("watch", json={"user_id": user.id}).status_code == 200

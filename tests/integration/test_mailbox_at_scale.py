@@ -22,15 +22,17 @@ from devstack.emulators import start_firestore
 from devstack.ports import free_port
 from functions.config import get_settings
 from functions.errors import TransientError
+from functions.pipeline import ledger
 from functions.pipeline.ledger import FirestoreEventLedger
 from functions.pipeline.mailbox import read_mailbox
 from functions.pipeline.requests import MailboxRequest
 from functions.services import Services
 from tests.integration.flow import connect
 from tests.integration.results import (
+    POLL_SECONDS,
     cloud_event,
-    pull_all,
     pull_nothing,
+    pull_once,
     pull_until_closed,
     results_subscription,
 )
@@ -124,7 +126,9 @@ def test_a_run_cut_by_a_firestore_outage_resumes_on_redelivery_and_loses_nothing
     monkeypatch,
     tmp_path,
 ):
-    # GIVEN the user in a Firestore of its own, which the test can stop
+    # GIVEN the user in a Firestore of its own, which the test can stop, and a ledger that
+    # gives up on it within 2 s (10 s deployed) and lets a claim lapse in 3 (2 minutes)
+    monkeypatch.setattr(ledger, "TIMEOUT_SECONDS", 2.0)
     own = start_firestore(free_port(), tmp_path).wait_ready(60)
     try:
         monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", own.host_port)
@@ -252,9 +256,10 @@ def _pull_pages(subscriber, subscription, *, at_least):
     seen = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        seen += pull_all(subscriber, subscription, wait=0.5)
+        seen += pull_once(subscriber, subscription)
         if sum(body["type"] == "messages" for body in seen) >= at_least:
             return seen
+        time.sleep(POLL_SECONDS)
     raise AssertionError("the listing never got going")
 
 

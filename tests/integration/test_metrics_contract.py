@@ -28,6 +28,7 @@ from devstack.emulators import DEFAULT_PROJECT
 from sandbox import risc
 from tests.infra.log_query import log_entry, metric_problems, parse_extractor, parse_filter
 from tests.integration import test_log_leaks
+from tests.integration.conftest import GMAIL_ANSWERS, GMAIL_REFUSES
 from tests.integration.results import cloud_event, pull_until_closed, results_subscription
 from tests.integration.test_log_leaks import Platform
 
@@ -116,11 +117,11 @@ def run_the_flow(
     user.reference.update({"access_token_expires_at": LONG_AGO})
     assert listing(user.id, message_id="twice").status_code == 200
     assert listing(user.id, message_id="twice", results_expected=False).status_code == 200
-    sandbox.state.update_behaviour({"quota_units_per_minute": 0, "quota_refusal_status": 429})
+    sandbox.state.update_behaviour({**GMAIL_REFUSES, "quota_refusal_status": 429})
     try:
         assert listing(user.id).status_code == 500  # Pub/Sub redelivers
     finally:
-        sandbox.state.update_behaviour({"quota_units_per_minute": 15000})
+        sandbox.state.update_behaviour(GMAIL_ANSWERS)
 
     # Gmail push: a watch, new mail, the notification, the same notification again
     assert platform.post("watch", json={"user_id": user.id}).status_code == 200
@@ -132,15 +133,13 @@ def run_the_flow(
     assert platform.event("gmail_push", notification).status_code == 200
 
     # the daily renewal, refused by the rate limit
-    sandbox.state.update_behaviour({"quota_units_per_minute": 0, "quota_refusal_status": 429})
+    sandbox.state.update_behaviour({**GMAIL_REFUSES, "quota_refusal_status": 429})
     try:
         assert platform.post("renew_watches").status_code == 200
         unit = {"user_id": user.id, "run_id": "metrics"}
         assert platform.event("upkeep_user", unit).status_code == 500  # redelivered
     finally:
-        sandbox.state.update_behaviour(
-            {"quota_units_per_minute": 15000, "quota_refusal_status": 403}
-        )
+        sandbox.state.update_behaviour({**GMAIL_ANSWERS, "quota_refusal_status": 403})
 
     # a security event from Google, pushed to the receiver (recorded, nothing revoked)
     sandbox.state.risc.update_stream(

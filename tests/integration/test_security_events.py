@@ -187,7 +187,7 @@ def test_other_events_are_recorded_and_change_nothing_else(
     document = user.get().to_dict()
     assert document["status"] == "active"
     assert document["last_security_event"]["type"] == event
-    pull_nothing(subscriber, reauth, wait=1.5)
+    pull_nothing(subscriber, reauth)
     assert list_mailbox(apps, subscriber, results, user.id)["type"] == "complete"
 
 
@@ -216,7 +216,7 @@ def test_an_invalid_token_is_refused_and_changes_nothing(
     assert answer["body"]["err"] == err
     assert answer["body"]["description"]
     assert user.get().to_dict() == before
-    pull_nothing(subscriber, reauth, wait=1.5)
+    pull_nothing(subscriber, reauth)
 
 
 def test_a_replayed_token_changes_nothing_more(sandbox, subscriber, user, reauth, firestore_client):
