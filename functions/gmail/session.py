@@ -1,5 +1,6 @@
-"""Gmail calls for one user: the shared access token, retries within the budget, a per-user slot,
-and the user's quota units spent at the pace Gmail allows (``functions.gmail.pacing``).
+"""Gmail calls for one user: the shared access token, retries within the budget, one of the
+user's slots (``functions.gmail.limits``), and the user's quota units spent at the pace Gmail
+allows (``functions.gmail.pacing``).
 
 Every Gmail call of a mailbox listing, a push notification or a watch goes through a
 :class:`GmailSession`; what a failure means comes from ``functions.google_errors``.
@@ -15,7 +16,7 @@ from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
 from functions.gmail import api as gmail
 from functions.gmail import pacing, retry
-from functions.gmail.limits import gmail_slot
+from functions.gmail.limits import GmailCap, Hold
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
 
@@ -31,6 +32,8 @@ class GmailAccess(TokenMinting, Protocol):
 
     @property
     def gmail_http(self) -> httplib2.Http: ...
+    @property
+    def gmail_cap(self) -> GmailCap: ...
 
 
 class GmailSession:
@@ -42,17 +45,47 @@ class GmailSession:
 
     Its calls, and its refreshes, go over the connections of the thread that made it, kept by the
     services: a session is used by one thread at a time (``paging`` lends it to its worker while
-    the caller waits), so a request's page fetcher reuses them instead of opening its own."""
+    the caller waits), so a request's page fetcher reuses them instead of opening its own.
 
-    def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
+    Being used by one thread at a time, it makes one Gmail call at a time, and holds one of the
+    user's slots (``functions.gmail.limits``) from its start until it is closed: use it as a
+    context manager. ``slot`` gives one taken ahead, if it was (``None`` when it was not).
+
+    Raises:
+        TransientError: (on creation) every slot of the user stayed held within the budget.
+    """
+
+    def __init__(
+        self,
+        services: GmailAccess,
+        user: StoredCredentials,
+        *,
+        slot: Callable[[], Hold | None] | None = None,
+    ) -> None:
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
-        self._token_transport = services.token_transport
-        self._gmail_http = services.gmail_http
-        self._token = live_access_token(services, user, transport=self._token_transport)
-        self._service = self._build()
-        self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
+        self._cap = services.gmail_cap
+        self._slot = (slot and slot()) or self._cap.take(user.user_id, self._budget.left())
+        try:
+            self._token_transport = services.token_transport
+            self._gmail_http = services.gmail_http
+            self._token = live_access_token(services, user, transport=self._token_transport)
+            self._service = self._build()
+            self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> GmailSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give the slot back (in the background: nothing waits for it)."""
+        self._cap.release(self._slot)
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         """Build the call on the service and execute it, as the rules above say."""
@@ -90,8 +123,7 @@ class GmailSession:
                     units += self._pacer.quota.cost(request.methodId)
                     batch.add(request, request_id=key)
             self._pacer.spend(units)
-            with gmail_slot(self._user.user_id):
-                batch.execute()
+            batch.execute()
             for failure in failures.values():  # one refusal slows the pace once, not per call
                 if self._note_refusal(failure):
                     break
@@ -137,8 +169,7 @@ class GmailSession:
         request = make_call(self._service)
         self._pacer.spend(self._pacer.quota.cost(request.methodId))
         try:
-            with gmail_slot(self._user.user_id):
-                return request.execute(num_retries=0)
+            return request.execute(num_retries=0)
         except Exception as error:
             self._note_refusal(error)
             raise
