@@ -77,7 +77,7 @@ class Slot:
 class SlotStore(Protocol):
     """Where the slots live (Firestore: :class:`FirestoreGmailSlots`)."""
 
-    def take(self, user_id: str, index: int, owner: str, expires_at: datetime) -> datetime | None:
+    def create(self, user_id: str, index: int, owner: str, expires_at: datetime) -> datetime | None:
         """Create slot ``index``; the version written, or ``None`` when it exists."""
         ...
 
@@ -236,7 +236,7 @@ class GmailCap:
         version = None
         try:
             if seen is None:
-                version = self._store.take(user_id, index, owner, expires_at)
+                version = self._store.create(user_id, index, owner, expires_at)
             else:
                 version = self._store.take_over(user_id, index, seen.version, owner, expires_at)
         finally:
@@ -276,8 +276,8 @@ class FirestoreGmailSlots:
         self._client = client
         self._collection = collection
 
-    def take(self, user_id: str, index: int, owner: str, expires_at: datetime) -> datetime | None:
-        """See :meth:`SlotStore.take`."""
+    def create(self, user_id: str, index: int, owner: str, expires_at: datetime) -> datetime | None:
+        """See :meth:`SlotStore.create`."""
         from google.api_core.exceptions import AlreadyExists
 
         try:
