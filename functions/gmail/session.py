@@ -31,9 +31,10 @@ class GmailAccess(TokenMinting, Protocol):
     settings: Settings
 
     @property
-    def gmail_http(self) -> httplib2.Http: ...
-    @property
     def gmail_cap(self) -> GmailCap: ...
+
+    @property
+    def gmail_http(self) -> httplib2.Http: ...
 
 
 class GmailSession:
@@ -45,15 +46,7 @@ class GmailSession:
 
     Its calls, and its refreshes, go over the connections of the thread that made it, kept by the
     services: a session is used by one thread at a time (``paging`` lends it to its worker while
-    the caller waits), so a request's page fetcher reuses them instead of opening its own.
-
-    Being used by one thread at a time, it makes one Gmail call at a time, and holds one of the
-    user's slots (``functions.gmail.limits``) from its start until it is closed: use it as a
-    context manager. ``slot`` gives one taken ahead, if it was (``None`` when it was not).
-
-    Raises:
-        TransientError: (on creation) every slot of the user stayed held within the budget.
-    """
+    the caller waits), so a request's page fetcher reuses them instead of opening its own."""
 
     def __init__(
         self,
@@ -62,20 +55,23 @@ class GmailSession:
         *,
         slot: Callable[[], Hold | None] | None = None,
     ) -> None:
+        """Being used by one thread at a time, a session makes one Gmail call at a time; it holds
+        one of the user's slots (``functions.gmail.limits``) from here until :meth:`close` (use
+        it as a context manager). ``slot`` gives one taken ahead, if one was.
+
+        Raises:
+            TransientError: every slot of the user stayed held within the budget.
+        """
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
+        self._token_transport = services.token_transport
+        self._gmail_http = services.gmail_http
+        self._token = live_access_token(services, user, transport=self._token_transport)
+        self._service = self._build()
+        self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
         self._cap = services.gmail_cap
         self._slot = (slot and slot()) or self._cap.take(user.user_id, self._budget.left())
-        try:
-            self._token_transport = services.token_transport
-            self._gmail_http = services.gmail_http
-            self._token = live_access_token(services, user, transport=self._token_transport)
-            self._service = self._build()
-            self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
-        except BaseException:
-            self.close()
-            raise
 
     def __enter__(self) -> GmailSession:
         return self
