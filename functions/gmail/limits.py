@@ -107,6 +107,13 @@ class Hold:
     released: bool = field(default=False, compare=False)
 
 
+class CappingGmailCalls(Protocol):
+    """What a Gmail session uses to keep the cap (the composition root provides it)."""
+
+    @property
+    def gmail_cap(self) -> GmailCap: ...
+
+
 class GmailCap:
     """At most ``slots`` Gmail calls in flight per user, over every instance that shares the
     store (see the module docstring). One per instance: it knows the slots this instance holds."""

@@ -16,7 +16,7 @@ from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
 from functions.gmail import api as gmail
 from functions.gmail import pacing, retry
-from functions.gmail.limits import GmailCap, Hold
+from functions.gmail.limits import CappingGmailCalls, Hold
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
 
@@ -24,14 +24,11 @@ if TYPE_CHECKING:
     import httplib2
 
 
-class GmailAccess(TokenMinting, Protocol):
+class GmailAccess(TokenMinting, CappingGmailCalls, Protocol):
     """What a Gmail session uses: minting access tokens, the Gmail settings, and this thread's
     kept connection to Gmail."""
 
     settings: Settings
-
-    @property
-    def gmail_cap(self) -> GmailCap: ...
 
     @property
     def gmail_http(self) -> httplib2.Http: ...
