@@ -53,9 +53,9 @@ logger = logging.getLogger(__name__)
 
 MAX_CALLS_PER_USER = 4
 """Gmail calls one user may have in flight from all instances together. Gmail publishes no
-number for its cap and counts the user's other clients (the Gmail apps, other services) in it;
-four keeps well under what readers meet in practice, and more would not read faster: the
-per-user quota paces a reader long before four calls at once do."""
+number for its cap, and counts the user's other clients (the Gmail apps, other services) in it:
+four is our choice, below the sandbox's default of ten, and more would rarely read faster, since
+one reader alone can spend the user's quota in units (``functions.gmail.pacing``)."""
 SLOT_MARGIN = timedelta(seconds=10)
 """How long a slot outlives its holder's work budget: room for clocks that disagree."""
 WAIT_BASE_SECONDS = 0.05
