@@ -23,6 +23,9 @@ once, and a session pays for the cap once rather than per call:
   crashed holder blocks one for at most that; a TTL policy on ``expires_at`` removes leftovers;
 - it is given back (deleted if still ours: conditional on the version we wrote) in the
   background, so no request waits for it. Until that lands this instance leaves the index alone.
+  It leaves as the session ends, before the results are published, so it has normally landed
+  by the answer, after which Cloud Run may throttle the instance's CPU (a release held up there
+  lands when the instance next runs, or the slot expires).
 
 Within an instance the slots it holds are known: while all K of a user's are held here, a thread
 waits for one of them to come back instead of asking Firestore. The per-user quota in units is
