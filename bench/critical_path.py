@@ -61,17 +61,17 @@ def _bare_calls(services: Services, user_id: str) -> dict[str, float]:
     """Median seconds of one bare call of each kind: a document read, a publish, a Gmail list."""
     user = services.token_store.get(user_id)
     assert user is not None
-    session = GmailSession(services, user)
     topic = services.settings.results_topic_path("default")
     reference = services.firestore.collection("bench-floor").document("one")
-    calls: dict[str, Callable[[], object]] = {
-        "firestore": reference.get,
-        "pubsub": lambda: services.publisher.publish(topic, b"{}", type="floor").result(),
-        "gmail": lambda: session.execute(
-            functools.partial(gmail.list_request, page_token=None, remaining=MESSAGES)
-        ),
-    }
-    return {kind: _median(call) for kind, call in calls.items()}
+    with GmailSession(services, user) as session:
+        calls: dict[str, Callable[[], object]] = {
+            "firestore": reference.get,
+            "pubsub": lambda: services.publisher.publish(topic, b"{}", type="floor").result(),
+            "gmail": lambda: session.execute(
+                functools.partial(gmail.list_request, page_token=None, remaining=MESSAGES)
+            ),
+        }
+        return {kind: _median(call) for kind, call in calls.items()}
 
 
 def _median(call: Callable[[], object]) -> float:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from functions.consent.pending import UsedStates
     from functions.crypto import Keyring, TokenKeys, TokenSealer
     from functions.gmail.api import GmailClient
+    from functions.gmail.limits import GmailCap
     from functions.grants.access import AccessTokenCache
     from functions.grants.lease import RefreshLease
     from functions.grants.reauth import ReauthStatus
@@ -259,6 +260,18 @@ class Services:
         from functions.grants.lease import FirestoreRefreshLease
 
         return FirestoreRefreshLease(self.firestore, self.settings.credentials_collection)
+
+    @_built_once
+    def gmail_cap(self) -> GmailCap:
+        """This instance's part in the per-user caps of Gmail calls in flight; the slots live
+        with the user's document and expire with the work budget."""
+        from datetime import timedelta
+
+        from functions.gmail.limits import SLOT_MARGIN, FirestoreGmailSlots, GmailCap
+
+        slots = FirestoreGmailSlots(self.firestore, self.settings.credentials_collection)
+        hold_for = timedelta(seconds=self.settings.work_budget_seconds) + SLOT_MARGIN
+        return GmailCap(slots, hold_for=hold_for, now=self.now)
 
     @_built_once
     def publisher(self) -> PublisherClient:

@@ -222,6 +222,7 @@ locals {
     (var.events_collection)        = "expires_at"
     security_events                = "expires_at" # received security event IDs (jti)
     leases                         = "expires_at" # per-user refresh leases, a subcollection
+    gmail_slots                    = "expires_at" # per-user Gmail call slots, a subcollection
   }
 
   # The source upload honours .gcloudignore as `gcloud functions deploy` does. It is an

@@ -395,11 +395,11 @@ if [[ "$DRY_RUN" == 0 ]]; then
   fi
 fi
 
-step "Firestore: database, TTL on expires_at of ${AUTH_SESSIONS_COLLECTION}, ${EVENTS_COLLECTION} and security_events, deny-all client rules"
+step "Firestore: database, TTL on expires_at of ${AUTH_SESSIONS_COLLECTION}, ${EVENTS_COLLECTION}, security_events, leases and gmail_slots, deny-all client rules"
 exists gcloud firestore databases describe --database='(default)' "${G[@]}" ||
   run gcloud firestore databases create --database='(default)' --location="$FIRESTORE_LOCATION" \
     --type=firestore-native --delete-protection --enable-pitr "${G[@]}"
-for collection in "$AUTH_SESSIONS_COLLECTION" "$EVENTS_COLLECTION" security_events leases; do
+for collection in "$AUTH_SESSIONS_COLLECTION" "$EVENTS_COLLECTION" security_events leases gmail_slots; do
   run gcloud firestore fields ttls update expires_at --collection-group="$collection" \
     --enable-ttl --async "${G[@]}"
   run gcloud firestore indexes fields update expires_at \

@@ -1,5 +1,6 @@
-"""Gmail calls for one user: the shared access token, retries within the budget, a per-user slot,
-and the user's quota units spent at the pace Gmail allows (``functions.gmail.pacing``).
+"""Gmail calls for one user: the shared access token, retries within the budget, one of the
+user's slots (``functions.gmail.limits``), and the user's quota units spent at the pace Gmail
+allows (``functions.gmail.pacing``).
 
 Every Gmail call of a mailbox listing, a push notification or a watch goes through a
 :class:`GmailSession`; what a failure means comes from ``functions.google_errors``.
@@ -15,12 +16,12 @@ from functions.config import Settings
 from functions.errors import AccessTokenRefused, TransientError
 from functions.gmail import api as gmail
 from functions.gmail import pacing, retry
-from functions.gmail.limits import gmail_slot
+from functions.gmail.limits import CappingGmailCalls, Hold
 from functions.grants.access import TokenMinting, live_access_token
 from functions.grants.store import StoredCredentials
 
 
-class GmailAccess(TokenMinting, Protocol):
+class GmailAccess(TokenMinting, CappingGmailCalls, Protocol):
     """What a Gmail session uses: minting access tokens, the Gmail settings, and this thread's
     Gmail client (its kept connection and the service built on it)."""
 
@@ -43,7 +44,20 @@ class GmailSession:
     call is built and sent with the session's own access token (:meth:`GmailClient.acting_for`),
     so sessions for different users may take turns on one thread's client."""
 
-    def __init__(self, services: GmailAccess, user: StoredCredentials) -> None:
+    def __init__(
+        self,
+        services: GmailAccess,
+        user: StoredCredentials,
+        *,
+        slot: Callable[[], Hold | None] | None = None,
+    ) -> None:
+        """Being used by one thread at a time, a session makes one Gmail call at a time; it holds
+        one of the user's slots (``functions.gmail.limits``) from here until :meth:`close` (use
+        it as a context manager). ``slot`` gives one taken ahead, if one was.
+
+        Raises:
+            TransientError: every slot of the user stayed held within the budget.
+        """
         self._services = services
         self._user = user
         self._budget = retry.Budget(services.settings.work_budget_seconds)
@@ -51,6 +65,18 @@ class GmailSession:
         self._gmail = services.gmail
         self._token = live_access_token(services, user, transport=self._token_transport)
         self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
+        self._cap = services.gmail_cap
+        self._slot = (slot and slot()) or self._cap.take(user.user_id, self._budget.left())
+
+    def __enter__(self) -> GmailSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give the slot back (in the background: nothing waits for it)."""
+        self._cap.release(self._slot)
 
     def execute(self, make_call: Callable[[gmail.GmailApi], Any]) -> Any:
         """Build the call on the service and execute it, as the rules above say."""
@@ -89,8 +115,7 @@ class GmailSession:
                     units += self._pacer.quota.cost(request.methodId)
                     batch.add(request, request_id=key)
             self._pacer.spend(units)
-            with gmail_slot(self._user.user_id):
-                batch.execute()
+            batch.execute()
             for failure in failures.values():  # one refusal slows the pace once, not per call
                 if self._note_refusal(failure):
                     break
@@ -131,8 +156,7 @@ class GmailSession:
         request = make_call(self._gmail.acting_for(self._token))
         self._pacer.spend(self._pacer.quota.cost(request.methodId))
         try:
-            with gmail_slot(self._user.user_id):
-                return request.execute(num_retries=0)
+            return request.execute(num_retries=0)
         except Exception as error:
             self._note_refusal(error)
             raise

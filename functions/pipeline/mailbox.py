@@ -5,10 +5,10 @@ and every couple of seconds, once they are all accepted, the next page token is 
 a run cut short by a crash or an outage resumes close to where it stopped when Pub/Sub
 redelivers, and a page published twice carries the same result ID.
 Gmail calls use the shared access token (``functions.grants.access``), retry transient failures
-within the invocation's budget (``functions.gmail.retry``), and take a per-user slot
-(``functions.gmail.limits``). A grant that no longer works marks the user ``reauth_required`` and
-tells ``REAUTH_TOPIC`` once. A request refused before any of this is answered by
-:func:`refuse_request`.
+within the invocation's budget (``functions.gmail.retry``), and hold one of the user's slots
+(``functions.gmail.limits``), taken alongside the ledger's claim. A grant that no longer works
+marks the user ``reauth_required`` and tells ``REAUTH_TOPIC`` once. A request refused before any
+of this is answered by :func:`refuse_request`.
 
 Every request comes from one pipeline (the topic it was published to), and is answered on that
 pipeline's results topic only. A user who did not grant the pipeline, or who is unknown, gets
@@ -36,6 +36,7 @@ from functions.errors import (
 )
 from functions.gmail import api as gmail
 from functions.gmail import paging
+from functions.gmail.limits import Hold
 from functions.gmail.metadata import describe
 from functions.gmail.session import GmailAccess, GmailSession
 from functions.grants.reauth import Reauthorizing, active_user, marking_lost_grant
@@ -88,17 +89,29 @@ def read_mailbox(
         request.user_id,
         request.request_id,
     )
-    # While claiming; the grant is checked on this read, before any token is opened.
+    # While claiming; the grant is checked on this read, before any token is opened. A slot
+    # that no session takes on (a duplicate, a user not authorized) goes back when it is over.
     stored = read_alongside(services.token_store.get, request.user_id, granted_to=pipeline)
-    progress = exactly_once(
-        services.event_ledger,
-        event_id,
-        lambda progress, checkpoint: list_mailbox(
-            services, pipeline, request, results, progress, checkpoint, read=stored.result
-        ),
-        now=services.now,
-        on_failure=lambda error: results.error(error.code, str(error), reason=_reason(error)),
-    )
+    slot = read_alongside(services.gmail_cap.try_take, request.user_id)
+    try:
+        progress = exactly_once(
+            services.event_ledger,
+            event_id,
+            lambda progress, checkpoint: list_mailbox(
+                services,
+                pipeline,
+                request,
+                results,
+                progress,
+                checkpoint,
+                read=stored.result,
+                slot=slot.result,
+            ),
+            now=services.now,
+            on_failure=lambda error: results.error(error.code, str(error), reason=_reason(error)),
+        )
+    finally:
+        services.gmail_cap.release_taken(slot)
     if progress is None:
         return
     logger.info(
@@ -145,10 +158,12 @@ def list_mailbox(
     checkpoint: Callable[[Progress], None],
     *,
     read: Callable[[], StoredCredentials | None] | None = None,
+    slot: Callable[[], Hold | None] | None = None,
 ) -> Progress:
     """List every message matching ``request`` from ``progress`` on, publishing page by page.
 
-    ``read`` gives the user's document when it was read ahead (see :func:`read_mailbox`).
+    ``read`` gives the user's document, and ``slot`` one of their Gmail slots, when they were
+    taken ahead (see :func:`read_mailbox`).
 
     Raises:
         NotAuthorized: the user is unknown or did not grant ``pipeline``.
@@ -157,8 +172,7 @@ def list_mailbox(
         GmailRequestRejected: Gmail refused the request itself.
     """
     user = active_user(services, request.user_id, pipeline=pipeline, read=read)
-    with marking_lost_grant(services, user):
-        session = GmailSession(services, user)
+    with marking_lost_grant(services, user), GmailSession(services, user, slot=slot) as session:
         progress = _pages(session, request, results, progress, checkpoint)
     limit = request.max_messages
     results.complete(

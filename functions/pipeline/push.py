@@ -144,8 +144,7 @@ def _changes(
 def _publish_changes(
     services: ReadingChanges, user: StoredCredentials, watch: WatchState, notification: Notification
 ) -> int:
-    session = GmailSession(services, user)
-    with marking_lost_grant(services, user):
+    with GmailSession(services, user) as session, marking_lost_grant(services, user):
         try:
             latest, added = _added_since(session, watch)
             source = "history"

@@ -235,17 +235,17 @@ def _watch(services: Watching, user: StoredCredentials) -> WatchState:
         "labelIds": list(settings.watch_label_ids),
         "labelFilterBehavior": "include",
     }
-    session = GmailSession(services, user)
-    with marking_lost_grant(services, user):
-        # The address notifications will name this mailbox by (see the module docstring).
-        profile = session.execute(lambda api: api.users.getProfile(userId="me"))
-    try:
+    with GmailSession(services, user) as session:
         with marking_lost_grant(services, user):
-            response = session.execute(lambda api: api.users.watch(userId="me", body=body))
-    except GmailRequestRejected as refused:
-        if refused.http_status not in (400, 403):
-            raise
-        raise _topic_refused(topic, refused.http_status) from None
+            # The address notifications will name this mailbox by (see the module docstring).
+            profile = session.execute(lambda api: api.users.getProfile(userId="me"))
+        try:
+            with marking_lost_grant(services, user):
+                response = session.execute(lambda api: api.users.watch(userId="me", body=body))
+        except GmailRequestRejected as refused:
+            if refused.http_status not in (400, 403):
+                raise
+            raise _topic_refused(topic, refused.http_status) from None
     watch = WatchState(
         history_id=str(response["historyId"]),
         expiration=datetime.fromtimestamp(int(response["expiration"]) / 1000, UTC),

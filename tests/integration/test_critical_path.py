@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from bench.latency_proxy import LatencyProxy, Rpc, sequential_round_trips
 from devstack.consent_browser import ConsentBrowser
 from functions.config import get_settings
 from functions.errors import TransientError
+from functions.gmail.limits import SLOTS, FirestoreGmailSlots
 from functions.pipeline import ledger
 from functions.pipeline.ledger import Claim, FirestoreEventLedger
 from functions.pipeline.mailbox import read_mailbox
@@ -35,9 +37,15 @@ pytestmark = pytest.mark.integration
 EMAIL = "ada@example.com"
 ROUND_TRIP_MS = 40
 BEFORE_THE_ACK = 2
-"""The ledger's claim and the user's document together, then the results' publish."""
+"""The ledger's claim, the user's document and one of the user's Gmail slots together, then the
+results' publish."""
 IN_ALL = 3
-"""And the ledger's ``done``, which must follow the publish and is not waited for."""
+"""And the ledger's ``done``, which must follow the publish and is not waited for. The Gmail
+slot's release is one more write nothing waits for: it leaves as the session ends, alongside the
+publish; held back here until the count is taken, to show that nothing waits for it."""
+PUSH_BEFORE_THE_ACK = 4
+"""The user's lookup with the claim, then one of the user's Gmail slots (its key, the user ID,
+comes from the lookup, so it cannot go alongside), the publish, and the position's write."""
 
 
 @pytest.fixture
@@ -69,8 +77,26 @@ def _rpcs(proxies: dict[str, LatencyProxy]) -> list[Rpc]:
     return sorted((rpc for p in proxies.values() for rpc in p.rpcs()), key=lambda r: r.opened)
 
 
+def _slot_releases_held_back(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Gmail slots given back from now on wait, in the background, until the event is set."""
+    give_back = FirestoreGmailSlots.give_back
+    let_go = threading.Event()
+
+    def held_back(self: FirestoreGmailSlots, *args: Any) -> None:
+        let_go.wait(timeout=30)
+        give_back(self, *args)
+
+    monkeypatch.setattr(FirestoreGmailSlots, "give_back", held_back)
+    return let_go
+
+
+def _slots_held(firestore_client, user_id: str) -> list[str]:
+    user = firestore_client.collection("gmail_credentials").document(user_id)
+    return [slot.id for slot in user.collection(SLOTS).stream()]
+
+
 def test_a_warm_small_request_waits_for_two_storage_round_trips_and_marks_done_after(
-    slow_storage, emulator_env, sandbox, user_id
+    slow_storage, emulator_env, sandbox, user_id, firestore_client, monkeypatch
 ):
     # GIVEN a warm instance (clients connected, one request served) and a 100-message mailbox
     sandbox.state.seed_mailbox(EMAIL, 100)
@@ -81,6 +107,8 @@ def test_a_warm_small_request_waits_for_two_storage_round_trips_and_marks_done_a
         publisher=publisher,
     )
     read_mailbox(services, "default", _request(user_id), uuid.uuid4().hex)
+    services.gmail_cap.settle()
+    let_go = _slot_releases_held_back(monkeypatch)
     for proxy in slow_storage.values():
         proxy.reset()
 
@@ -89,20 +117,23 @@ def test_a_warm_small_request_waits_for_two_storage_round_trips_and_marks_done_a
     read_mailbox(services, "default", _request(user_id), event_id)
     acknowledged = time.monotonic()
     ledger.settle()
+    rpcs = _rpcs(slow_storage)
+    let_go.set()
+    services.gmail_cap.settle()
     publisher.stop()
 
-    # THEN it waited for two storage round trips one after another, and sent a third ...
-    rpcs = _rpcs(slow_storage)
+    # THEN its Gmail slot was given back without it waiting ...
+    assert _slots_held(firestore_client, user_id) == []
+    # ... it waited for two storage round trips one after another, and sent a third ...
     waited = [rpc for rpc in rpcs if rpc.closed is not None and rpc.closed <= acknowledged]
     assert sequential_round_trips(waited) == BEFORE_THE_ACK, rpcs
     assert sequential_round_trips(rpcs) == IN_ALL, rpcs
     [mark] = [rpc for rpc in rpcs if rpc not in waited]
     assert mark.service == "firestore"
     assert _marker(services.firestore, event_id)["status"] == "done"
-    # ... the claim and the user's read in flight together ...
-    claim, read = [rpc for rpc in rpcs if rpc.service == "firestore"][:2]
-    assert read.opened < (claim.closed or 0)
-    assert claim.opened < (read.closed or 0)
+    # ... the claim, the user's read and the slot in flight together ...
+    together = [rpc for rpc in rpcs if rpc.service == "firestore"][:3]
+    assert max(rpc.opened for rpc in together) < min(rpc.closed or 0 for rpc in together)
     # ... and the ledger marked done only after every publish was accepted
     done = max((rpc for rpc in rpcs if rpc.service == "firestore"), key=lambda r: r.opened)
     publishes = [rpc for rpc in rpcs if rpc.service == "pubsub"]
@@ -254,8 +285,8 @@ def test_a_failed_read_ahead_fails_the_attempt_and_gives_the_claim_up(
     assert pull_all(subscriber, results) == []
 
 
-def test_a_warm_push_notification_waits_for_three_storage_round_trips(
-    slow_storage, emulator_env, sandbox, user_id
+def test_a_warm_push_notification_waits_for_four_storage_round_trips(
+    slow_storage, emulator_env, sandbox, user_id, monkeypatch
 ):
     # GIVEN a watched user and a warm instance that has read one notification
     publisher = make_publisher()
@@ -273,6 +304,8 @@ def test_a_warm_push_notification_waits_for_three_storage_round_trips(
 
     notified()
     ledger.settle()
+    services.gmail_cap.settle()
+    let_go = _slot_releases_held_back(monkeypatch)
     for proxy in slow_storage.values():
         proxy.reset()
 
@@ -280,14 +313,17 @@ def test_a_warm_push_notification_waits_for_three_storage_round_trips(
     notified()
     acknowledged = time.monotonic()
     ledger.settle()
+    rpcs = _rpcs(slow_storage)
+    let_go.set()
+    services.gmail_cap.settle()
     publisher.stop()
 
-    # THEN the user's lookup went with the claim, then the publish, then the position moved in
-    # one conditional write; the done mark came after the acknowledgement
-    rpcs = _rpcs(slow_storage)
+    # THEN the user's lookup went with the claim, then a Gmail slot was taken, then the publish,
+    # then the position moved in one conditional write; the done mark came after the
+    # acknowledgement (and the slot's release, held back here, waited for by nothing)
     waited = [rpc for rpc in rpcs if rpc.closed is not None and rpc.closed <= acknowledged]
-    assert sequential_round_trips(waited) == 3, rpcs
-    assert sequential_round_trips(rpcs) == 4, rpcs
+    assert sequential_round_trips(waited) == PUSH_BEFORE_THE_ACK, rpcs
+    assert sequential_round_trips(rpcs) == PUSH_BEFORE_THE_ACK + 1, rpcs
 
 
 def test_a_position_that_changed_since_it_was_read_never_moves_backwards(

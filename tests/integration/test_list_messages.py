@@ -286,14 +286,14 @@ def test_a_401_inside_a_batch_mints_a_new_access_token_once(
 
     sandbox.state.seed_mailbox(EMAIL, 60)
     services = Services(get_settings(), firestore_client=firestore_client, publisher=publisher)
-    session = GmailSession(services, active_user(services, user_id))
-    listed = session.execute(lambda api: api.messages.list(userId="me", maxResults=60))
-    refs = gmail.message_refs(listed)
+    with GmailSession(services, active_user(services, user_id)) as session:
+        listed = session.execute(lambda api: api.messages.list(userId="me", maxResults=60))
+        refs = gmail.message_refs(listed)
 
-    # WHEN Google ends the access token between the listing and the metadata batches
-    sandbox.state.expire_access_tokens(EMAIL)
-    sandbox.state.reset_calls()
-    described = describe(session, refs)
+        # WHEN Google ends the access token between the listing and the metadata batches
+        sandbox.state.expire_access_tokens(EMAIL)
+        sandbox.state.reset_calls()
+        described = describe(session, refs)
 
     # THEN the 401s inside the first batch got one new access token, and the batch its retry
     assert [item["id"] for item in described] == [ref["id"] for ref in refs]

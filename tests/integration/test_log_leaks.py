@@ -255,7 +255,10 @@ def test_the_whole_flow_as_deployed_logs_each_record_once_labelled_and_without_a
                 pytest.fail(f"{target} wrote a line that is not JSON: {line!r}")
             assert isinstance(record, dict), (target, line)
             assert record.get("severity"), (target, line)
-            assert number == 0 or line != lines[number - 1], (target, line)
+            # (a client library logs each RPC alike: two sent at once, such as the ledger's
+            # claim and a Gmail slot, are two records with the same line)
+            twice = number > 0 and line == lines[number - 1]
+            assert not twice or record["logger"].startswith("google."), (target, line)
             # from its first request on, every record belongs to one (start-up logs come before)
             serving = serving or LABELS in record
             if serving and not record["logger"].startswith(OWN_THREADS):
