@@ -115,14 +115,17 @@ def test_sessions_for_two_users_taking_turns_on_one_threads_client_each_read_the
         sandbox.state.seed_mailbox(email, size)
     ids = user_ids(firestore_client)
     services = Services(get_settings(), firestore_client=firestore_client, publisher=publisher)
-    first, second = (GmailSession(services, active_user(services, ids[e])) for e in sizes)
 
     def listed(session: GmailSession) -> list[gmail.MessageRef]:
         return gmail.message_refs(session.execute(lambda api: api.messages.list(userId="me")))
 
     # WHEN their sessions take turns on this thread's one Gmail client, in calls and in batches
-    turns = [listed(first), listed(second), listed(first)]
-    described = [describe(second, turns[1]), describe(first, turns[0])]
+    with (
+        GmailSession(services, active_user(services, ids[EMAILS[0]])) as first,
+        GmailSession(services, active_user(services, ids[EMAILS[1]])) as second,
+    ):
+        turns = [listed(first), listed(second), listed(first)]
+        described = [describe(second, turns[1]), describe(first, turns[0])]
 
     # THEN each call carried its own session's access token: each user saw only their mailbox
     assert [len(refs) for refs in turns] == [3, 7, 3]
