@@ -251,9 +251,6 @@ def local_world(
             world.apply()
             yield world
         finally:
-            from functions.gmail.limits import settle_every_cap
-
-            settle_every_cap()  # the Gmail slots kept for a next session, before storage stops
             for proxy in proxies.values():
                 proxy.stop()
             stop_together([google, firestore_emulator, pubsub_emulator])

@@ -19,9 +19,8 @@ once, and a session pays for the cap once rather than per call:
   of two instances taking it over, one wins;
 - when all K are held, it waits with jittered backoff within the work budget, then raises
   :class:`~functions.errors.TransientError`: Pub/Sub redelivers, nothing is lost;
-- a slot expires when its holder's work budget ends (plus :data:`SLOT_MARGIN` for clocks and
-  :data:`REUSE_SECONDS`, below), so a crashed holder blocks one for at most that; a TTL policy
-  on ``expires_at`` removes leftovers;
+- a slot expires when its holder's work budget ends (plus :data:`SLOT_MARGIN` for clocks), so a
+  crashed holder blocks one for at most that; a TTL policy on ``expires_at`` removes leftovers;
 - it is given back (deleted if still ours: conditional on the version we wrote) in the
   background, so no request waits for it. Until that lands this instance leaves the index alone.
   It leaves as the session ends, before the results are published, so it has normally landed
@@ -29,13 +28,7 @@ once, and a session pays for the cap once rather than per call:
   lands when the instance next runs, or the slot expires).
 
 Within an instance the slots it holds are known: while all K of a user's are held here, a thread
-waits for one of them to come back instead of asking Firestore. A slot a session gave back is kept
-by the instance for :data:`KEEP_SECONDS` before it is deleted, and handed to the next session of
-the same user there without a round trip: pipelines send a user's requests in bursts, and two
-writes per request (take, give back) would otherwise cost as much CPU as the rest of a small
-request's storage work. A kept slot is still held (no more than K sessions in all, kept or not);
-it is handed on only within :data:`REUSE_SECONDS` of being taken, and written to expire that much
-later, so that a session given it still ends before it expires. The per-user quota in units is
+waits for one of them to come back instead of asking Firestore. The per-user quota in units is
 paced separately (``functions.gmail.pacing``).
 """
 
@@ -43,13 +36,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import logging
 import random
 import threading
 import time
 import uuid
-import weakref
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,10 +65,6 @@ WAIT_BASE_SECONDS = 0.05
 WAIT_MAX_SECONDS = 2.0
 """Backoff between looks at a user's slots while all are held (full jitter, as ``retry``)."""
 RELEASE_TIMEOUT_SECONDS = 10.0
-KEEP_SECONDS = 2.0
-"""How long an instance keeps a slot given back by a session, for the user's next session."""
-REUSE_SECONDS = 10.0
-"""How long after a slot was taken an instance may hand it on to another session of the user."""
 SLOTS = "gmail_slots"
 """The subcollection of the user's document that holds the slots."""
 
@@ -120,8 +107,6 @@ class Hold:
     index: int
     owner: str
     version: datetime
-    reusable_until: float = 0.0
-    """:func:`time.monotonic` seconds until which the instance may hand the slot on."""
     released: bool = field(default=False, compare=False)
 
 
@@ -153,17 +138,10 @@ class GmailCap:
         self._here: dict[tuple[str, int], tuple[str, float]] = {}
         """Slots this instance holds, tries or gives back: owner and local expiry by index."""
         self._releases: set[futures.Future[None]] = set()
-        self._kept: dict[tuple[str, int], tuple[Hold, float]] = {}
-        """Slots given back by sessions and kept here: the hold, and when to give it back."""
-        self._sweeper: threading.Thread | None = None
-        _CAPS.add(self)
 
     def try_take(self, user_id: str) -> Hold | None:
-        """A slot kept here, or one if the first one tried is free: at most one round trip,
-        never waits (what goes alongside other work; :meth:`take` does the rest)."""
-        kept = self._take_kept(user_id)
-        if kept is not None:
-            return kept
+        """One slot if the first one tried is free: at most one round trip, never waits (what
+        goes alongside other work; :meth:`take` does the rest)."""
         index = self._reserve(user_id, range(self._slots))
         return None if index is None else self._create(user_id, index)
 
@@ -176,7 +154,7 @@ class GmailCap:
         deadline = time.monotonic() + wait_seconds
         attempt = 0
         while True:
-            hold = self.try_take(user_id) if attempt == 0 else self._take_kept(user_id)
+            hold = self.try_take(user_id) if attempt == 0 else None
             hold = hold or self._free_or_expired(user_id)
             if hold is not None:
                 return hold
@@ -191,27 +169,13 @@ class GmailCap:
             attempt += 1
 
     def release(self, hold: Hold | None) -> None:
-        """Keep ``hold`` for the user's next session here, or give it back in the background if
-        it can no longer be handed on (once; nothing for ``None``)."""
+        """Give ``hold`` back in the background (once; nothing for ``None``)."""
         if hold is None:
             return
         with self._changed:
             if hold.released:
                 return
             hold.released = True
-            if time.monotonic() < hold.reusable_until:
-                self._kept[(hold.user_id, hold.index)] = (hold, time.monotonic() + KEEP_SECONDS)
-                self._changed.notify_all()  # a thread here waiting for a slot may take it
-                if self._sweeper is None:
-                    self._sweeper = threading.Thread(
-                        target=self._sweep, name="gmail-slot-keeper", daemon=True
-                    )
-                    self._sweeper.start()
-                return
-        self._give_back(hold)
-
-    def _give_back(self, hold: Hold) -> None:
-        """Delete ``hold``'s slot in the background."""
 
         def give_back() -> None:
             try:
@@ -225,10 +189,7 @@ class GmailCap:
                 self._forget(hold.user_id, hold.index, hold.owner)
 
         with self._changed:
-            try:
-                pending = _RELEASES.submit(contextvars.copy_context().run, give_back)
-            except RuntimeError:  # the interpreter is exiting: the slot expires instead
-                return
+            pending = _RELEASES.submit(contextvars.copy_context().run, give_back)
             self._releases.add(pending)
         pending.add_done_callback(self._released)
 
@@ -240,43 +201,10 @@ class GmailCap:
         )
 
     def settle(self, timeout: float = RELEASE_TIMEOUT_SECONDS) -> None:
-        """Give back the slots kept here, and wait until every slot given back on this instance
-        is deleted (tests; shutdown)."""
-        with self._changed:
-            kept = [hold for hold, _ in self._kept.values()]
-            self._kept.clear()
-        for hold in kept:
-            self._give_back(hold)
+        """Wait until the slots given back on this instance are deleted (tests; shutdown)."""
         with self._changed:
             pending = list(self._releases)
         futures.wait(pending, timeout=timeout)
-
-    def _take_kept(self, user_id: str) -> Hold | None:
-        """A slot of ``user_id`` kept here that may still be handed on, as a new hold."""
-        now = time.monotonic()
-        with self._changed:
-            for (user, index), (hold, _) in self._kept.items():
-                if user == user_id and now < hold.reusable_until:
-                    del self._kept[(user, index)]
-                    return dataclasses.replace(hold, released=False)
-        return None
-
-    def _sweep(self) -> None:
-        """Give back each kept slot when its time is up; end when none is kept."""
-        with self._changed:
-            while self._kept:
-                now = time.monotonic()
-                due = [
-                    key
-                    for key, (hold, until) in self._kept.items()
-                    if until <= now or hold.reusable_until <= now
-                ]
-                for key in due:
-                    self._give_back(self._kept.pop(key)[0])
-                if self._kept:
-                    next_due = min(min(u, h.reusable_until) for h, u in self._kept.values())
-                    self._changed.wait(next_due - now)
-            self._sweeper = None
 
     def _released(self, done: futures.Future[None]) -> None:
         with self._changed:
@@ -290,7 +218,7 @@ class GmailCap:
             if not free:
                 return None
             index = random.choice(free)  # noqa: S311 - spreads instances over the slots
-            expiry = time.monotonic() + self._hold_for.total_seconds() + REUSE_SECONDS
+            expiry = time.monotonic() + self._hold_for.total_seconds()
             self._here[(user_id, index)] = ("", expiry)
             return index
 
@@ -314,8 +242,7 @@ class GmailCap:
         """Take slot ``index`` (reserved here): create it, or take it over from version
         ``seen``; unreserved again when that fails."""
         owner = uuid.uuid4().hex
-        expires_at = self._now() + self._hold_for + timedelta(seconds=REUSE_SECONDS)
-        reusable_until = time.monotonic() + REUSE_SECONDS
+        expires_at = self._now() + self._hold_for
         version = None
         try:
             if seen is None:
@@ -328,7 +255,7 @@ class GmailCap:
                     del self._here[(user_id, index)]
                 else:
                     self._here[(user_id, index)] = (owner, self._here[(user_id, index)][1])
-        return None if version is None else Hold(user_id, index, owner, version, reusable_until)
+        return None if version is None else Hold(user_id, index, owner, version)
 
     def _free_or_expired(self, user_id: str) -> Hold | None:
         """Read the user's slots at once and take one that is missing or expired."""
@@ -345,17 +272,6 @@ class GmailCap:
                 if hold is not None:
                     return hold
         return None
-
-
-_CAPS: weakref.WeakSet[GmailCap] = weakref.WeakSet()
-"""Every cap of this process (one per instance's services; tests make several)."""
-
-
-def settle_every_cap(timeout: float = RELEASE_TIMEOUT_SECONDS) -> None:
-    """:meth:`GmailCap.settle` every cap of this process: no slot kept or being given back
-    outlives what the caller is ending (a test, a benchmark run)."""
-    for cap in list(_CAPS):
-        cap.settle(timeout)
 
 
 _RELEASES = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="gmail-slot-release")
@@ -417,11 +333,7 @@ class FirestoreGmailSlots:
 
         reference = self._slots(user_id).document(str(index))
         with contextlib.suppress(FailedPrecondition, NotFound):  # taken over: no longer ours
-            reference.delete(  # not retried: a slot left behind expires
-                option=self._client.write_option(last_update_time=version),
-                retry=None,
-                timeout=RELEASE_TIMEOUT_SECONDS,
-            )
+            reference.delete(option=self._client.write_option(last_update_time=version))
 
     def _slots(self, user_id: str) -> firestore.CollectionReference:
         user = self._client.collection(self._collection).document(user_id)

@@ -24,7 +24,7 @@ from devstack.emulators import DEFAULT_PROJECT, reset_firestore
 from devstack.pubsub_setup import ensure_topic, publisher_client
 from devstack.token_keys import ensure_cookie_keys, ensure_token_keys, write_public_keys
 from functions import config, services
-from functions.gmail import limits, pacing
+from functions.gmail import pacing
 from sandbox.app import create_app as create_sandbox_app
 from sandbox.server import serve_in_thread
 from sandbox.state import SandboxState
@@ -173,7 +173,6 @@ def function_env(
     monkeypatch.setattr(pacing, "_pacers", {})
     _forget_instance_state()
     yield env
-    limits.settle_every_cap()  # slots kept for a next session go back before the emulators stop
     _forget_instance_state()
 
 
