@@ -61,7 +61,10 @@ def run_child(
     )
     elapsed = (time.perf_counter() - started) * 1000
     if completed.returncode != 0:
-        raise RuntimeError(f"{target} from {source} failed: {completed.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{target} from {source} failed: {completed.stderr[-2000:]}\n"
+            f"its last output: {completed.stdout[-3000:]}"
+        )
     [report] = [
         json.loads(line.removeprefix(REPORT_PREFIX))
         for line in completed.stdout.splitlines()

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 REDIRECT_URI = "http://localhost:8082/"
 RESULTS_TOPIC = "bench-results"
+UPKEEP_TOPIC = "bench-upkeep"
+"""Where renew_watches dispatches its units in the cold starts (nobody reads them there)."""
 
 FIRESTORE_ROUND_TRIP_MS = 17.0
 """Median of 10,000 single-document gets from Cloud Shell (googleapis/nodejs-firestore#1994,
@@ -241,10 +243,12 @@ def local_world(
                 # the one pipeline's requests topic, as bench.cold_start names it in its pushes
                 "REQUESTS_TOPIC": "projects/bench/topics/requests",
                 "GMAIL_PUSH_TOPIC": push_topic,
+                "UPKEEP_TOPIC": UPKEEP_TOPIC,  # renew_watches' units; bench.daily reads its own
                 "OAUTHLIB_INSECURE_TRANSPORT": "1",
             }
             with publisher_client(pubsub_emulator.host_port) as publisher:
                 ensure_topic(publisher, DEFAULT_PROJECT, RESULTS_TOPIC)
+                ensure_topic(publisher, DEFAULT_PROJECT, UPKEEP_TOPIC)
             with subscriber_client(pubsub_emulator.host_port) as subscriber:
                 ensure_pull_subscription(subscriber, DEFAULT_PROJECT, RESULTS_TOPIC, "bench-sink")
             world = World(sandbox, base_url, env, proxies)
