@@ -49,6 +49,10 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
+    disable_nagle_algorithm = True
+    """Headers and body leave as they are written: with Nagle's algorithm on a kept connection,
+    a second small write waits for the client's delayed acknowledgement (40 ms on Linux), which
+    made every kept-connection answer 40 ms slower than Google's."""
 
     def setup(self) -> None:
         """Number the connection, as it is accepted."""
