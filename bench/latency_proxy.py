@@ -372,10 +372,14 @@ class LatencyProxyProcess:
         self._process.start()
         theirs.close()
         self._pipe = ours
-        if not ours.poll(30):
+        try:
+            if not ours.poll(30):
+                raise TimeoutError(f"{self.name}: the latency proxy did not start")
+            self.port = ours.recv()
+        except (TimeoutError, EOFError) as error:
+            code = self._process.exitcode
             self.stop()
-            raise TimeoutError(f"{self.name}: the latency proxy did not start")
-        self.port = ours.recv()
+            raise RuntimeError(f"{self.name}: the latency proxy did not start ({code})") from error
         return self
 
     def stop(self) -> None:

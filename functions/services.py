@@ -264,13 +264,22 @@ class Services:
     @_built_once
     def gmail_cap(self) -> GmailCap:
         """This instance's part in the per-user caps of Gmail calls in flight; the slots live
-        with the user's document and expire with the work budget."""
+        with the user's document and expire with the work budget. A slot taken alongside the
+        ledger's claim is held before the session's budget starts (after the ledger's wait and
+        another instance's token refresh, each bounded) and past it (a call begun at its end
+        runs to its timeout), so it lives that much longer."""
         from datetime import timedelta
 
+        from functions.gmail.api import TIMEOUT_SECONDS as GMAIL_CALL_SECONDS
         from functions.gmail.limits import SLOT_MARGIN, FirestoreGmailSlots, GmailCap
+        from functions.grants.access import WAIT_SECONDS as REFRESH_WAIT_SECONDS
+        from functions.pipeline.ledger import TIMEOUT_SECONDS as LEDGER_WAIT_SECONDS
 
         slots = FirestoreGmailSlots(self.firestore, self.settings.credentials_collection)
-        hold_for = timedelta(seconds=self.settings.work_budget_seconds) + SLOT_MARGIN
+        before_and_after = LEDGER_WAIT_SECONDS + REFRESH_WAIT_SECONDS + GMAIL_CALL_SECONDS
+        hold_for = (
+            timedelta(seconds=self.settings.work_budget_seconds + before_and_after) + SLOT_MARGIN
+        )
         return GmailCap(slots, hold_for=hold_for, now=self.now)
 
     @_built_once

@@ -19,7 +19,8 @@ once, and a session pays for the cap once rather than per call:
   of two instances taking it over, one wins;
 - when all K are held, it waits with jittered backoff within the work budget, then raises
   :class:`~functions.errors.TransientError`: Pub/Sub redelivers, nothing is lost;
-- a slot expires when its holder's work budget ends (plus :data:`SLOT_MARGIN` for clocks), so a
+- a slot expires when its holder's work budget ends, counting the bounded waits before a session
+  starts and the timeout of a call begun at the end (plus :data:`SLOT_MARGIN` for clocks), so a
   crashed holder blocks one for at most that; a TTL policy on ``expires_at`` removes leftovers;
 - it is given back (deleted if still ours: conditional on the version we wrote) in the
   background, so no request waits for it. Until that lands this instance leaves the index alone.
@@ -65,6 +66,9 @@ WAIT_BASE_SECONDS = 0.05
 WAIT_MAX_SECONDS = 2.0
 """Backoff between looks at a user's slots while all are held (full jitter, as ``retry``)."""
 RELEASE_TIMEOUT_SECONDS = 10.0
+WRITE_TIMEOUT_SECONDS = 10.0
+"""How long taking a slot may wait on Firestore (as the ledger's writes): not retried, so that an
+outage fails the request in seconds rather than holding it for the client's minute of retries."""
 SLOTS = "gmail_slots"
 """The subcollection of the user's document that holds the slots."""
 
@@ -145,14 +149,15 @@ class GmailCap:
         index = self._reserve(user_id, range(self._slots))
         return None if index is None else self._create(user_id, index)
 
-    def take(self, user_id: str, wait_seconds: float) -> Hold:
-        """A slot of ``user_id``, waiting up to ``wait_seconds`` while all are held.
+    def take(self, user_id: str, wait_seconds: float, *, tried: bool = False) -> Hold:
+        """A slot of ``user_id``, waiting up to ``wait_seconds`` while all are held; ``tried``:
+        a :meth:`try_take` already failed, so it starts by reading the user's slots.
 
         Raises:
             TransientError: all were held by live holders for that long.
         """
         deadline = time.monotonic() + wait_seconds
-        attempt = 0
+        attempt = 1 if tried else 0
         while True:
             hold = self.try_take(user_id) if attempt == 0 else None
             hold = hold or self._free_or_expired(user_id)
@@ -196,8 +201,11 @@ class GmailCap:
     def release_taken(self, taken: futures.Future[Hold | None]) -> None:
         """Give back what ``taken`` (a :meth:`try_take` started ahead) took, once it is done,
         unless a session took it on and gave it back already."""
+        context = contextvars.copy_context()  # the request's, whichever thread runs this
         taken.add_done_callback(
-            lambda done: self.release(done.result() if done.exception() is None else None)
+            lambda done: context.run(
+                self.release, done.result() if done.exception() is None else None
+            )
         )
 
     def settle(self, timeout: float = RELEASE_TIMEOUT_SECONDS) -> None:
@@ -288,16 +296,24 @@ class FirestoreGmailSlots:
 
     def create(self, user_id: str, index: int, owner: str, expires_at: datetime) -> datetime | None:
         """See :meth:`SlotStore.create`."""
-        from google.api_core.exceptions import AlreadyExists
+        from google.api_core.exceptions import AlreadyExists, GoogleAPICallError
 
+        reference = self._slots(user_id).document(str(index))
         try:
-            written = (
-                self._slots(user_id)
-                .document(str(index))
-                .create({"owner": owner, "expires_at": expires_at})
+            written = reference.create(
+                {"owner": owner, "expires_at": expires_at},
+                retry=None,
+                timeout=WRITE_TIMEOUT_SECONDS,
             )
         except AlreadyExists:
             return None
+        except GoogleAPICallError:
+            # The answer may be lost, not the write: the slot is ours if it names us.
+            snapshot = reference.get(timeout=WRITE_TIMEOUT_SECONDS)
+            if snapshot.exists and (snapshot.to_dict() or {}).get("owner") == owner:
+                found: datetime = snapshot.update_time
+                return found
+            raise
         version: datetime = written.update_time
         return version
 
@@ -312,6 +328,8 @@ class FirestoreGmailSlots:
             written = reference.update(
                 {"owner": owner, "expires_at": expires_at},
                 option=self._client.write_option(last_update_time=seen),
+                retry=None,
+                timeout=WRITE_TIMEOUT_SECONDS,
             )
         except (FailedPrecondition, NotFound):
             return None

@@ -66,7 +66,9 @@ class GmailSession:
         self._token = live_access_token(services, user, transport=self._token_transport)
         self._pacer = pacing.pacer_for(user.user_id, quota(services.settings))
         self._cap = services.gmail_cap
-        self._slot = (slot and slot()) or self._cap.take(user.user_id, self._budget.left())
+        self._slot = (slot and slot()) or self._cap.take(
+            user.user_id, self._budget.left(), tried=slot is not None
+        )
 
     def __enter__(self) -> GmailSession:
         return self

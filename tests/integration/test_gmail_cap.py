@@ -253,3 +253,29 @@ def test_no_session_leaves_its_slot_held(
     services.gmail_cap.settle()
     user = firestore_client.collection("gmail_credentials").document(user_id)
     assert list(user.collection("gmail_slots").stream()) == []
+
+
+def test_a_slot_outlives_the_waits_before_its_session_and_the_last_calls_timeout(
+    function_env, firestore_client
+):
+    from functions.gmail.api import TIMEOUT_SECONDS
+    from functions.grants.access import WAIT_SECONDS
+    from functions.pipeline.ledger import TIMEOUT_SECONDS as LEDGER_SECONDS
+
+    # GIVEN an instance's cap, as the services build it
+    services = Services(get_settings(), firestore_client=firestore_client)
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    taken_at = datetime.now(UTC)
+
+    # WHEN a slot is taken ahead of a session (alongside the ledger's claim)
+    hold = services.gmail_cap.try_take(user)
+
+    # THEN it lives through the ledger's wait, another instance's refresh, the whole budget and
+    # a call begun at its very end, so no other instance can take it while it may be in use
+    assert hold is not None
+    stored = firestore_client.document(f"gmail_credentials/{user}/gmail_slots/{hold.index}")
+    lives = stored.get().to_dict()["expires_at"] - taken_at
+    budget = services.settings.work_budget_seconds
+    assert lives >= timedelta(seconds=LEDGER_SECONDS + WAIT_SECONDS + budget + TIMEOUT_SECONDS)
+    services.gmail_cap.release(hold)
+    services.gmail_cap.settle()
