@@ -4,6 +4,7 @@ behind that count keeps each event's results published once, and only then marke
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import threading
@@ -90,6 +91,30 @@ def _slot_releases_held_back(monkeypatch: pytest.MonkeyPatch) -> threading.Event
     return let_go
 
 
+@contextlib.contextmanager
+def _counted(
+    services: Services,
+    slow_storage: dict[str, LatencyProxy],
+    monkeypatch: pytest.MonkeyPatch,
+    publisher: Any,
+) -> Iterator[list[Rpc]]:
+    """Within: one warm run whose storage RPCs are counted, from a quiet start (earlier done
+    marks and slots settled); Gmail slots given back meanwhile are held back until the count is
+    taken, so that a release cannot land within it. Yields the RPCs, filled in on leaving."""
+    ledger.settle()
+    services.gmail_cap.settle()
+    let_go = _slot_releases_held_back(monkeypatch)
+    for proxy in slow_storage.values():
+        proxy.reset()
+    rpcs: list[Rpc] = []
+    yield rpcs
+    ledger.settle()
+    rpcs += _rpcs(slow_storage)
+    let_go.set()
+    services.gmail_cap.settle()
+    publisher.stop()
+
+
 def _slots_held(firestore_client, user_id: str) -> list[str]:
     user = firestore_client.collection("gmail_credentials").document(user_id)
     return [slot.id for slot in user.collection(SLOTS).stream()]
@@ -107,20 +132,12 @@ def test_a_warm_small_request_waits_for_two_storage_round_trips_and_marks_done_a
         publisher=publisher,
     )
     read_mailbox(services, "default", _request(user_id), uuid.uuid4().hex)
-    services.gmail_cap.settle()
-    let_go = _slot_releases_held_back(monkeypatch)
-    for proxy in slow_storage.values():
-        proxy.reset()
 
     # WHEN the next request is served
     event_id = uuid.uuid4().hex
-    read_mailbox(services, "default", _request(user_id), event_id)
-    acknowledged = time.monotonic()
-    ledger.settle()
-    rpcs = _rpcs(slow_storage)
-    let_go.set()
-    services.gmail_cap.settle()
-    publisher.stop()
+    with _counted(services, slow_storage, monkeypatch, publisher) as rpcs:
+        read_mailbox(services, "default", _request(user_id), event_id)
+        acknowledged = time.monotonic()
 
     # THEN its Gmail slot was given back without it waiting ...
     assert _slots_held(firestore_client, user_id) == []
@@ -303,20 +320,11 @@ def test_a_warm_push_notification_waits_for_four_storage_round_trips(
         assert read_changes(services, Notification(EMAIL, history_id), uuid.uuid4().hex) == 3
 
     notified()
-    ledger.settle()
-    services.gmail_cap.settle()
-    let_go = _slot_releases_held_back(monkeypatch)
-    for proxy in slow_storage.values():
-        proxy.reset()
 
     # WHEN the next notification is read
-    notified()
-    acknowledged = time.monotonic()
-    ledger.settle()
-    rpcs = _rpcs(slow_storage)
-    let_go.set()
-    services.gmail_cap.settle()
-    publisher.stop()
+    with _counted(services, slow_storage, monkeypatch, publisher) as rpcs:
+        notified()
+        acknowledged = time.monotonic()
 
     # THEN the user's lookup went with the claim, then a Gmail slot was taken, then the publish,
     # then the position moved in one conditional write; the done mark came after the
