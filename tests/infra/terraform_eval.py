@@ -43,6 +43,7 @@ _EVALUATED = (
     "scheduler_region",
     "import_rules_release",
     "public_access_commands",
+    "ttl_fields",
 )
 
 

@@ -309,3 +309,25 @@ def deploy_sh_env(*flags: str) -> dict[str, dict[str, str]]:
             dict(word.split("=", 1) for word in shlex.split(line)) for line in script.splitlines()
         )
     }
+
+
+def test_terraform_and_deploy_sh_expire_the_same_documents(
+    defaults: dict[str, Any], tmp_path: Path
+) -> None:
+    from tests.infra.test_deploy_script import dry_run, gcloud_commands
+
+    # GIVEN deploy.sh's dry run with the default settings, and Terraform's
+    result, _ = dry_run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    ttl_groups = {
+        word.removeprefix("--collection-group=")
+        for command in gcloud_commands(result.stdout)
+        if command[1:5] == ["firestore", "fields", "ttls", "update"]
+        for word in command
+        if word.startswith("--collection-group=")
+    }
+
+    # THEN both put a TTL policy on expires_at of the same collection groups, the Gmail slots
+    # and the refresh leases among them
+    assert set(defaults["ttl_fields"].values()) == {"expires_at"}
+    assert ttl_groups == set(defaults["ttl_fields"]) >= {"gmail_slots", "leases"}
